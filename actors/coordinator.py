@@ -1,0 +1,37 @@
+"""The coordinator actor of one event at this site: runs the transactions started here.
+
+A client that begins a transaction waits for its `Finished`; that wait is the only thing here
+that is not in the pure step, because it is a connection, not protocol state.
+"""
+
+from __future__ import annotations
+
+from actors.role_actor import Envelope, RoleActor
+from domain import coordinator
+from domain.aggregates import Coordination
+from domain.messages import Begin
+
+
+class CoordinatorActor(RoleActor):
+    role = "coordinator"
+    aggregate_class = Coordination
+
+    def on_start(self) -> None:
+        self.waiting = {}
+
+    def load_aggregate(self):
+        return self.wiring.store.load_coordination(self.event_id)
+
+    def decide(self, state, message):
+        return coordinator.step(state, message, self.wiring.config)
+
+    def after_step(self, step, envelope: Envelope) -> None:
+        if isinstance(envelope.message, Begin):
+            if envelope.reply is not None:
+                self.waiting[envelope.message.txn_id] = envelope.reply
+        elif envelope.reply is not None:
+            envelope.reply(step.reply)
+        for finished in step.finished:
+            reply = self.waiting.pop(finished.txn_id, None)
+            if reply is not None:
+                reply(finished)

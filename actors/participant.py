@@ -1,0 +1,18 @@
+"""The participant actor of one event at this site: the replica of the event."""
+
+from __future__ import annotations
+
+from actors.role_actor import RoleActor
+from domain import participant
+from domain.aggregates import PhotoEvent
+
+
+class ParticipantActor(RoleActor):
+    role = "participant"
+    aggregate_class = PhotoEvent
+
+    def load_aggregate(self):
+        return self.wiring.store.load_event(self.event_id)
+
+    def decide(self, state, message):
+        return participant.step(state, message, self.wiring.config)

@@ -1,0 +1,141 @@
+"""The loop every protocol actor runs: receive, decide (a pure step), store durably, then send.
+
+One actor per (event, role) at a site. Its aggregate is written by it alone, so saves never
+conflict. A failed message never kills the actor: the error goes to whoever asked, and the
+actor reloads its state from the store (what was not stored did not happen).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import pykka
+
+from actors.crash import STEP_NAMES, CrashPoints
+from domain.config import SiteConfig
+
+log = logging.getLogger(__name__)
+
+Reply = Callable[[Any], None]
+
+
+@dataclass(frozen=True)
+class Envelope:
+    message: Any
+    reply: Reply | None = None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Ask an actor for its current (immutable) state."""
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The reply when a message could not be handled."""
+
+    error: Exception
+
+
+@dataclass(frozen=True)
+class Wiring:
+    """What a site hands its actors: the store, the transport and the clock."""
+
+    config: SiteConfig
+    store: Any  # eventstore.store.SiteStore
+    send: Callable[[int, Any, Reply], None]  # (site, message, where its reply goes)
+    schedule: Callable[[float, Callable[[], None]], None]  # run a callback after a delay
+    crash: CrashPoints
+    on_change: Callable[[str, str, Any], None] = lambda event_id, role, state: None
+
+
+class RoleActor(pykka.ThreadingActor):
+    role = "role"
+    aggregate_class: type = object
+
+    def __init__(self, event_id: str, wiring: Wiring):
+        super().__init__()
+        self.event_id = event_id
+        self.wiring = wiring
+        self._load()
+
+    # --- what a role defines -----------------------------------------------------------------
+    def decide(self, state, message):
+        raise NotImplementedError
+
+    def load_aggregate(self):
+        """This role's aggregate from the store, or None if it has stored nothing yet."""
+        raise NotImplementedError
+
+    def handle_local(self, envelope: Envelope) -> bool:
+        """Messages that are not protocol steps (a snapshot, a client waiting); True if handled."""
+        if isinstance(envelope.message, Snapshot):
+            envelope.reply(self.state)
+            return True
+        return False
+
+    def after_step(self, step, envelope: Envelope) -> None:
+        if envelope.reply is not None:
+            envelope.reply(step.reply)
+
+    # --- the loop ------------------------------------------------------------------------------
+    def _load(self) -> None:
+        self.aggregate = self.load_aggregate()
+        if self.aggregate is None:
+            self.state = self.aggregate_class(event_id=self.event_id).state
+        else:
+            self.state = self.aggregate.state
+
+    def tell_self(self) -> Reply:
+        ref = self.actor_ref
+
+        def deliver(reply_message) -> None:
+            if reply_message is None:
+                return
+            try:
+                ref.tell(Envelope(reply_message))
+            except pykka.ActorDeadError:
+                pass
+
+        return deliver
+
+    def on_receive(self, envelope: Envelope) -> None:
+        try:
+            if not self.handle_local(envelope):
+                self._step(envelope)
+        except Exception as error:  # a failed message must not kill the actor
+            log.exception("%s %s failed on %r", self.role, self.event_id, envelope.message)
+            self._load()
+            if envelope.reply is not None:
+                envelope.reply(Failed(error))
+
+    def _step(self, envelope: Envelope) -> None:
+        step = self.decide(self.state, envelope.message)
+        names = [STEP_NAMES[type(r).__name__] for r in step.records]
+        if step.records:
+            crash = self.wiring.crash
+            for name in names:
+                crash.hit(self.role, "before_stored", name)
+            if self.aggregate is None:
+                self.aggregate = self.aggregate_class(event_id=self.event_id)
+            for record in step.records:
+                self.aggregate.record(record)
+            self.wiring.store.save(self.aggregate)
+            for name in names:
+                crash.hit(self.role, "after_stored", name)
+        self.state = step.state
+        self.after_step(step, envelope)
+        for send in step.send:
+            self.wiring.send(send.site, send.message, self.tell_self())
+        for name in names:
+            self.wiring.crash.hit(self.role, "after_sent", name)
+        for timer in step.timers:
+            self.wiring.schedule(timer.delay_s, self._timer_callback(timer.message))
+        if step.records:
+            self.wiring.on_change(self.event_id, self.role, self.state)
+
+    def _timer_callback(self, message) -> Callable[[], None]:
+        deliver = self.tell_self()
+        return lambda: deliver(message)

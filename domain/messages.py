@@ -1,0 +1,174 @@
+"""The messages of the two-phase-commit protocol, and their JSON form for the wire.
+
+Messages are frozen dataclasses: actors pass them by reference. Every site-to-site message names
+its transaction (`txn_id`) and event, which makes it idempotent: a duplicate gets the same answer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+# --- payloads: what a transaction does once committed ------------------------------------------
+
+
+@dataclass(frozen=True)
+class PhotoMeta:
+    photo_id: str
+    sha256: str
+    thumb_sha256: str
+    submitter: str
+    site: int
+
+
+@dataclass(frozen=True)
+class CreateEvent:
+    title: str
+    home_site: int
+    created_at: str
+
+
+@dataclass(frozen=True)
+class AddPhotos:
+    base_version: int
+    photos: tuple[PhotoMeta, ...]
+
+
+Payload = CreateEvent | AddPhotos
+
+# --- site-to-site requests and their replies -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Prepare:
+    txn_id: str
+    event_id: str
+    coordinator: int
+    payload: Payload
+
+
+@dataclass(frozen=True)
+class Vote:
+    txn_id: str
+    event_id: str
+    site: int
+    yes: bool
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    txn_id: str
+    event_id: str
+    commit: bool
+
+
+@dataclass(frozen=True)
+class Ack:
+    txn_id: str
+    event_id: str
+    site: int
+
+
+@dataclass(frozen=True)
+class Query:
+    """A participant in doubt asks a peer what became of a transaction."""
+
+    txn_id: str
+    event_id: str
+    site: int
+    coordinator: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The answer to a Query: commit True/False, or None when the peer does not know (yet)."""
+
+    txn_id: str
+    event_id: str
+    site: int
+    commit: bool | None
+
+
+# --- local messages: from the site's own service layer, timers and transport --------------------
+
+
+@dataclass(frozen=True)
+class Begin:
+    txn_id: str
+    event_id: str
+    payload: Payload
+    sites: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Unreachable:
+    """The transport could not deliver `request` to `site` (refused, reset, timed out)."""
+
+    site: int
+    request: Prepare | Decision | Query
+
+
+@dataclass(frozen=True)
+class PrepareTimeout:
+    txn_id: str
+
+
+@dataclass(frozen=True)
+class ResendDecision:
+    txn_id: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class AckWaitOver:
+    txn_id: str
+
+
+@dataclass(frozen=True)
+class AskOutcome:
+    """Timer of a prepared participant: if still in doubt, ask the others."""
+
+    txn_id: str
+    attempt: int
+
+
+@dataclass(frozen=True)
+class Recover:
+    """Sent once to every actor rebuilt from the log at start-up."""
+
+
+WIRE_TYPES = {
+    cls.__name__: cls
+    for cls in (PhotoMeta, CreateEvent, AddPhotos, Prepare, Vote, Decision, Ack, Query, Outcome)
+}
+
+
+def to_wire(obj: Any) -> Any:
+    """A message as JSON-ready data: dataclasses become dicts tagged with their type."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        data = {f.name: to_wire(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {"type": type(obj).__name__, **data}
+    if isinstance(obj, (list, tuple)):
+        return [to_wire(x) for x in obj]
+    return obj
+
+
+def from_wire(data: Any, types: dict[str, type] = WIRE_TYPES) -> Any:
+    """The inverse of to_wire; raises ValueError on anything that is not one of `types`."""
+    if isinstance(data, list):
+        return tuple(from_wire(x, types) for x in data)
+    if not isinstance(data, dict):
+        return data
+    cls = types.get(data.get("type"))
+    if cls is None:
+        raise ValueError(f"unknown message type {data.get('type')!r}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    fields = {k: from_wire(v, types) for k, v in data.items() if k != "type"}
+    if set(fields) - names:
+        raise ValueError(f"unexpected fields for {cls.__name__}: {sorted(set(fields) - names)}")
+    try:
+        return cls(**fields)
+    except TypeError as e:
+        raise ValueError(str(e)) from None

@@ -1,0 +1,125 @@
+"""The participant of two-phase commit, as a pure step function.
+
+    step(state, message, config) -> Step(state, records, send, timers, reply)
+
+A participant votes yes only when the rules admit the payload (domain.admission), stores its
+vote before answering, answers duplicates with the answer it gave first, and once it has voted
+yes never decides alone: in doubt, it asks the coordinator and its peers.
+"""
+
+from __future__ import annotations
+
+from domain.admission import refusal_reason
+from domain.config import SiteConfig
+from domain.event_state import EventState, fold_all
+from domain.messages import (
+    Ack,
+    AskOutcome,
+    Decision,
+    Outcome,
+    Prepare,
+    Query,
+    Recover,
+    Unreachable,
+    Vote,
+)
+from domain.records import Aborted, Committed, Prepared, Refused
+from domain.step import Send, Step, Timer
+
+
+def step(state: EventState, message, config: SiteConfig) -> Step[EventState]:
+    handler = _HANDLERS.get(type(message))
+    if handler is None:
+        return Step(state)
+    return handler(state, message, config)
+
+
+def _stored(state, records, **effects) -> Step[EventState]:
+    return Step(fold_all(state, records), records=tuple(records), **effects)
+
+
+def _on_prepare(state: EventState, msg: Prepare, config: SiteConfig) -> Step[EventState]:
+    def vote(yes: bool, reason: str | None = None) -> Vote:
+        return Vote(msg.txn_id, state.event_id, config.site, yes, reason)
+
+    if msg.txn_id in state.answers:  # a duplicate: the same answer as the first time
+        reason = state.answers[msg.txn_id]
+        return Step(state, reply=vote(reason is None, reason))
+    if msg.txn_id in state.outcomes:  # the abort overtook the prepare
+        return Step(state, reply=vote(False, "aborted"))
+    reason = refusal_reason(state, msg.payload, config)
+    if reason is not None:
+        return _stored(state, [Refused(msg.txn_id, msg.coordinator, reason)], reply=vote(False, reason))
+    return _stored(
+        state,
+        [Prepared(msg.txn_id, msg.coordinator, msg.payload)],
+        reply=vote(True),
+        timers=(Timer(config.timing.in_doubt_s, AskOutcome(msg.txn_id, 1)),),
+    )
+
+
+def _conclude(state: EventState, txn_id: str, commit: bool) -> list:
+    """The records that apply a known outcome here (none if it is already applied)."""
+    if txn_id in state.outcomes:
+        return []
+    if commit:
+        if state.prepared is None or state.prepared.txn_id != txn_id:
+            return []  # a commit of something we never voted yes on cannot be applied
+        return [Committed(txn_id)]
+    return [Aborted(txn_id)]
+
+
+def _on_decision(state: EventState, msg: Decision, config: SiteConfig) -> Step[EventState]:
+    ack = Ack(msg.txn_id, state.event_id, config.site)
+    return _stored(state, _conclude(state, msg.txn_id, msg.commit), reply=ack)
+
+
+def _on_outcome(state: EventState, msg: Outcome, config: SiteConfig) -> Step[EventState]:
+    if msg.commit is None or state.prepared is None or state.prepared.txn_id != msg.txn_id:
+        return Step(state)
+    return _stored(state, _conclude(state, msg.txn_id, msg.commit))
+
+
+def _on_query(state: EventState, msg: Query, config: SiteConfig) -> Step[EventState]:
+    known = state.knows_outcome(msg.txn_id)
+    return Step(state, reply=Outcome(msg.txn_id, state.event_id, config.site, known))
+
+
+def _ask_around(state: EventState, txn_id: str, attempt: int, config: SiteConfig):
+    prepared = state.prepared
+    if prepared is None or prepared.txn_id != txn_id:
+        return Step(state)
+    query = Query(txn_id, state.event_id, config.site, prepared.coordinator)
+    # The coordinator knows for sure (it may be this very site); any peer may have heard.
+    asked = dict.fromkeys((prepared.coordinator, *config.peers))
+    return Step(
+        state,
+        send=tuple(Send(site, query) for site in asked),
+        timers=(Timer(config.timing.backoff(attempt) + config.timing.in_doubt_s,
+                      AskOutcome(txn_id, attempt + 1)),),
+    )
+
+
+def _on_ask_outcome(state: EventState, msg: AskOutcome, config: SiteConfig):
+    return _ask_around(state, msg.txn_id, msg.attempt, config)
+
+
+def _on_recover(state: EventState, msg: Recover, config: SiteConfig):
+    if state.prepared is None:
+        return Step(state)
+    return _ask_around(state, state.prepared.txn_id, 1, config)
+
+
+def _on_unreachable(state: EventState, msg: Unreachable, config: SiteConfig):
+    return Step(state)  # a query that got no answer: the AskOutcome timer asks again
+
+
+_HANDLERS = {
+    Prepare: _on_prepare,
+    Decision: _on_decision,
+    Outcome: _on_outcome,
+    Query: _on_query,
+    AskOutcome: _on_ask_outcome,
+    Recover: _on_recover,
+    Unreachable: _on_unreachable,
+}

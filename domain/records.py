@@ -1,0 +1,72 @@
+"""What each protocol role writes to stable storage before it acts: its log records.
+
+A participant's records live in the event's `PhotoEvent` aggregate at its site; a coordinator's
+in the event's `Coordination` aggregate at the site that runs the transaction. Replaying a
+role's records (`fold`) rebuilds everything that role must remember across a crash.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from domain.messages import Payload
+
+# --- participant ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """Voted yes: the payload is durable here and the event is locked until the decision."""
+
+    txn_id: str
+    coordinator: int
+    payload: Payload
+
+
+@dataclass(frozen=True)
+class Refused:
+    """Voted no: this transaction can only abort."""
+
+    txn_id: str
+    coordinator: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Committed:
+    txn_id: str
+
+
+@dataclass(frozen=True)
+class Aborted:
+    txn_id: str
+
+
+# --- coordinator ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Began:
+    """The intention: prepares may go out. Without a later Decided, recovery aborts it."""
+
+    txn_id: str
+    payload: Payload
+    sites: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Decided:
+    txn_id: str
+    commit: bool
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class Acknowledged:
+    txn_id: str
+    site: int
+
+
+PARTICIPANT_RECORDS = (Prepared, Refused, Committed, Aborted)
+COORDINATOR_RECORDS = (Began, Decided, Acknowledged)
+Record = Prepared | Refused | Committed | Aborted | Began | Decided | Acknowledged

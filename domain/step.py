@@ -1,0 +1,42 @@
+"""The output of one protocol step: what to store, then what to send, schedule and report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+S = TypeVar("S")
+
+
+@dataclass(frozen=True)
+class Send:
+    site: int
+    message: Any
+
+
+@dataclass(frozen=True)
+class Timer:
+    delay_s: float
+    message: Any
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A transaction this coordinator ran has an answer for its client."""
+
+    txn_id: str
+    commit: bool
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class Step(Generic[S]):
+    """`state` is the role's state after the step; `records` must be durable before anything
+    in `send`, `timers`, `reply` or `finished` happens (store, then send)."""
+
+    state: S
+    records: tuple = ()
+    send: tuple[Send, ...] = ()
+    timers: tuple[Timer, ...] = ()
+    reply: Any = None
+    finished: tuple[Finished, ...] = ()

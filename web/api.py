@@ -1,0 +1,120 @@
+"""The JSON API of API.md: thin handlers that parse, call one use case, and answer."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import aiohttp
+from aiohttp import web
+
+from domain.errors import InvalidRequest
+from web.identity import USER_KEY
+from web.keys import SERVICE, SETTINGS, SITE
+from web.uploads import read_photo_parts
+from web.views import event_json, photo_json
+
+MAX_JSON = 64 * 1024
+
+
+async def read_json(request: web.Request) -> dict:
+    body = await request.content.read(MAX_JSON + 1)
+    if len(body) > MAX_JSON:
+        raise InvalidRequest("The request body is too large.")
+    try:
+        data = json.loads(body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidRequest("The body must be JSON.") from None
+    if not isinstance(data, dict):
+        raise InvalidRequest("The body must be a JSON object.")
+    return data
+
+
+async def create_event(request: web.Request) -> web.Response:
+    data = await read_json(request)
+    event_id = await request.app[SERVICE].create_event(data.get("title"))
+    body = {"event_id": event_id, "url": f"/events/{event_id}", "home_site": request.app[SITE]}
+    return web.json_response(body, status=201)
+
+
+async def read_event(request: web.Request) -> web.Response:
+    state = await request.app[SERVICE].event_state(request.match_info["event_id"])
+    return web.json_response(event_json(state, request.app[SITE], request[USER_KEY]))
+
+
+async def upload_photos(request: web.Request) -> web.Response:
+    service, settings = request.app[SERVICE], request.app[SETTINGS]
+    event_id = request.match_info["event_id"]
+    await service.event_state(event_id)  # 404 before reading a large body
+    raw_files = await read_photo_parts(request, settings.max_photo_bytes)
+    metas, base = await service.upload(event_id, request[USER_KEY], raw_files)
+    return web.json_response(
+        {
+            "photos": [photo_json(m, base + i) for i, m in enumerate(metas, 1)],
+            "montage_version": base + len(metas),
+        },
+        status=201,
+    )
+
+
+async def me(request: web.Request) -> web.Response:
+    return web.json_response({"user_id": request[USER_KEY]})
+
+
+async def _reachable(session: aiohttp.ClientSession, url: str) -> bool:
+    try:
+        timeout = aiohttp.ClientTimeout(total=0.5)
+        async with session.get(url + "/internal/v1/ping", timeout=timeout) as resp:
+            return resp.status == 200
+    except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+        return False
+
+
+async def status(request: web.Request) -> web.Response:
+    service, settings = request.app[SERVICE], request.app[SETTINGS]
+    peers = [s for s in settings.sites if s != service.site]
+    session = service.transport.session
+    reachable = await asyncio.gather(*(_reachable(session, settings.site_url(s)) for s in peers))
+    return web.json_response(
+        {
+            "site": service.site,
+            "url": settings.site_url(service.site),
+            "peers": [
+                {"site": s, "url": settings.site_url(s), "reachable": ok}
+                for s, ok in zip(peers, reachable)
+            ],
+            "events": len(service.existing),
+            "in_doubt": [{"event_id": e, "txn_id": t} for e, t in sorted(service.in_doubt.items())],
+        }
+    )
+
+
+async def ping(request: web.Request) -> web.Response:
+    return web.json_response({"site": request.app[SITE]})
+
+
+async def audit(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    event_id = request.match_info["event_id"]
+    await service.event_state(event_id)
+    entries = await asyncio.get_running_loop().run_in_executor(None, service.store.log, event_id)
+    return web.json_response(
+        {
+            "site": service.site,
+            "event_id": event_id,
+            "entries": [
+                {"at": e.at.isoformat(), "role": e.role, "type": e.type, "data": e.data}
+                for e in entries
+            ],
+        }
+    )
+
+
+def setup_api_routes(app: web.Application) -> None:
+    app.router.add_post("/api/events", create_event)
+    app.router.add_get("/api/events/{event_id}", read_event)
+    app.router.add_post("/api/events/{event_id}/photos", upload_photos)
+    app.router.add_get("/api/events/{event_id}/audit", audit)
+    app.router.add_get("/api/me", me)
+    app.router.add_get("/api/status", status)
+    app.router.add_get("/internal/v1/ping", ping)

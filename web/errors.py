@@ -1,0 +1,65 @@
+"""The one place where errors become HTTP: the API's codes and statuses, as JSON."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from domain import errors
+
+log = logging.getLogger(__name__)
+
+STATUS = {
+    errors.UnknownEvent: 404,
+    errors.NoMontage: 404,
+    errors.InvalidTitle: 400,
+    errors.InvalidRequest: 400,
+    errors.VotingInProgress: 409,
+    errors.EventPublished: 409,
+    errors.ContributorLimit: 403,
+    errors.NotSubmitter: 403,
+    errors.TooLarge: 413,
+    errors.UnsupportedMediaType: 415,
+    errors.InvalidImage: 422,
+    errors.SiteUnreachable: 503,
+    errors.Busy: 503,
+    errors.StorageUnavailable: 503,
+}
+
+# Refusal reasons from a participant's vote that are the client's business, as errors.
+REASONS = {
+    cls.code: cls
+    for cls in (
+        errors.UnknownEvent,
+        errors.VotingInProgress,
+        errors.EventPublished,
+        errors.ContributorLimit,
+    )
+}
+
+
+def error_for_reason(reason: str | None) -> errors.PhotoSessionError:
+    """A transaction that aborted for `reason`, as the error its client sees."""
+    cls = REASONS.get(reason or "")
+    return cls() if cls else errors.SiteUnreachable()
+
+
+def json_error(status: int, code: str, message: str) -> web.Response:
+    return web.json_response({"error": code, "message": message}, status=status)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler):
+    try:
+        return await handler(request)
+    except errors.PhotoSessionError as e:
+        return json_error(STATUS.get(type(e), 400), e.code, e.message)
+    except web.HTTPException as e:
+        if e.status >= 400 and request.path.startswith("/api/"):
+            code = {404: "not_found", 405: "method_not_allowed"}.get(e.status, "http_error")
+            return json_error(e.status, code, e.reason)
+        raise
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return json_error(500, "internal", "Something went wrong on this site; nothing was lost.")

@@ -1,0 +1,56 @@
+"""The identity cookie: a random user id signed with the key all sites share.
+
+Cookies are per host, not per port, so one cookie serves every site on a host. A cookie whose
+signature does not verify is ignored and the request gets a fresh identity.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+
+from aiohttp import web
+
+COOKIE_NAME = "photo_session_user"
+USER_KEY = "user_id"
+
+
+def _sign(secret: str, user_id: str) -> str:
+    return hmac.new(secret.encode(), user_id.encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def cookie_value(secret: str, user_id: str) -> str:
+    return f"{user_id}.{_sign(secret, user_id)}"
+
+
+def user_from_cookie(secret: str, value: str | None) -> str | None:
+    if not value or value.count(".") != 1:
+        return None
+    user_id, sig = value.split(".")
+    if len(user_id) != 32 or not hmac.compare_digest(_sign(secret, user_id), sig):
+        return None
+    return user_id
+
+
+def identity_middleware(secret: str):
+    @web.middleware
+    async def middleware(request: web.Request, handler):
+        user_id = user_from_cookie(secret, request.cookies.get(COOKIE_NAME))
+        fresh = user_id is None
+        if fresh:
+            user_id = uuid.uuid4().hex
+        request[USER_KEY] = user_id
+        response = await handler(request)
+        if fresh and not request.path.startswith("/internal/"):
+            response.set_cookie(
+                COOKIE_NAME,
+                cookie_value(secret, user_id),
+                httponly=True,
+                samesite="Lax",
+                path="/",
+                max_age=10 * 365 * 24 * 3600,
+            )
+        return response
+
+    return middleware

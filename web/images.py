@@ -1,0 +1,53 @@
+"""Photos and montages, for submitters (and for everyone once published)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+
+from domain.errors import NoMontage, NotSubmitter, UnknownEvent
+from web.identity import USER_KEY
+from web.keys import SERVICE
+
+JPEG = "image/jpeg"
+CACHE = "private, max-age=31536000, immutable"
+
+
+def _for_submitters(state, user_id: str) -> None:
+    if user_id not in state.submitters:
+        raise NotSubmitter("Only people who submitted a photo may see this event's photos before it is published.")
+
+
+async def montage(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    state = await service.event_state(request.match_info["event_id"])
+    _for_submitters(state, request[USER_KEY])
+    version = request.query.get("v", str(state.version))
+    if not version.isdigit() or not 1 <= int(version) <= state.version:
+        raise NoMontage()
+    data = await service.montage_bytes(state, int(version))
+    return web.Response(body=data, content_type=JPEG, headers={"Cache-Control": "private, no-cache"})
+
+
+async def photo(request: web.Request) -> web.Response:
+    service = request.app[SERVICE]
+    state = await service.event_state(request.match_info["event_id"])
+    _for_submitters(state, request[USER_KEY])
+    wanted = request.match_info["photo_id"]
+    match = next((p for p in state.photos if p.photo_id == wanted), None)
+    if match is None:
+        raise UnknownEvent("There is no such photo in this event.")
+    loop = asyncio.get_running_loop()
+    data = await loop.run_in_executor(None, service.files.read, "photo", match.sha256)
+    return web.Response(body=data, content_type=JPEG, headers={"Cache-Control": CACHE})
+
+
+async def public_montage(request: web.Request) -> web.Response:
+    raise web.HTTPNotFound(text="Not published.")
+
+
+def setup_image_routes(app: web.Application) -> None:
+    app.router.add_get("/events/{event_id}/montage.jpg", montage)
+    app.router.add_get("/events/{event_id}/photos/{photo_id}.jpg", photo)
+    app.router.add_get("/public/{event_id}/montage.jpg", public_montage)

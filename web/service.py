@@ -1,0 +1,172 @@
+"""The use cases of one site: one method each, called by thin HTTP handlers.
+
+It bridges asyncio and the actors (a reply callback resolves a future on the loop; nothing here
+blocks the loop on an actor) and turns transaction outcomes into answers or errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import uuid
+from datetime import datetime, timezone
+
+from actors.registry import Actors
+from actors.role_actor import Failed, Snapshot
+from domain.admission import CONFLICT
+from domain.errors import Busy, InvalidTitle, PhotoSessionError, SiteUnreachable, UnknownEvent
+from domain.event_state import EventState
+from domain.messages import AddPhotos, Begin, CreateEvent, Decision, PhotoMeta, Prepare, Query
+from domain.step import Finished
+from eventstore.imaging import NormalizedPhoto, normalize_upload
+from web.errors import error_for_reason
+
+log = logging.getLogger(__name__)
+MAX_TITLE = 200
+
+
+def valid_event_id(event_id: str) -> bool:
+    try:
+        return str(uuid.UUID(event_id)) == event_id
+    except ValueError:
+        return False
+
+
+class SiteService:
+    def __init__(self, settings, site: int, loop, store, files, montages):
+        self.settings = settings
+        self.site = site
+        self.loop = loop
+        self.store = store
+        self.files = files
+        self.montages = montages
+        self.actors: Actors | None = None  # wired by web.site once the transport exists
+        self.transport = None
+        self.existing: set[str] = set()  # events that exist here (committed creation)
+        self.in_doubt: dict[str, str] = {}  # event -> transaction prepared here, undecided
+
+    # --- what the actors report -----------------------------------------------------------------
+    def on_change(self, event_id: str, role: str, state) -> None:
+        """Called from an actor's thread after it stored something."""
+        if role == "participant":
+            self.loop.call_soon_threadsafe(self._participant_changed, state)
+
+    def _participant_changed(self, state: EventState, build_montage: bool = True) -> None:
+        if state.exists:
+            self.existing.add(state.event_id)
+        if state.prepared is not None:
+            self.in_doubt[state.event_id] = state.prepared.txn_id
+        else:
+            self.in_doubt.pop(state.event_id, None)
+        if state.version and build_montage:  # every committed version has its montage, built once, off the loop
+            self.loop.run_in_executor(None, self._build_montage, state, state.version)
+
+    def _build_montage(self, state: EventState, version: int) -> bytes:
+        shas = [p.thumb_sha256 for p in state.photos[:version]]
+        return self.montages.get(state.event_id, shas)
+
+    async def montage_bytes(self, state: EventState, version: int) -> bytes:
+        return await self.loop.run_in_executor(None, self._build_montage, state, version)
+
+    async def start(self) -> None:
+        """Resume what the log says, then learn which events exist."""
+        self.actors.recover()
+        for event_id in list(self.actors.logged):
+            state = await self.ask(self.actors.participant(event_id), Snapshot())
+            self._participant_changed(state, build_montage=False)
+
+    # --- bridging to actors -------------------------------------------------------------------
+    async def ask(self, ref, message, timeout: float = 30.0):
+        future = self.loop.create_future()
+
+        def reply(value) -> None:
+            self.loop.call_soon_threadsafe(_resolve, future, value)
+
+        self.actors.tell(ref, message, reply)
+        result = await asyncio.wait_for(future, timeout)
+        if isinstance(result, Failed):
+            if isinstance(result.error, PhotoSessionError):
+                raise result.error
+            raise SiteUnreachable("This site could not carry out the step; nothing was changed.")
+        return result
+
+    async def run_transaction(self, event_id: str, payload) -> Finished:
+        txn_id = f"{self.site}-{uuid.uuid4().hex}"
+        begin = Begin(txn_id, event_id, payload, self.settings.sites)
+        protocol = self.settings.protocol
+        budget = protocol.prepare_timeout_s + protocol.ack_wait_s + protocol.request_timeout_s + 5
+        try:
+            return await self.ask(self.actors.coordinator(event_id), begin, timeout=budget)
+        except asyncio.TimeoutError:
+            raise SiteUnreachable("The change could not be confirmed in time; try again.") from None
+
+    # --- site-to-site ---------------------------------------------------------------------------
+    async def store_attachments(self, attachments) -> None:
+        for kind, sha, data in attachments:
+            await self.loop.run_in_executor(None, self.files.write, kind, sha, data)
+
+    async def dispatch(self, message):
+        """A protocol request from a site (maybe this one); returns the reply message."""
+        participant = self.actors.participant(message.event_id)
+        if isinstance(message, (Prepare, Decision)):
+            return await self.ask(participant, message)
+        if isinstance(message, Query):
+            answer = await self.ask(participant, message)
+            if answer.commit is None and message.coordinator == self.site:
+                return await self.ask(self.actors.coordinator(message.event_id), message)
+            return answer
+        return None
+
+    # --- use cases ------------------------------------------------------------------------------
+    async def event_state(self, event_id: str) -> EventState:
+        if not valid_event_id(event_id) or event_id not in self.actors.logged:
+            raise UnknownEvent()
+        state = await self.ask(self.actors.participant(event_id), Snapshot())
+        if not state.exists:
+            raise UnknownEvent()
+        return state
+
+    async def create_event(self, title) -> str:
+        if not isinstance(title, str) or not title.strip() or len(title.strip()) > MAX_TITLE:
+            raise InvalidTitle()
+        event_id = str(uuid.uuid4())
+        created_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        finished = await self.run_transaction(event_id, CreateEvent(title.strip(), self.site, created_at))
+        if not finished.commit:
+            raise SiteUnreachable("Not every site could be reached; the event was not created.")
+        return event_id
+
+    async def upload(self, event_id: str, user_id: str, raw_files: list[bytes]):
+        """Check and re-encode uploaded files, then add them (4xx for files that are not photos)."""
+        max_pixels = self.settings.max_photo_pixels
+        photos = [
+            await self.loop.run_in_executor(None, lambda d=d: normalize_upload(d, max_pixels=max_pixels))
+            for d in raw_files
+        ]
+        return await self.add_photos(event_id, user_id, photos)
+
+    async def add_photos(self, event_id: str, user_id: str, photos: list[NormalizedPhoto]):
+        """Store the photos here, then commit them everywhere; retries while others conflict."""
+        await self.event_state(event_id)
+        for photo in photos:
+            await self.loop.run_in_executor(None, self.files.write, "photo", photo.sha256, photo.jpeg)
+            await self.loop.run_in_executor(None, self.files.write, "thumb", photo.thumb_sha256, photo.thumb)
+        metas = tuple(
+            PhotoMeta(uuid.uuid4().hex, p.sha256, p.thumb_sha256, user_id, self.site) for p in photos
+        )
+        for attempt in range(self.settings.protocol.upload_attempts):
+            state = await self.event_state(event_id)
+            finished = await self.run_transaction(event_id, AddPhotos(state.version, metas))
+            if finished.commit:
+                return metas, state.version
+            if finished.reason != CONFLICT:
+                raise error_for_reason(finished.reason)
+            # Another upload got there first: not the user's problem; back off and rebase.
+            await asyncio.sleep(random.uniform(0.005, 0.02 * 2 ** min(attempt, 5)))
+        raise Busy()
+
+
+def _resolve(future: asyncio.Future, value) -> None:
+    if not future.done():
+        future.set_result(value)

@@ -1,0 +1,100 @@
+"""Settings: read once from settings.toml (plus command-line overrides) into frozen dataclasses."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SETTINGS = PROJECT_ROOT / "settings.toml"
+
+
+@dataclass(frozen=True)
+class ProtocolSettings:
+    prepare_timeout_s: float = 3.0
+    request_timeout_s: float = 5.0
+    resend_base_s: float = 0.2
+    resend_max_s: float = 5.0
+    in_doubt_s: float = 5.0
+    ack_wait_s: float = 2.0
+    upload_attempts: int = 30
+    hmac_max_skew_s: float = 30.0
+    duplicate_delivery: bool = False  # tests only: every site-to-site message is sent twice
+
+
+@dataclass(frozen=True)
+class Settings:
+    site_count: int = 4
+    base_port: int = 8000
+    host: str = "127.0.0.1"
+    urls: tuple[str, ...] = ()
+    secret: str = "change-me-site-to-site-secret"
+    cookie_secret: str = "change-me-cookie-secret"
+    max_contributors: int = 10
+    voting_period_s: float = 90.0
+    max_photo_mb: float = 25.0
+    max_photo_pixels: int = 50_000_000
+    data_dir: Path = Path("data")
+    database: str = "sqlite"
+    protocol: ProtocolSettings = field(default_factory=ProtocolSettings)
+    crash_at: str | None = None  # a named crash point (tests only): the site SIGKILLs itself there
+
+    def site_url(self, site: int) -> str:
+        if self.urls:
+            return self.urls[site].rstrip("/")
+        return f"http://{self.host}:{self.base_port + site}"
+
+    def site_port(self, site: int) -> int:
+        return self.base_port + site
+
+    def site_dir(self, site: int) -> Path:
+        return self.data_dir / f"site-{site}"
+
+    @property
+    def sites(self) -> tuple[int, ...]:
+        return tuple(range(self.site_count))
+
+    @property
+    def max_photo_bytes(self) -> int:
+        return int(self.max_photo_mb * 1024 * 1024)
+
+    def database_url(self, site: int) -> str:
+        """'sqlite' (the embedded default) or an SQLAlchemy URL for this site's event store."""
+        return self.database.replace("{site}", str(site))
+
+
+def load_settings(path: str | Path | None = None, **overrides) -> Settings:
+    """Read a settings file; keyword overrides (None means 'not given') win over the file."""
+    settings_path = Path(path) if path else DEFAULT_SETTINGS
+    with open(settings_path, "rb") as f:
+        raw = tomllib.load(f)
+    sites = raw.get("sites", {})
+    event = raw.get("event", {})
+    storage = raw.get("storage", {})
+    data_dir = Path(storage.get("data_dir", "data"))
+    if not data_dir.is_absolute():
+        data_dir = Path.cwd() / data_dir
+    protocol_fields = ProtocolSettings.__dataclass_fields__
+    protocol = ProtocolSettings(
+        **{k: v for k, v in raw.get("protocol", {}).items() if k in protocol_fields}
+    )
+    settings = Settings(
+        site_count=int(sites.get("count", 4)),
+        base_port=int(sites.get("base_port", 8000)),
+        host=str(sites.get("host", "127.0.0.1")),
+        urls=tuple(sites.get("urls", ())),
+        secret=str(sites.get("secret", Settings.secret)),
+        cookie_secret=str(sites.get("cookie_secret", Settings.cookie_secret)),
+        max_contributors=int(event.get("max_contributors", 10)),
+        voting_period_s=float(event.get("voting_period_s", 90)),
+        max_photo_mb=float(event.get("max_photo_mb", 25)),
+        max_photo_pixels=int(event.get("max_photo_pixels", 50_000_000)),
+        data_dir=data_dir,
+        database=str(storage.get("database", "sqlite")),
+        protocol=protocol,
+    )
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if "data_dir" in given:
+        given["data_dir"] = Path(given["data_dir"]).absolute()
+    return replace(settings, **given)

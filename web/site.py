@@ -1,0 +1,131 @@
+"""One site: wires store, files, actors, transport and routes; `python -m web.site` runs it.
+
+    python -m web.site --site K --sites N [--settings F] [--base-port P] [--data-dir D]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+
+import aiohttp
+from aiohttp import web
+
+from actors.crash import CrashPoints
+from actors.registry import Actors
+from actors.role_actor import Wiring
+from domain.config import SiteConfig, Timing
+from eventstore.montage import MontageCache
+from eventstore.photo_files import PhotoFiles
+from eventstore.store import SiteStore
+from web.api import setup_api_routes
+from web.errors import error_middleware
+from web.identity import identity_middleware
+from web.images import setup_image_routes
+from web.internal_api import setup_internal_routes
+from web.keys import SERVICE, SETTINGS, SITE
+from web.pages import origin_check_middleware, setup_page_routes
+from web.peer_client import Transport
+from web.service import SiteService
+from web.settings import Settings, load_settings
+
+log = logging.getLogger("site")
+
+
+def site_config(settings: Settings, site: int) -> SiteConfig:
+    p = settings.protocol
+    timing = Timing(p.prepare_timeout_s, p.resend_base_s, p.resend_max_s, p.in_doubt_s, p.ack_wait_s)
+    return SiteConfig(site, settings.sites, settings.max_contributors, timing)
+
+
+async def _run_site(app: web.Application):
+    """Lifecycle: everything that needs the running loop is made here and undone at the end."""
+    settings, site = app[SETTINGS], app[SITE]
+    loop = asyncio.get_running_loop()
+    site_dir = settings.site_dir(site)
+    store = await loop.run_in_executor(None, SiteStore, settings.database_url(site), site_dir)
+    files = PhotoFiles(site_dir)
+    service = SiteService(settings, site, loop, store, files, MontageCache(site_dir / "montages", files))
+    transport = Transport(settings, site, loop, service.dispatch, files)
+    transport.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256))
+
+    def schedule(delay: float, callback) -> None:
+        loop.call_soon_threadsafe(loop.call_later, delay, callback)
+
+    wiring = Wiring(
+        config=site_config(settings, site),
+        store=store,
+        send=transport.send,
+        schedule=schedule,
+        crash=CrashPoints(settings.crash_at),
+        on_change=service.on_change,
+    )
+    service.actors = Actors(wiring)
+    service.transport = transport
+    app[SERVICE] = service
+    await service.start()
+    log.info("site %d ready at %s", site, settings.site_url(site))
+    yield
+    service.actors.stop_all()
+    await transport.session.close()
+    store.close()
+
+
+def create_app(settings: Settings, site: int) -> web.Application:
+    # Photos travel inside prepares between sites: size requests for a full upload.
+    max_body = int(settings.max_photo_bytes * 1.5 * 20) + 1024 * 1024
+    app = web.Application(
+        client_max_size=max_body,
+        middlewares=[
+            error_middleware,
+            identity_middleware(settings.cookie_secret),
+            origin_check_middleware(settings),
+        ],
+    )
+    app[SETTINGS] = settings
+    app[SITE] = site
+    app.cleanup_ctx.append(_run_site)
+    setup_api_routes(app)
+    setup_image_routes(app)
+    setup_internal_routes(app)
+    setup_page_routes(app)
+    return app
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description="Run one site of the photo-session service.")
+    parser.add_argument("--site", type=int, required=True)
+    parser.add_argument("--sites", type=int)
+    parser.add_argument("--settings")
+    parser.add_argument("--base-port", type=int)
+    parser.add_argument("--data-dir")
+    args = parser.parse_args(argv)
+    settings = load_settings(
+        args.settings,
+        site_count=args.sites,
+        base_port=args.base_port,
+        data_dir=args.data_dir,
+        crash_at=os.environ.get("SITE_CRASH_AT") or None,
+    )
+    if not 0 <= args.site < settings.site_count:
+        parser.error(f"--site must be in 0..{settings.site_count - 1}")
+    logging.basicConfig(
+        level=logging.INFO,
+        format=f"%(asctime)s site-{args.site} %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    web.run_app(
+        create_app(settings, args.site),
+        host=settings.host,
+        port=settings.site_port(args.site),
+        print=None,
+        access_log=None,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
