@@ -1,0 +1,149 @@
+"""Real actors over real SQLite stores, wired to each other by an in-process transport."""
+
+import threading
+import time
+import uuid
+
+import pytest
+
+from actors.crash import CrashPoints
+from actors.registry import Actors
+from actors.role_actor import Envelope, Failed, Snapshot, Wiring
+from domain.config import SiteConfig, Timing
+from domain.errors import StorageUnavailable
+from domain.messages import Begin, CreateEvent, Decision, Prepare, Query
+from eventstore.store import SiteStore
+
+SITES = (0, 1, 2)
+TIMING = Timing(prepare_timeout_s=1.0, resend_base_s=0.05, resend_max_s=0.2, in_doubt_s=0.3, ack_wait_s=0.5)
+
+
+def wait_for(predicate, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.01)
+    raise AssertionError("condition not met in time")
+
+
+def ask(ref, message, timeout=5.0):
+    done = threading.Event()
+    box = []
+
+    def reply(value):
+        box.append(value)
+        done.set()
+
+    ref.tell(Envelope(message, reply))
+    assert done.wait(timeout), f"no reply to {message!r}"
+    return box[0]
+
+
+class InProcessCluster:
+    """Sites whose transport calls the other sites' actors directly (threads, no HTTP)."""
+
+    def __init__(self, tmp_path, down=()):
+        self.down = set(down)
+        self.stores = {s: SiteStore("sqlite", tmp_path / f"site-{s}") for s in SITES}
+        self.sites = {}
+        for s in SITES:
+            wiring = Wiring(
+                config=SiteConfig(s, SITES, 10, TIMING),
+                store=self.stores[s],
+                send=self._sender(s),
+                schedule=lambda delay, cb: threading.Timer(delay, cb).start(),
+                crash=CrashPoints(None),
+            )
+            self.sites[s] = Actors(wiring)
+
+    def _sender(self, origin):
+        def send(site, message, reply):
+            def deliver():
+                if site in self.down:
+                    from domain.messages import Unreachable
+
+                    reply(Unreachable(site, message))
+                    return
+                participant = self.sites[site].participant(message.event_id)
+                answer = ask(participant, message)
+                if isinstance(message, Query) and answer.commit is None and message.coordinator == site:
+                    answer = ask(self.sites[site].coordinator(message.event_id), message)
+                reply(answer)
+
+            threading.Thread(target=deliver, daemon=True).start()
+
+        return send
+
+    def state(self, site, event_id):
+        return ask(self.sites[site].participant(event_id), Snapshot())
+
+    def close(self):
+        for actors in self.sites.values():
+            actors.stop_all()
+        for store in self.stores.values():
+            store.close()
+
+
+@pytest.fixture
+def cluster(tmp_path):
+    c = InProcessCluster(tmp_path)
+    yield c
+    c.close()
+
+
+def test_a_created_event_is_held_by_every_site_once_the_coordinator_finishes(cluster):
+    event_id = str(uuid.uuid4())
+    begin = Begin("0-t1", event_id, CreateEvent("Picnic", 0, "2026-11-26T10:00:00+00:00"), SITES)
+    finished = ask(cluster.sites[0].coordinator(event_id), begin)
+    assert finished.commit is True
+    for s in SITES:
+        assert cluster.state(s, event_id).title == "Picnic"
+        assert cluster.stores[s].load_event(event_id).state.exists  # durable, not only in memory
+
+
+def test_a_site_that_cannot_be_reached_during_prepare_aborts_the_creation_everywhere(tmp_path):
+    c = InProcessCluster(tmp_path, down={2})
+    try:
+        event_id = str(uuid.uuid4())
+        begin = Begin("0-t1", event_id, CreateEvent("Picnic", 0, "now"), SITES)
+        finished = ask(c.sites[0].coordinator(event_id), begin)
+        assert (finished.commit, finished.reason) == (False, "unreachable")
+        for s in (0, 1):
+            wait_for(lambda s=s: c.state(s, event_id).outcomes.get("0-t1") is False)
+            assert not c.state(s, event_id).exists
+    finally:
+        c.close()
+
+
+class FailingStore(SiteStore):
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.fail = True
+
+    def save(self, *aggregates):
+        if self.fail:
+            raise StorageUnavailable("disk full")
+        super().save(*aggregates)
+
+
+def test_an_actor_survives_a_failed_store_and_forgets_what_it_could_not_store(tmp_path):
+    store = FailingStore("sqlite", tmp_path)
+    wiring = Wiring(SiteConfig(0, (0,), 10, TIMING), store, lambda *a: None,
+                    lambda d, cb: None, CrashPoints(None))
+    actors = Actors(wiring)
+    try:
+        event_id = str(uuid.uuid4())
+        ref = actors.participant(event_id)
+        prepare = Prepare("0-t1", event_id, 0, CreateEvent("Picnic", 0, "now"))
+        answer = ask(ref, prepare)
+        assert isinstance(answer, Failed) and isinstance(answer.error, StorageUnavailable)
+        assert ref.is_alive()
+        assert ask(ref, Snapshot()).prepared is None  # nothing half-done in memory
+        store.fail = False
+        assert ask(ref, prepare).yes is True
+        assert ask(ref, Decision("0-t1", event_id, True)).site == 0
+        assert ask(ref, Snapshot()).exists
+    finally:
+        actors.stop_all()
+        store.close()

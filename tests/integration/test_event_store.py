@@ -1,0 +1,71 @@
+"""The event store on a real SQLite file: durable settings, rebuild from the log, audit records."""
+
+import uuid
+
+from domain.aggregates import Coordination, PhotoEvent
+from domain.messages import AddPhotos, CreateEvent, PhotoMeta
+from domain.records import Acknowledged, Began, Committed, Decided, Prepared
+from eventstore.store import SiteStore
+
+
+def test_the_live_store_runs_sqlite_in_wal_mode_with_synchronous_full(tmp_path):
+    store = SiteStore("sqlite", tmp_path)
+    event = PhotoEvent(event_id=str(uuid.uuid4()))
+    store.save(event)
+    assert store.pragma("journal_mode") == "wal"
+    assert store.pragma("synchronous") == 2  # FULL: a commit is fsynced before it returns
+    assert (tmp_path / "events.sqlite").exists()
+    store.close()
+
+
+def test_an_event_is_rebuilt_from_its_records_after_the_store_is_reopened(tmp_path):
+    event_id = str(uuid.uuid4())
+    photo = PhotoMeta("p1", "a" * 64, "b" * 64, "u1", 2)
+    store = SiteStore("sqlite", tmp_path)
+    event = PhotoEvent(event_id=event_id)
+    event.record(Prepared("t1", 0, CreateEvent("Picnic", 0, "2026-11-26T10:00:00+00:00")))
+    event.record(Committed("t1"))
+    event.record(Prepared("t2", 2, AddPhotos(0, (photo,))))
+    event.record(Committed("t2"))
+    store.save(event)
+    store.close()
+
+    reopened = SiteStore("sqlite", tmp_path)
+    state = reopened.load_event(event_id).state
+    assert state.exists and state.title == "Picnic" and state.home_site == 0
+    assert state.photos == (photo,)
+    assert state.prepared is None
+    assert reopened.logged_events() == ({event_id}, set())
+    reopened.close()
+
+
+def test_the_log_of_an_event_holds_both_roles_records_in_order(tmp_path):
+    event_id = str(uuid.uuid4())
+    store = SiteStore("sqlite", tmp_path)
+    payload = CreateEvent("Picnic", 0, "2026-11-26T10:00:00+00:00")
+    coordination = Coordination(event_id=event_id)
+    coordination.record(Began("t1", payload, (0, 1)))
+    store.save(coordination)
+    event = PhotoEvent(event_id=event_id)
+    event.record(Prepared("t1", 0, payload))
+    store.save(event)
+    coordination.record(Decided("t1", True, None))
+    coordination.record(Acknowledged("t1", 0))
+    store.save(coordination)
+
+    types = [(e.role, e.type) for e in store.log(event_id) if e.record is not None]
+    assert types == [
+        ("coordinator", "Began"),
+        ("participant", "Prepared"),
+        ("coordinator", "Decided"),
+        ("coordinator", "Acknowledged"),
+    ]
+    assert store.logged_events() == ({event_id}, {event_id})
+    store.close()
+
+
+def test_an_unknown_event_loads_as_none(tmp_path):
+    store = SiteStore("sqlite", tmp_path)
+    assert store.load_event(str(uuid.uuid4())) is None
+    assert store.load_coordination(str(uuid.uuid4())) is None
+    store.close()
