@@ -1,0 +1,117 @@
+"""Turn an uploaded file into the canonical stored photo and its thumbnail.
+
+The canonical photo is a fresh JPEG re-encoded by Pillow: whatever metadata the upload carried
+(EXIF, GPS, XMP, ICC, comments) is left behind, and its orientation is baked into the pixels.
+The result is a pure function of the uploaded bytes, so every site derives the same sha256s.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import threading
+import warnings
+from dataclasses import dataclass
+from io import BytesIO
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from domain.errors import InvalidImage, UnsupportedMediaType
+
+THUMB_CELL = 256
+PHOTO_QUALITY = 90
+THUMB_QUALITY = 85
+_BASE_FORMATS = ("JPEG", "PNG", "WEBP")
+# Flattening onto white rather than dropping alpha: transparent pixels often hold black.
+_BACKGROUND = (255, 255, 255)
+# warnings.catch_warnings() swaps a process-wide list (until Python 3.14).
+_WARNINGS_LOCK = threading.Lock()
+
+
+@dataclass(frozen=True)
+class NormalizedPhoto:
+    jpeg: bytes
+    thumb: bytes
+    sha256: str
+    thumb_sha256: str
+    width: int
+    height: int
+
+
+def normalize_upload(data: bytes, *, max_pixels: int) -> NormalizedPhoto:
+    """Decode, check and re-encode an upload; raise UnsupportedMediaType or InvalidImage."""
+    image = _open(data, max_pixels)
+    try:
+        image.load()
+        # In place, as each full-size copy of a 12 MP photo costs ~18 ms.
+        ImageOps.exif_transpose(image, in_place=True)
+        upright = _flatten_to_rgb(image)
+    except Exception as exc:  # any failure to decode hostile bytes is the user's bad image
+        raise InvalidImage() from exc
+    jpeg = _encode(upright, PHOTO_QUALITY)
+    width, height = upright.size
+    # The full-resolution pixels are already decoded, so shrinking them in place is cheaper
+    # than a second, draft-mode decode of the upload (measured: ~20 ms against ~30-140 ms).
+    upright.thumbnail((THUMB_CELL, THUMB_CELL), Image.Resampling.LANCZOS)
+    thumb = _encode(upright, THUMB_QUALITY)
+    return NormalizedPhoto(
+        jpeg=jpeg,
+        thumb=thumb,
+        sha256=hashlib.sha256(jpeg).hexdigest(),
+        thumb_sha256=hashlib.sha256(thumb).hexdigest(),
+        width=width,
+        height=height,
+    )
+
+
+def _open(data: bytes, max_pixels: int) -> Image.Image:
+    """Identify the format from the allow-list and refuse oversized images before decoding."""
+    formats = _allowed_formats()
+    try:
+        # For these formats Pillow checks the pixel count only here, in open(). Its warning is
+        # made an error locally; the lock keeps concurrent calls from restoring each other's
+        # saved filter lists out of order, which would leave the error filter set for good.
+        with _WARNINGS_LOCK, warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(BytesIO(data), formats=formats)
+    except UnidentifiedImageError as exc:
+        raise UnsupportedMediaType() from exc
+    except Exception as exc:  # bomb check or a header the plugin choked on
+        raise InvalidImage() from exc
+    width, height = image.size
+    if width * height > max_pixels:
+        raise InvalidImage(f"The image has {width}x{height} pixels; at most {max_pixels} are accepted.")
+    return image
+
+
+@functools.cache
+def _allowed_formats() -> tuple[str, ...]:
+    """The decoder allow-list; HEIF joins it only where pillow_heif is installed.
+
+    Registering the opener is a process-wide change, so it happens on first use, not on import.
+    """
+    try:
+        import pillow_heif
+    except ImportError:
+        return _BASE_FORMATS
+    pillow_heif.register_heif_opener()
+    return _BASE_FORMATS + ("HEIF",)
+
+
+def _flatten_to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        canvas = Image.new("RGBA", rgba.size, _BACKGROUND + (255,))
+        canvas.alpha_composite(rgba)
+        rgb = canvas.convert("RGB")
+    else:
+        rgb = image if image.mode == "RGB" else image.convert("RGB")
+    # Pillow's JPEG writer still reads "comment" from info, and convert() copies info.
+    rgb.info = {}
+    return rgb
+
+
+def _encode(image: Image.Image, quality: int) -> bytes:
+    out = BytesIO()
+    image.save(out, "JPEG", quality=quality)
+    return out.getvalue()

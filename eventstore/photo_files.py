@@ -1,0 +1,90 @@
+"""Content-addressed photo and thumbnail files, written durably.
+
+A file's name is the sha256 of its content, so writing is idempotent and a file, once there,
+is the right one. A photo must be on disk before the prepared record that names it (DESIGN:
+durability), hence temp file, fsync, rename, fsync of the folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+
+_FOLDERS = {"photo": "photos", "thumb": "thumbs"}
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+class PhotoFiles:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    def path(self, kind: str, sha256: str) -> Path:
+        """Where the file lives; the name is validated so it can never leave the root."""
+        if kind not in _FOLDERS:
+            raise ValueError(f"kind must be one of {sorted(_FOLDERS)}, not {kind!r}")
+        if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
+            raise ValueError(f"not a lowercase hex sha256: {sha256!r}")
+        return self.root / _FOLDERS[kind] / f"{sha256}.jpg"
+
+    def has(self, kind: str, sha256: str) -> bool:
+        return self.path(kind, sha256).is_file()
+
+    def read(self, kind: str, sha256: str) -> bytes:
+        """The file's bytes; FileNotFoundError when this site does not hold it."""
+        return self.path(kind, sha256).read_bytes()
+
+    def write(self, kind: str, sha256: str, data: bytes) -> Path:
+        """Store data under its sha256 and return its path once it is durable."""
+        final = self.path(kind, sha256)
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != sha256:
+            raise ValueError(f"data hashes to {actual}, not {sha256}")
+        if final.exists():
+            return final
+        _ensure_dir(final.parent)
+        write_atomically(final, data, durable=True)
+        return final
+
+
+def write_atomically(final: Path, data: bytes, *, durable: bool) -> None:
+    """Readers see the old file or the whole new one, never a torn one.
+
+    With durable=False the bytes may be lost on a crash (fine for derived data), but the
+    rename still keeps a half-written file from ever carrying the final name.
+    """
+    fd, temp_name = tempfile.mkstemp(dir=final.parent, prefix=".tmp-", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as temp:
+            temp.write(data)
+            if durable:
+                temp.flush()
+                os.fsync(temp.fileno())
+        os.replace(temp_name, final)
+    except BaseException:
+        Path(temp_name).unlink(missing_ok=True)
+        raise
+    if durable:
+        _fsync_dir(final.parent)
+
+
+def _ensure_dir(folder: Path) -> None:
+    """Create folder (and missing parents), fsyncing each new entry's parent so it survives."""
+    if folder.is_dir():
+        return
+    _ensure_dir(folder.parent)
+    try:
+        folder.mkdir()
+    except FileExistsError:
+        pass  # made concurrently; fsync anyway, as its maker may not have done so yet
+    _fsync_dir(folder.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

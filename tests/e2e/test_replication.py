@@ -1,0 +1,74 @@
+"""Create and upload by two-phase commit across four real site processes."""
+
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from tests.e2e.helpers import create_event, montage_digests, photo, views, wait_same_photos
+
+pytestmark = pytest.mark.e2e
+
+
+def test_an_event_created_on_site_0_is_readable_on_all_four_sites_when_the_201_arrives(
+        cluster, client_factory):
+    alice = client_factory()
+    event_id = create_event(alice, 0, "Birthday")
+    for k, view in views(alice, cluster, event_id).items():
+        assert view["title"] == "Birthday" and view["home_site"] == 0 and view["site"] == k
+        assert view["state"] == "open" and view["montage_version"] == 0
+
+
+def test_twelve_photos_uploaded_concurrently_at_three_sites_end_in_the_same_order_everywhere(
+        cluster, client_factory):
+    users = [client_factory() for _ in range(3)]
+    event_id = create_event(users[0])
+
+    def upload_four(i):
+        return [users[i].upload(i, event_id, [photo(i * 10 + n)])[0] for n in range(4)]
+
+    with ThreadPoolExecutor(3) as pool:
+        statuses = [s for result in pool.map(upload_four, range(3)) for s in result]
+    assert statuses == [201] * 12
+
+    vs = wait_same_photos(users[0], cluster, event_id, 12)
+    assert [p["version"] for p in vs[0]["photos"]] == list(range(1, 13))
+    assert len(set(vs[0]["submitters"])) == 3
+    digests = montage_digests(users[0], cluster, event_id, 12)
+    assert len(set(digests.values())) == 1, digests
+
+
+def test_an_upload_answer_names_the_committed_versions(cluster, client_factory):
+    alice = client_factory()
+    event_id = create_event(alice)
+    status, body = alice.upload(2, event_id, [photo(1), photo(2)])
+    assert status == 201, body
+    assert body["montage_version"] == 2
+    assert [p["version"] for p in body["photos"]] == [1, 2]
+    assert all(p["site"] == 2 for p in body["photos"])
+
+
+def test_only_submitters_see_photos_and_montage_before_publication(cluster, client_factory):
+    alice, bob = client_factory(), client_factory()
+    event_id = create_event(alice)
+    status, body = alice.upload(1, event_id, [photo(3)])
+    assert status == 201
+    photo_id = body["photos"][0]["photo_id"]
+    assert alice.get_bytes(1, f"/events/{event_id}/montage.jpg")[0] == 200
+    assert bob.get_bytes(1, f"/events/{event_id}/montage.jpg")[0] == 403
+    assert bob.get_bytes(1, f"/events/{event_id}/photos/{photo_id}.jpg")[0] == 403
+    status, view = bob.get_json(0, f"/api/events/{event_id}")
+    assert view["photos"] == [] and view["photo_count"] == 1 and not view["you"]["is_submitter"]
+
+
+def test_every_site_to_site_message_delivered_twice_gives_the_same_state_as_once(
+        cluster_factory, client_factory):
+    cluster = cluster_factory(settings_overrides={"protocol": {"duplicate_delivery": True}})
+    alice = client_factory(cluster)
+    event_id = create_event(alice, 1)
+    for n in range(3):
+        assert alice.upload(n % 4, event_id, [photo(n)])[0] == 201
+    vs = wait_same_photos(alice, cluster, event_id, 3)
+    assert len(vs[0]["photos"]) == 3
+    status, audit = alice.get_json(0, f"/api/events/{event_id}/audit")
+    committed = [e for e in audit["entries"] if e["type"] == "Committed"]
+    assert len(committed) == 4  # one creation and three uploads, each applied once

@@ -1,0 +1,125 @@
+import hashlib
+import threading
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from eventstore.photo_files import PhotoFiles
+
+PHOTO = b"\xff\xd8 pretend this is a photo \xff\xd9"
+PHOTO_SHA = hashlib.sha256(PHOTO).hexdigest()
+HOSTILE = ["../x", "../" + "0" * 61, PHOTO_SHA.upper(), PHOTO_SHA[:63], PHOTO_SHA + "0",
+           "/" + PHOTO_SHA[1:], PHOTO_SHA[:63] + "\n", "", None]
+
+
+def test_a_written_photo_can_be_read_back_from_its_content_address(tmp_path):
+    files = PhotoFiles(tmp_path / "site-0")
+    assert not files.has("photo", PHOTO_SHA)
+
+    path = files.write("photo", PHOTO_SHA, PHOTO)
+
+    assert path == tmp_path / "site-0" / "photos" / f"{PHOTO_SHA}.jpg" == files.path("photo", PHOTO_SHA)
+    assert files.has("photo", PHOTO_SHA)
+    assert files.read("photo", PHOTO_SHA) == PHOTO
+    assert not files.has("thumb", PHOTO_SHA)
+
+
+def test_thumbnails_live_in_their_own_folder(tmp_path):
+    files = PhotoFiles(tmp_path)
+
+    path = files.write("thumb", PHOTO_SHA, PHOTO)
+
+    assert path == tmp_path / "thumbs" / f"{PHOTO_SHA}.jpg"
+    assert files.has("thumb", PHOTO_SHA) and not files.has("photo", PHOTO_SHA)
+
+
+def test_a_second_write_of_the_same_file_leaves_the_first_untouched(tmp_path):
+    files = PhotoFiles(tmp_path)
+    first = files.write("photo", PHOTO_SHA, PHOTO)
+    before = first.stat()
+
+    second = files.write("photo", PHOTO_SHA, PHOTO)
+
+    after = second.stat()
+    assert second == first
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+
+def test_data_that_does_not_hash_to_the_given_sha_is_refused_and_not_stored(tmp_path):
+    files = PhotoFiles(tmp_path)
+
+    with pytest.raises(ValueError):
+        files.write("photo", PHOTO_SHA, PHOTO + b"tampered")
+
+    assert not files.has("photo", PHOTO_SHA)
+
+
+@pytest.mark.parametrize("name", HOSTILE)
+def test_a_name_that_is_not_64_lowercase_hex_characters_is_refused_everywhere(tmp_path, name):
+    files = PhotoFiles(tmp_path / "root")
+
+    for attempt in (
+        lambda: files.path("photo", name),
+        lambda: files.has("photo", name),
+        lambda: files.read("photo", name),
+        lambda: files.write("photo", name, PHOTO),
+    ):
+        with pytest.raises(ValueError):
+            attempt()
+    assert not (tmp_path / "root").exists()
+
+
+@given(name=st.text(max_size=80))
+def test_no_other_text_is_accepted_as_a_sha(name):
+    files = PhotoFiles("/nonexistent-root")
+    if len(name) == 64 and set(name) <= set("0123456789abcdef"):
+        assert files.path("photo", name).parent.name == "photos"
+    else:
+        with pytest.raises(ValueError):
+            files.path("photo", name)
+
+
+def test_an_unknown_kind_is_refused(tmp_path):
+    with pytest.raises(ValueError):
+        PhotoFiles(tmp_path).write("../photos", PHOTO_SHA, PHOTO)
+
+
+def test_reading_a_file_this_site_does_not_hold_raises_file_not_found(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        PhotoFiles(tmp_path).read("photo", PHOTO_SHA)
+
+
+def test_no_temporary_files_are_left_behind(tmp_path):
+    files = PhotoFiles(tmp_path)
+    blobs = [bytes([i]) * (1000 + i) for i in range(5)]
+    for blob in blobs:
+        files.write("photo", hashlib.sha256(blob).hexdigest(), blob)
+        files.write("photo", hashlib.sha256(blob).hexdigest(), blob)
+    with pytest.raises(ValueError):
+        files.write("photo", PHOTO_SHA, b"not the photo")
+
+    names = sorted(p.name for p in (tmp_path / "photos").iterdir())
+    assert names == sorted(f"{hashlib.sha256(b).hexdigest()}.jpg" for b in blobs)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photos"]
+
+
+def test_threads_writing_the_same_file_at_once_all_succeed_with_one_file(tmp_path):
+    files = PhotoFiles(tmp_path / "fresh" / "site-1")
+    errors = []
+
+    def write() -> None:
+        try:
+            files.write("photo", PHOTO_SHA, PHOTO)
+        except Exception as error:  # surfaced by the assertion below
+            errors.append(error)
+
+    workers = [threading.Thread(target=write) for _ in range(8)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+    assert errors == []
+    assert [p.name for p in (tmp_path / "fresh" / "site-1" / "photos").iterdir()] == [f"{PHOTO_SHA}.jpg"]
+    assert files.read("photo", PHOTO_SHA) == PHOTO

@@ -1,0 +1,204 @@
+import hashlib
+import sys
+import time
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from io import BytesIO
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from domain.errors import InvalidImage, PhotoSessionError, UnsupportedMediaType
+from eventstore.imaging import THUMB_CELL, normalize_upload
+from tests import images
+
+MAX_PIXELS = 50_000_000
+
+
+def decoded(data: bytes) -> Image.Image:
+    image = Image.open(BytesIO(data))
+    image.load()
+    return image
+
+
+@pytest.mark.parametrize(
+    "upload",
+    [images.jpeg_bytes(320, 240), images.png_bytes(320, 240), images.webp_bytes(320, 240)],
+    ids=["jpeg", "png", "webp"],
+)
+def test_jpeg_png_and_webp_uploads_become_a_jpeg_of_the_same_size(upload):
+    photo = normalize_upload(upload, max_pixels=MAX_PIXELS)
+
+    assert decoded(photo.jpeg).format == "JPEG"
+    assert decoded(photo.jpeg).size == (320, 240) == (photo.width, photo.height)
+    assert decoded(photo.thumb).format == "JPEG"
+
+
+def test_the_hashes_name_the_bytes_they_come_with():
+    photo = normalize_upload(images.jpeg_bytes(64, 48), max_pixels=MAX_PIXELS)
+
+    assert photo.sha256 == hashlib.sha256(photo.jpeg).hexdigest()
+    assert photo.thumb_sha256 == hashlib.sha256(photo.thumb).hexdigest()
+
+
+@pytest.mark.parametrize(
+    "upload",
+    [images.text_file(), b"", b"GIF89a" + bytes(40), images.jpeg_bytes(40, 40)[:3]],
+    ids=["text", "empty", "gif-header", "three-bytes"],
+)
+def test_a_file_that_is_not_an_allowed_image_is_an_unsupported_media_type(upload):
+    with pytest.raises(UnsupportedMediaType) as refused:
+        normalize_upload(upload, max_pixels=MAX_PIXELS)
+    assert refused.value.code == "unsupported_media_type"
+
+
+def test_a_truncated_jpeg_is_an_invalid_image():
+    with pytest.raises(InvalidImage) as refused:
+        normalize_upload(images.truncated_jpeg(), max_pixels=MAX_PIXELS)
+    assert refused.value.code == "invalid_image"
+
+
+def test_a_144_megapixel_png_is_refused_quickly_without_being_decoded():
+    bomb = images.bomb_png(12000, 12000)
+    started = time.perf_counter()
+
+    with pytest.raises(InvalidImage):
+        normalize_upload(bomb, max_pixels=MAX_PIXELS)
+
+    # Decoding it would take seconds and hundreds of megabytes; reading the header takes ms.
+    assert time.perf_counter() - started < 0.5
+
+
+def test_an_image_over_max_pixels_is_refused_even_when_pillow_would_allow_it():
+    with pytest.raises(InvalidImage):
+        normalize_upload(images.png_bytes(2000, 1000), max_pixels=1_999_999)
+
+
+def test_an_image_of_exactly_max_pixels_is_accepted():
+    photo = normalize_upload(images.png_bytes(2000, 1000), max_pixels=2_000_000)
+
+    assert (photo.width, photo.height) == (2000, 1000)
+
+
+def test_pillows_own_bomb_limit_still_refuses_when_max_pixels_is_set_above_it():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # so only normalize_upload's own filter can refuse
+        with pytest.raises(InvalidImage):
+            normalize_upload(images.bomb_png(12000, 12000), max_pixels=200_000_000)
+
+
+def test_concurrent_calls_leave_the_process_warning_filters_as_they_found_them():
+    before = list(warnings.filters)
+    uploads = [images.bomb_png(12000, 12000), images.jpeg_bytes(600, 400)] * 8
+
+    def normalize(upload):
+        try:
+            normalize_upload(upload, max_pixels=MAX_PIXELS)
+        except InvalidImage:
+            pass
+
+    switch_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads often, so unlocked calls would interleave
+    try:
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(normalize, uploads * 8))
+    finally:
+        sys.setswitchinterval(switch_interval)
+
+    assert warnings.filters == before
+
+
+def test_the_bomb_check_does_not_change_the_process_warning_filters():
+    before = list(warnings.filters)
+
+    with pytest.raises(InvalidImage):
+        normalize_upload(images.bomb_png(12000, 12000), max_pixels=MAX_PIXELS)
+    normalize_upload(images.jpeg_bytes(32, 32), max_pixels=MAX_PIXELS)
+
+    assert warnings.filters == before
+
+
+def test_exif_orientation_6_turns_a_400x200_image_into_200x400_with_its_left_side_on_top():
+    upload = images.jpeg_bytes(400, 200, color=images.RED, right_color=images.BLUE, orientation=6)
+
+    photo = normalize_upload(upload, max_pixels=MAX_PIXELS)
+    upright = decoded(photo.jpeg)
+
+    assert upright.size == (200, 400) == (photo.width, photo.height)
+    top, bottom = upright.getpixel((100, 50)), upright.getpixel((100, 350))
+    assert top[0] > 150 and top[2] < 100, top
+    assert bottom[2] > 150 and bottom[0] < 100, bottom
+
+
+def test_the_thumbnail_is_turned_upright_too():
+    upload = images.jpeg_bytes(400, 200, orientation=6)
+
+    thumb = decoded(normalize_upload(upload, max_pixels=MAX_PIXELS).thumb)
+
+    assert thumb.size == (128, 256)
+
+
+def test_the_stored_photo_and_thumbnail_carry_no_exif_gps_or_comment():
+    upload = images.jpeg_bytes(300, 200, orientation=3, gps=True, comment=b"taken at home")
+    assert decoded(upload).getexif().get_ifd(0x8825)  # the upload really leaks a position
+
+    photo = normalize_upload(upload, max_pixels=MAX_PIXELS)
+
+    for served in (photo.jpeg, photo.thumb):
+        image = decoded(served)
+        assert len(image.getexif()) == 0
+        assert image.getexif().get_ifd(0x8825) == {}
+        assert "exif" not in image.info
+        assert "comment" not in image.info
+        assert "icc_profile" not in image.info
+        assert b"Exif" not in served
+
+
+def test_the_same_upload_always_gives_byte_identical_outputs():
+    upload = images.jpeg_bytes(500, 300, right_color=images.BLUE, orientation=8, gps=True)
+
+    first = normalize_upload(upload, max_pixels=MAX_PIXELS)
+    second = normalize_upload(upload, max_pixels=MAX_PIXELS)
+
+    assert first == second
+
+
+@pytest.mark.parametrize(
+    "size, thumb_size",
+    [((1000, 300), (256, 77)), ((300, 1000), (77, 256)), ((512, 512), (256, 256)), ((100, 60), (100, 60))],
+)
+def test_the_thumbnail_fits_the_cell_and_keeps_the_aspect_ratio(size, thumb_size):
+    photo = normalize_upload(images.png_bytes(*size), max_pixels=MAX_PIXELS)
+
+    thumb = decoded(photo.thumb)
+
+    assert thumb.size == thumb_size
+    assert max(thumb.size) <= THUMB_CELL
+
+
+def test_transparent_pixels_are_flattened_onto_white():
+    photo = normalize_upload(images.transparent_png(64, 64), max_pixels=MAX_PIXELS)
+
+    assert min(decoded(photo.jpeg).getpixel((32, 32))) > 245
+
+
+@pytest.mark.parametrize("mode", ["L", "P", "LA", "I;16", "1"])
+def test_uploads_in_other_pixel_modes_become_rgb(mode):
+    photo = normalize_upload(images.png_bytes(48, 32, mode=mode), max_pixels=MAX_PIXELS)
+
+    assert decoded(photo.jpeg).mode == "RGB"
+
+
+@settings(max_examples=200, deadline=None)
+@given(cut=st.integers(min_value=0, max_value=4000), flip=st.integers(min_value=0, max_value=255))
+def test_damaged_uploads_fail_only_with_the_projects_own_errors(cut, flip):
+    upload = bytearray(images.jpeg_bytes(96, 64, right_color=images.BLUE, orientation=6))
+    position = cut % len(upload)
+    upload[position] ^= flip
+    for damaged in (bytes(upload), bytes(upload[:cut])):
+        try:
+            normalize_upload(damaged, max_pixels=MAX_PIXELS)
+        except PhotoSessionError as error:
+            assert error.code in ("invalid_image", "unsupported_media_type")
