@@ -18,6 +18,7 @@ class CoordinatorActor(RoleActor):
 
     def on_start(self) -> None:
         self.waiting = {}
+        super().on_start()
 
     def load_aggregate(self):
         return self.wiring.store.load_coordination(self.event_id)

@@ -81,6 +81,10 @@ class RoleActor(pykka.ThreadingActor):
             envelope.reply(step.reply)
 
     # --- the loop ------------------------------------------------------------------------------
+    def on_start(self) -> None:
+        if self.aggregate is not None:  # tell the site what the log says, in order with changes
+            self.wiring.on_change(self.event_id, self.role, self.state)
+
     def _load(self) -> None:
         self.aggregate = self.load_aggregate()
         if self.aggregate is None:

@@ -52,14 +52,16 @@ class SiteService:
         if role == "participant":
             self.loop.call_soon_threadsafe(self._participant_changed, state)
 
-    def _participant_changed(self, state: EventState, build_montage: bool = True) -> None:
+    def _participant_changed(self, state: EventState) -> None:
         if state.exists:
             self.existing.add(state.event_id)
         if state.prepared is not None:
             self.in_doubt[state.event_id] = state.prepared.txn_id
         else:
             self.in_doubt.pop(state.event_id, None)
-        if state.version and build_montage:  # every committed version has its montage, built once, off the loop
+        shas = [p.thumb_sha256 for p in state.photos]
+        if shas and not self.montages.path(state.event_id, shas).exists():
+            # every committed version has its montage, built once, off the loop
             self.loop.run_in_executor(None, self._build_montage, state, state.version)
 
     def _build_montage(self, state: EventState, version: int) -> bytes:
@@ -70,11 +72,9 @@ class SiteService:
         return await self.loop.run_in_executor(None, self._build_montage, state, version)
 
     async def start(self) -> None:
-        """Resume what the log says, then learn which events exist."""
+        """Resume what the log says; each actor reports its state as it starts."""
         self.actors.recover()
-        for event_id in list(self.actors.logged):
-            state = await self.ask(self.actors.participant(event_id), Snapshot())
-            self._participant_changed(state, build_montage=False)
+        await asyncio.gather(*(self.ask(self.actors.participant(e), Snapshot()) for e in self.actors.logged))
 
     # --- bridging to actors -------------------------------------------------------------------
     async def ask(self, ref, message, timeout: float = 30.0):
