@@ -13,7 +13,7 @@ import uuid
 from aiohttp import web
 
 COOKIE_NAME = "photo_session_user"
-USER_KEY = "user_id"
+USER_KEY = web.RequestKey("user_id", str)
 
 
 def _sign(secret: str, user_id: str) -> str:

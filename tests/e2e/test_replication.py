@@ -72,3 +72,24 @@ def test_every_site_to_site_message_delivered_twice_gives_the_same_state_as_once
     status, audit = alice.get_json(0, f"/api/events/{event_id}/audit")
     committed = [e for e in audit["entries"] if e["type"] == "Committed"]
     assert len(committed) == 4  # one creation and three uploads, each applied once
+
+
+def test_the_audit_replays_every_sites_log_and_finds_them_in_agreement(cluster, client_factory):
+    import subprocess
+    import sys
+
+    from tests.e2e.cluster import PROJECT_ROOT
+
+    alice = client_factory()
+    event_id = create_event(alice, 3)
+    assert alice.upload(1, event_id, [photo(1)])[0] == 201
+    wait_same_photos(alice, cluster, event_id, 1)
+    status, audit = alice.get_json(2, f"/api/events/{event_id}/audit")
+    assert status == 200 and audit["site"] == 2
+    types = [e["type"] for e in audit["entries"] if e["role"] == "participant"]
+    assert types[-4:] == ["Prepared", "Committed", "Prepared", "Committed"]
+    result = subprocess.run(
+        [sys.executable, "-m", "eventstore.audit", event_id, "--settings", str(cluster.settings_path)],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "verdict: the sites agree" in result.stdout

@@ -1,0 +1,93 @@
+"""One real site (aiohttp app, real SQLite in tmp_path) driven in-process: auth and identity."""
+
+import json
+import time
+import uuid
+
+import pytest
+
+from domain.messages import CreateEvent, Prepare, to_wire
+from web.hmac_auth import signature, signed_headers
+from web.identity import COOKIE_NAME, cookie_value
+from web.keys import SERVICE
+from web.peer_client import MESSAGE_PATH
+from web.settings import load_settings
+from web.site import create_app
+
+SECRET = "integration-secret"
+
+
+@pytest.fixture
+async def client(aiohttp_client, tmp_path):
+    settings = load_settings(None, site_count=1, data_dir=tmp_path, secret=SECRET,
+                             cookie_secret="cookie-secret")
+    return await aiohttp_client(create_app(settings, 0))
+
+
+def prepare_body(event_id: str, txn_id: str = "9-t1") -> bytes:
+    message = Prepare(txn_id, event_id, 9, CreateEvent("Picnic", 0, "2026-11-26T10:00:00+00:00"))
+    return json.dumps({"message": to_wire(message), "attachments": {}}).encode()
+
+
+async def post_internal(client, body: bytes, headers: dict):
+    return await client.post(MESSAGE_PATH, data=body, headers={"Content-Type": "application/json", **headers})
+
+
+async def test_a_site_to_site_message_without_a_signature_gets_401(client):
+    resp = await post_internal(client, prepare_body(str(uuid.uuid4())), {})
+    assert resp.status == 401
+
+
+async def test_a_site_to_site_message_with_a_wrong_signature_gets_401(client):
+    headers = signed_headers("not-the-secret", 1, "POST", MESSAGE_PATH, prepare_body(str(uuid.uuid4())))
+    resp = await post_internal(client, prepare_body(str(uuid.uuid4())), headers)
+    assert resp.status == 401
+
+
+async def test_a_signed_body_that_was_tampered_with_gets_401(client):
+    event_id = str(uuid.uuid4())
+    headers = signed_headers(SECRET, 1, "POST", MESSAGE_PATH, prepare_body(event_id))
+    resp = await post_internal(client, prepare_body(event_id, txn_id="9-other"), headers)
+    assert resp.status == 401
+
+
+async def test_a_stale_site_to_site_message_gets_401(client):
+    body = prepare_body(str(uuid.uuid4()))
+    stale = f"{time.time() - 3600:.3f}"
+    headers = {"X-Site": "1", "X-Timestamp": stale,
+               "X-Signature": signature(SECRET, "POST", MESSAGE_PATH, stale, body)}
+    resp = await post_internal(client, body, headers)
+    assert resp.status == 401
+
+
+async def test_a_replayed_prepare_gets_the_same_answer_and_stores_nothing_more(client):
+    event_id = str(uuid.uuid4())
+    body = prepare_body(event_id)
+    answers = []
+    for _ in range(3):
+        resp = await post_internal(client, body, signed_headers(SECRET, 9, "POST", MESSAGE_PATH, body))
+        assert resp.status == 200
+        answers.append(await resp.json())
+    assert answers[0] == answers[1] == answers[2]
+    assert answers[0]["reply"]["yes"] is True
+    store = client.server.app[SERVICE].store
+    assert [e.type for e in store.log(event_id) if e.record is not None] == ["Prepared"]
+
+
+async def test_a_first_request_gets_an_identity_cookie_that_every_later_request_keeps(client):
+    first = await client.get("/api/me")
+    user = (await first.json())["user_id"]
+    assert COOKIE_NAME in first.cookies and "httponly" in first.headers["Set-Cookie"].lower()
+    second = await client.get("/api/me")
+    assert (await second.json())["user_id"] == user
+
+
+async def test_a_tampered_or_foreign_cookie_gets_a_fresh_identity(client):
+    forged = cookie_value("someone-elses-key", uuid.uuid4().hex)
+    for value in (forged, "garbage", f"{uuid.uuid4().hex}.{'0' * 32}"):
+        client.session.cookie_jar.clear()
+        resp = await client.get("/api/me", headers={"Cookie": f"{COOKIE_NAME}={value}"})
+        assert resp.status == 200
+        user = (await resp.json())["user_id"]
+        assert user != value.split(".")[0]
+        assert COOKIE_NAME in resp.cookies  # a new, properly signed identity
