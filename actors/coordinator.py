@@ -6,6 +6,8 @@ that is not in the pure step, because it is a connection, not protocol state.
 
 from __future__ import annotations
 
+import time
+
 from actors.role_actor import Envelope, RoleActor
 from domain import coordinator
 from domain.aggregates import Coordination
@@ -24,7 +26,7 @@ class CoordinatorActor(RoleActor):
         return self.wiring.store.load_coordination(self.event_id)
 
     def decide(self, state, message):
-        return coordinator.step(state, message, self.wiring.config)
+        return coordinator.step(state, message, self.wiring.config, time.time())
 
     def after_step(self, step, envelope: Envelope) -> None:
         if isinstance(envelope.message, Begin):

@@ -11,6 +11,7 @@ STEP_NAMES = {
     "Refused": "refusal",
     "Committed": "decision",
     "Aborted": "decision",
+    "VoteCast": "vote",
     "Began": "begin",
     "Decided": "decision",
     "Acknowledged": "ack",
@@ -36,7 +37,7 @@ class CrashPoints:
 def all_crash_points() -> list[str]:
     points = []
     for role, records in (
-        ("participant", ("Prepared", "Refused", "Committed")),
+        ("participant", ("Prepared", "Refused", "Committed", "VoteCast")),
         ("coordinator", ("Began", "Decided", "Acknowledged")),
     ):
         for step in dict.fromkeys(STEP_NAMES[r] for r in records):

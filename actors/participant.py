@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from actors.role_actor import RoleActor
 from domain import participant
 from domain.aggregates import PhotoEvent
@@ -15,4 +17,4 @@ class ParticipantActor(RoleActor):
         return self.wiring.store.load_event(self.event_id)
 
     def decide(self, state, message):
-        return participant.step(state, message, self.wiring.config)
+        return participant.step(state, message, self.wiring.config, time.time())

@@ -24,6 +24,7 @@ from pathlib import Path
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
+PHOTOS_PER_EVENT = 10
 
 
 def wait_ready(url: str, deadline: float) -> None:
@@ -85,11 +86,13 @@ def main() -> int:
                                          json.dumps({"title": f"bench {i}"}).encode(),
                                          "application/json", cookie)
             creates.append(elapsed)
-        _, event, cookie = request(urls[0] + "/api/events", b'{"title": "uploads"}', "application/json", cookie)
         buf = io.BytesIO()
         Image.effect_noise((1200, 900), 64).convert("RGB").save(buf, "JPEG", quality=90)
         body, content_type = multipart(buf.getvalue())
         for i in range(args.n):
+            if i % PHOTOS_PER_EVENT == 0:  # events of a realistic size: montages of 1..10 photos
+                _, event, cookie = request(urls[0] + "/api/events", b'{"title": "uploads"}',
+                                           "application/json", cookie)
             url = f"{urls[i % args.sites]}/api/events/{event['event_id']}/photos"
             elapsed, _, cookie = request(url, body, content_type, cookie)
             uploads.append(elapsed)

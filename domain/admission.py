@@ -1,4 +1,5 @@
-"""Whether a participant may vote yes on a transaction: the rules of each kind, in one place.
+"""Whether a participant may vote yes on a transaction, and whether a person may cast a vote:
+the rules of each kind, in one place.
 
 The reasons double as the client's error codes, except "conflict", which only means another
 transaction got there first and the coordinator should try again.
@@ -8,9 +9,21 @@ from __future__ import annotations
 
 from domain.config import SiteConfig
 from domain.event_state import EventState
-from domain.messages import AddPhotos, CreateEvent, Payload
+from domain.messages import ACCEPT, REJECT, AddPhotos, CastVote, CreateEvent, Payload, Publish, StartRound
 
 CONFLICT = "conflict"
+
+
+def _open_for_changes(state: EventState) -> str | None:
+    if not state.exists:
+        return "unknown_event"
+    if state.published:
+        return "event_published"
+    if state.round is not None:
+        return "voting_in_progress"
+    if state.prepared is not None:
+        return CONFLICT
+    return None
 
 
 def refusal_reason(state: EventState, payload: Payload, config: SiteConfig) -> str | None:
@@ -19,12 +32,47 @@ def refusal_reason(state: EventState, payload: Payload, config: SiteConfig) -> s
             return "event_exists"
         return None
     if isinstance(payload, AddPhotos):
-        if not state.exists:
-            return "unknown_event"
-        if state.prepared is not None or state.version != payload.base_version:
+        if reason := _open_for_changes(state):
+            return reason
+        if state.version != payload.base_version:
             return CONFLICT
         submitters = set(state.submitters) | {p.submitter for p in payload.photos}
         if len(submitters) > config.max_contributors:
             return "contributor_limit"
         return None
+    if isinstance(payload, StartRound):
+        if reason := _open_for_changes(state):
+            return reason
+        if state.version != payload.version:
+            return "superseded_montage"
+        return None
+    if isinstance(payload, Publish):
+        if state.round is None or state.round.round != payload.round:
+            return "no_such_round"
+        if state.prepared is not None:
+            return CONFLICT
+        return None
     return "unknown_transaction_kind"
+
+
+def vote_refusal(state: EventState, vote: CastVote) -> str | None:
+    """Why this site must refuse a vote now, or None. (An accept on an open event is not
+    refused here: it starts a round first, at the home site.)"""
+    if not state.exists:
+        return "unknown_event"
+    if vote.decision not in (ACCEPT, REJECT):
+        return "invalid_request"
+    if state.published:
+        return "event_published"
+    if vote.user not in state.submitters:
+        return "not_submitter"
+    current = state.round
+    if current is None:
+        return "no_vote_in_progress"
+    if vote.version != current.version:
+        return "superseded_montage"
+    if vote.user in current.ballots:
+        return "already_voted"
+    if state.collecting or vote.at > current.deadline:
+        return "voting_closed"
+    return None

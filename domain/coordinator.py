@@ -1,10 +1,14 @@
 """The coordinator of two-phase commit, as a pure step function.
 
-    step(state, message, config) -> Step(state, records, send, timers, reply, finished)
+    step(state, message, config, now) -> Step(state, records, send, timers, reply, finished)
 
 Presumed abort: the intention (Began) is stored before any prepare goes out; a transaction
 without a stored decision after a restart is aborted. Once a decision is stored it is resent,
 with bounded back-off, until every site has acknowledged it, across restarts.
+
+At the event's home site the coordinator also runs voting rounds: a committed StartRound opens
+one; reports of votes, or its deadline, start the collection (a Publish transaction) whose
+prepare answers carry every site's ballots; the tally decides commit (publish) or abort.
 """
 
 from __future__ import annotations
@@ -16,20 +20,26 @@ from domain.config import SiteConfig
 from domain.messages import (
     Ack,
     AckWaitOver,
+    Ballot,
     Begin,
     Decision,
     Outcome,
     Payload,
     Prepare,
     PrepareTimeout,
+    Publish,
     Query,
     Recover,
     ResendDecision,
+    RoundDeadline,
+    StartRound,
     Unreachable,
     Vote,
+    VoteReport,
 )
 from domain.records import Acknowledged, Began, Decided
 from domain.step import Finished, Send, Step, Timer
+from domain.vote_tally import PENDING, PUBLISH, tally
 
 PREPARING, COMMITTED, ABORTED = "preparing", "committed", "aborted"
 
@@ -43,6 +53,7 @@ class Txn:
     reason: str | None = None
     acks: frozenset[int] = frozenset()
     yes: frozenset[int] = frozenset()  # volatile: votes are not stored; a crash aborts anyway
+    ballots: tuple[Ballot, ...] = ()  # volatile: what a collection's yes votes carried
     answered: bool = False  # volatile: whether the client has had its answer
 
     @property
@@ -51,9 +62,19 @@ class Txn:
 
 
 @dataclass(frozen=True)
+class ActiveRound:
+    """A round this (home) site started and has not finished."""
+
+    start: StartRound
+    collecting: bool = False
+    reported: Mapping[str, Ballot] = field(default_factory=dict)  # volatile: votes reported so far
+
+
+@dataclass(frozen=True)
 class CoordinatorState:
     event_id: str
     txns: Mapping[str, Txn] = field(default_factory=dict)
+    active: ActiveRound | None = None
 
     def with_txn(self, txn_id: str, txn: Txn) -> "CoordinatorState":
         return replace(self, txns={**self.txns, txn_id: txn})
@@ -61,11 +82,19 @@ class CoordinatorState:
 
 def fold(state: CoordinatorState, record) -> CoordinatorState:
     if isinstance(record, Began):
-        return state.with_txn(record.txn_id, Txn(state.event_id, record.payload, record.sites))
+        state = state.with_txn(record.txn_id, Txn(state.event_id, record.payload, record.sites))
+        if isinstance(record.payload, Publish) and state.active is not None:
+            state = replace(state, active=replace(state.active, collecting=True))
+        return state
     txn = state.txns[record.txn_id]
     if isinstance(record, Decided):
         phase = COMMITTED if record.commit else ABORTED
-        return state.with_txn(record.txn_id, replace(txn, phase=phase, reason=record.reason))
+        state = state.with_txn(record.txn_id, replace(txn, phase=phase, reason=record.reason))
+        if isinstance(txn.payload, StartRound) and record.commit:
+            state = replace(state, active=ActiveRound(txn.payload))
+        elif isinstance(txn.payload, Publish):
+            state = replace(state, active=None)
+        return state
     if isinstance(record, Acknowledged):
         return state.with_txn(record.txn_id, replace(txn, acks=txn.acks | {record.site}))
     raise TypeError(f"not a coordinator record: {record!r}")
@@ -77,22 +106,39 @@ def fold_all(state: CoordinatorState, records) -> CoordinatorState:
     return state
 
 
-def step(state: CoordinatorState, message, config: SiteConfig) -> Step[CoordinatorState]:
+def step(state: CoordinatorState, message, config: SiteConfig, now: float = 0.0) -> Step:
     handler = _HANDLERS.get(type(message))
     if handler is None:
         return Step(state)
-    return handler(state, message, config)
+    return handler(state, message, config, now)
 
 
-def _decide(state, txn_id: str, commit: bool, reason: str | None, config) -> Step:
+def _merge(*steps: Step) -> Step:
+    """Steps taken one after another, as one: the last state, everything else in order."""
+    return Step(
+        steps[-1].state,
+        records=tuple(r for s in steps for r in s.records),
+        send=tuple(m for s in steps for m in s.send),
+        timers=tuple(t for s in steps for t in s.timers),
+        finished=tuple(f for s in steps for f in s.finished),
+    )
+
+
+def _deadline_timer(start: StartRound, now: float) -> Timer:
+    return Timer(max(0.0, start.deadline - now), RoundDeadline(start.round))
+
+
+def _decide(state, txn_id: str, commit: bool, reason: str | None, config, now: float) -> Step:
     txn = state.txns[txn_id]
     record = Decided(txn_id, commit, reason)
     state = fold(state, record)
-    decision = Decision(txn_id, txn.event_id, commit)
+    decision = Decision(txn_id, txn.event_id, commit, reason, txn.payload)
     timers = [Timer(config.timing.backoff(1), ResendDecision(txn_id, 1))]
     finished = ()
     if commit:
         timers.append(Timer(config.timing.ack_wait_s, AckWaitOver(txn_id)))
+        if isinstance(txn.payload, StartRound):
+            timers.append(_deadline_timer(txn.payload, now))
     else:  # an abort needs no acknowledgement before the client hears of it
         finished = (Finished(txn_id, False, reason),)
         state = state.with_txn(txn_id, replace(state.txns[txn_id], answered=True))
@@ -105,7 +151,7 @@ def _decide(state, txn_id: str, commit: bool, reason: str | None, config) -> Ste
     )
 
 
-def _on_begin(state: CoordinatorState, msg: Begin, config: SiteConfig) -> Step:
+def _on_begin(state: CoordinatorState, msg: Begin, config: SiteConfig, now: float) -> Step:
     if msg.txn_id in state.txns:
         return Step(state)
     record = Began(msg.txn_id, msg.payload, tuple(msg.sites))
@@ -118,45 +164,57 @@ def _on_begin(state: CoordinatorState, msg: Begin, config: SiteConfig) -> Step:
     )
 
 
+def _collect(state: CoordinatorState, config: SiteConfig, now: float) -> Step:
+    """Start the collection of the active round: a Publish transaction to every site."""
+    start = state.active.start
+    payload = Publish(start.round, start.version, start.deadline, start.submitters)
+    txn_id = f"{config.site}-r{start.round}-collect"
+    return _on_begin(state, Begin(txn_id, state.event_id, payload, config.sites), config, now)
+
+
 def _preparing(state: CoordinatorState, txn_id: str) -> Txn | None:
     txn = state.txns.get(txn_id)
     return txn if txn is not None and txn.phase == PREPARING else None
 
 
-def _on_vote(state: CoordinatorState, msg: Vote, config: SiteConfig) -> Step:
+def _on_vote(state: CoordinatorState, msg: Vote, config: SiteConfig, now: float) -> Step:
     txn = _preparing(state, msg.txn_id)
-    if txn is None or msg.site not in txn.sites:
+    if txn is None or msg.site not in txn.sites or msg.site in txn.yes:
         return Step(state)
     if not msg.yes:
-        return _decide(state, msg.txn_id, False, msg.reason or "refused", config)
-    txn = replace(txn, yes=txn.yes | {msg.site})
+        return _decide(state, msg.txn_id, False, msg.reason or "refused", config, now)
+    txn = replace(txn, yes=txn.yes | {msg.site}, ballots=txn.ballots + tuple(msg.ballots))
     state = state.with_txn(msg.txn_id, txn)
-    if txn.yes == set(txn.sites):
-        return _decide(state, msg.txn_id, True, None, config)
-    return Step(state)
+    if txn.yes != set(txn.sites):
+        return Step(state)
+    if isinstance(txn.payload, Publish):
+        p = txn.payload
+        verdict, reason = tally(p.submitters, txn.ballots, p.deadline, final=True)
+        return _decide(state, msg.txn_id, verdict == PUBLISH, reason, config, now)
+    return _decide(state, msg.txn_id, True, None, config, now)
 
 
-def _on_unreachable(state: CoordinatorState, msg: Unreachable, config: SiteConfig) -> Step:
+def _on_unreachable(state: CoordinatorState, msg: Unreachable, config, now) -> Step:
     if isinstance(msg.request, Prepare) and _preparing(state, msg.request.txn_id):
-        return _decide(state, msg.request.txn_id, False, "unreachable", config)
+        return _decide(state, msg.request.txn_id, False, "unreachable", config, now)
     return Step(state)  # an undelivered decision is resent by its timer
 
 
-def _on_prepare_timeout(state: CoordinatorState, msg: PrepareTimeout, config) -> Step:
+def _on_prepare_timeout(state: CoordinatorState, msg: PrepareTimeout, config, now) -> Step:
     if _preparing(state, msg.txn_id):
-        return _decide(state, msg.txn_id, False, "unreachable", config)
+        return _decide(state, msg.txn_id, False, "unreachable", config, now)
     return Step(state)
 
 
-def _on_ack(state: CoordinatorState, msg: Ack, config: SiteConfig) -> Step:
+def _on_ack(state: CoordinatorState, msg: Ack, config: SiteConfig, now: float) -> Step:
     txn = state.txns.get(msg.txn_id)
     if txn is None or txn.phase == PREPARING or msg.site in txn.acks or msg.site not in txn.sites:
         return Step(state)
     record = Acknowledged(msg.txn_id, msg.site)
     state = fold(state, record)
     txn = state.txns[msg.txn_id]
-    if txn.pending_acks or txn.answered:
-        return Step(state, records=(record,))
+    if txn.pending_acks or txn.answered or txn.phase != COMMITTED:
+        return Step(state, records=(record,))  # an abort was reported when it was decided
     state = state.with_txn(msg.txn_id, replace(txn, answered=True))
     return Step(state, records=(record,), finished=(Finished(msg.txn_id, True, None),))
 
@@ -165,7 +223,7 @@ def _resend(state: CoordinatorState, txn_id: str, attempt: int, config) -> Step:
     txn = state.txns.get(txn_id)
     if txn is None or txn.phase == PREPARING or not txn.pending_acks:
         return Step(state)
-    decision = Decision(txn_id, txn.event_id, txn.phase == COMMITTED)
+    decision = Decision(txn_id, txn.event_id, txn.phase == COMMITTED, txn.reason, txn.payload)
     return Step(
         state,
         send=tuple(Send(site, decision) for site in txn.pending_acks),
@@ -173,11 +231,11 @@ def _resend(state: CoordinatorState, txn_id: str, attempt: int, config) -> Step:
     )
 
 
-def _on_resend(state: CoordinatorState, msg: ResendDecision, config) -> Step:
+def _on_resend(state: CoordinatorState, msg: ResendDecision, config, now) -> Step:
     return _resend(state, msg.txn_id, msg.attempt, config)
 
 
-def _on_ack_wait_over(state: CoordinatorState, msg: AckWaitOver, config) -> Step:
+def _on_ack_wait_over(state: CoordinatorState, msg: AckWaitOver, config, now) -> Step:
     """The commit is durable everywhere (every site prepared it); stop holding the client."""
     txn = state.txns.get(msg.txn_id)
     if txn is None or txn.phase != COMMITTED or txn.answered:
@@ -186,31 +244,59 @@ def _on_ack_wait_over(state: CoordinatorState, msg: AckWaitOver, config) -> Step
     return Step(state, finished=(Finished(msg.txn_id, True, None),))
 
 
-def _on_query(state: CoordinatorState, msg: Query, config: SiteConfig) -> Step:
+def _on_query(state: CoordinatorState, msg: Query, config: SiteConfig, now: float) -> Step:
     txn = state.txns.get(msg.txn_id)
-    if txn is None:
-        commit = False  # presumed abort: no intention stored means no prepare was ever sent
+    if txn is None:  # presumed abort: no intention stored means no prepare was ever sent
+        answer = Outcome(msg.txn_id, state.event_id, config.site, False, "unknown")
     elif txn.phase == PREPARING:
-        commit = None
+        answer = Outcome(msg.txn_id, state.event_id, config.site, None)
     else:
-        commit = txn.phase == COMMITTED
-    return Step(state, reply=Outcome(msg.txn_id, state.event_id, config.site, commit))
+        answer = Outcome(msg.txn_id, state.event_id, config.site, txn.phase == COMMITTED,
+                         txn.reason, txn.payload)
+    return Step(state, reply=answer)
 
 
-def _on_recover(state: CoordinatorState, msg: Recover, config: SiteConfig) -> Step:
-    """After a restart: abort what was never decided, resend what is not yet acknowledged."""
-    records, sends, timers, finished = [], [], [], []
+def _open_round(state: CoordinatorState, round_number: int) -> ActiveRound | None:
+    active = state.active
+    if active is None or active.collecting or active.start.round != round_number:
+        return None
+    return active
+
+
+def _on_vote_report(state: CoordinatorState, msg: VoteReport, config, now) -> Step:
+    """Collect at once when the reports already decide the round (a reject, or all accepts)."""
+    active = _open_round(state, msg.round)
+    if active is None:
+        return Step(state)
+    active = replace(active, reported={**active.reported, msg.ballot.user: msg.ballot})
+    state = replace(state, active=active)
+    start = active.start
+    verdict, _ = tally(start.submitters, active.reported.values(), start.deadline, final=False)
+    if verdict == PENDING:
+        return Step(state)
+    return _collect(state, config, now)
+
+
+def _on_round_deadline(state: CoordinatorState, msg: RoundDeadline, config, now) -> Step:
+    if _open_round(state, msg.round) is None:
+        return Step(state)
+    return _collect(state, config, now)
+
+
+def _on_recover(state: CoordinatorState, msg: Recover, config: SiteConfig, now: float) -> Step:
+    """After a restart: abort what was never decided, resend what is not yet acknowledged,
+    and wait again for the deadline of a round still open (or collect at once if it passed)."""
+    steps = [Step(state)]
     for txn_id, txn in state.txns.items():
+        state = steps[-1].state
         if txn.phase == PREPARING:
-            result = _decide(state, txn_id, False, "coordinator_restarted", config)
+            steps.append(_decide(state, txn_id, False, "coordinator_restarted", config, now))
         else:
-            result = _resend(state, txn_id, 0, config)
-        state = result.state
-        records += result.records
-        sends += result.send
-        timers += result.timers
-        finished += result.finished
-    return Step(state, tuple(records), tuple(sends), tuple(timers), finished=tuple(finished))
+            steps.append(_resend(state, txn_id, 0, config))
+    state = steps[-1].state
+    if state.active is not None and not state.active.collecting:
+        steps.append(Step(state, timers=(_deadline_timer(state.active.start, now),)))
+    return _merge(*steps)
 
 
 _HANDLERS = {
@@ -222,5 +308,7 @@ _HANDLERS = {
     ResendDecision: _on_resend,
     AckWaitOver: _on_ack_wait_over,
     Query: _on_query,
+    VoteReport: _on_vote_report,
+    RoundDeadline: _on_round_deadline,
     Recover: _on_recover,
 }

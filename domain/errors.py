@@ -45,6 +45,26 @@ class NotSubmitter(PhotoSessionError):
     default_message = "Only people who submitted a photo to this event may do this."
 
 
+class SupersededMontage(PhotoSessionError):
+    code = "superseded_montage"
+    default_message = "That montage is no longer the current one; look at the new one and vote on it."
+
+
+class AlreadyVoted(PhotoSessionError):
+    code = "already_voted"
+    default_message = "Your vote on this round is already recorded, and it is final."
+
+
+class NoVoteInProgress(PhotoSessionError):
+    code = "no_vote_in_progress"
+    default_message = "No vote is running; accept the montage to start one."
+
+
+class VotingClosed(PhotoSessionError):
+    code = "voting_closed"
+    default_message = "Voting on this round has closed."
+
+
 class TooLarge(PhotoSessionError):
     code = "too_large"
     default_message = "The file is larger than this event accepts."

@@ -5,8 +5,28 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Mapping
 
-from domain.messages import AddPhotos, CreateEvent, Payload, PhotoMeta
-from domain.records import Aborted, Committed, Prepared, Refused
+from domain.messages import AddPhotos, Ballot, CreateEvent, Payload, PhotoMeta, Publish, StartRound
+from domain.records import Aborted, Committed, Prepared, Refused, VoteCast
+
+
+@dataclass(frozen=True)
+class Round:
+    round: int
+    version: int
+    deadline: float
+    submitters: tuple[str, ...]
+    ballots: Mapping[str, Ballot] = field(default_factory=dict)  # votes cast at this site
+
+    @property
+    def accepted(self) -> int:
+        return sum(b.decision == "accept" for b in self.ballots.values())
+
+
+@dataclass(frozen=True)
+class RoundOutcome:
+    round: int
+    outcome: str  # "published" or "aborted"
+    reason: str | None
 
 
 @dataclass(frozen=True)
@@ -20,6 +40,11 @@ class EventState:
     prepared: Prepared | None = None  # the lock: at most one transaction prepared per event
     answers: Mapping[str, str | None] = field(default_factory=dict)  # txn -> None (yes) or reason
     outcomes: Mapping[str, bool] = field(default_factory=dict)  # txn -> committed?
+    reasons: Mapping[str, str | None] = field(default_factory=dict)  # txn -> why it aborted
+    round: Round | None = None  # the voting round running here, if any
+    rounds: int = 0  # rounds started so far
+    last_outcome: RoundOutcome | None = None
+    published_version: int | None = None
 
     @property
     def version(self) -> int:
@@ -28,6 +53,21 @@ class EventState:
     @property
     def submitters(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(p.submitter for p in self.photos))
+
+    @property
+    def published(self) -> bool:
+        return self.published_version is not None
+
+    @property
+    def collecting(self) -> bool:
+        """Voting is closed here: this site has answered the round's collection."""
+        return self.prepared is not None and isinstance(self.prepared.payload, Publish)
+
+    @property
+    def phase(self) -> str:
+        if self.published:
+            return "published"
+        return "voting" if self.round is not None else "open"
 
     def knows_outcome(self, txn_id: str) -> bool | None:
         """True/False when this site knows how `txn_id` ended (a no vote means abort)."""
@@ -38,18 +78,28 @@ class EventState:
         return None
 
 
-def apply_payload(state: EventState, payload: Payload) -> EventState:
+def apply_commit(state: EventState, payload: Payload) -> EventState:
     if isinstance(payload, CreateEvent):
-        return replace(
-            state,
-            exists=True,
-            title=payload.title,
-            home_site=payload.home_site,
-            created_at=payload.created_at,
-        )
+        return replace(state, exists=True, title=payload.title, home_site=payload.home_site,
+                       created_at=payload.created_at)
     if isinstance(payload, AddPhotos):
         return replace(state, photos=state.photos + tuple(payload.photos))
+    if isinstance(payload, StartRound):
+        current = Round(payload.round, payload.version, payload.deadline, payload.submitters)
+        return replace(state, round=current, rounds=max(state.rounds, payload.round))
+    if isinstance(payload, Publish):
+        return replace(state, round=None, published_version=payload.version,
+                       last_outcome=RoundOutcome(payload.round, "published", None))
     raise TypeError(f"unknown payload {payload!r}")
+
+
+def apply_abort(state: EventState, payload: Payload | None, reason: str | None) -> EventState:
+    """An aborted collection ends its round; other aborted transactions change nothing."""
+    if isinstance(payload, Publish) and state.round is not None and state.round.round == payload.round:
+        # A collection that failed for any other reason failed to reach every site in time.
+        shown = reason if reason in ("rejected", "timeout") else "unreachable"
+        return replace(state, round=None, last_outcome=RoundOutcome(payload.round, "aborted", shown))
+    return state
 
 
 def fold(state: EventState, record) -> EventState:
@@ -60,13 +110,22 @@ def fold(state: EventState, record) -> EventState:
     if isinstance(record, Committed):
         if state.prepared is None or state.prepared.txn_id != record.txn_id:
             raise ValueError(f"commit of {record.txn_id} which is not prepared here")
-        state = apply_payload(state, state.prepared.payload)
+        state = apply_commit(state, state.prepared.payload)
         return replace(state, prepared=None, outcomes={**state.outcomes, record.txn_id: True})
     if isinstance(record, Aborted):
+        payload = record.payload
         prepared = state.prepared
         if prepared is not None and prepared.txn_id == record.txn_id:
-            prepared = None
-        return replace(state, prepared=prepared, outcomes={**state.outcomes, record.txn_id: False})
+            payload, prepared = prepared.payload, None
+        state = apply_abort(state, payload, record.reason)
+        return replace(state, prepared=prepared, outcomes={**state.outcomes, record.txn_id: False},
+                       reasons={**state.reasons, record.txn_id: record.reason})
+    if isinstance(record, VoteCast):
+        current = state.round
+        if current is None or current.round != record.round:
+            raise ValueError(f"vote for round {record.round}, which is not running here")
+        ballots = {**current.ballots, record.ballot.user: record.ballot}
+        return replace(state, round=replace(current, ballots=ballots))
     raise TypeError(f"not a participant record: {record!r}")
 
 

@@ -35,7 +35,39 @@ class AddPhotos:
     photos: tuple[PhotoMeta, ...]
 
 
-Payload = CreateEvent | AddPhotos
+@dataclass(frozen=True)
+class StartRound:
+    """Freeze the event at `version` and open voting round `round` until `deadline` (epoch s)."""
+
+    round: int
+    version: int
+    deadline: float
+    submitters: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Publish:
+    """Collect round `round`: committed, it publishes `version`; aborted, the round aborts."""
+
+    round: int
+    version: int
+    deadline: float
+    submitters: tuple[str, ...]
+
+
+Payload = CreateEvent | AddPhotos | StartRound | Publish
+
+ACCEPT, REJECT = "accept", "reject"
+
+
+@dataclass(frozen=True)
+class Ballot:
+    """One vote as the site where it was cast stored it; `at` is that site's clock (epoch s)."""
+
+    user: str
+    decision: str
+    at: float
+    site: int
 
 # --- site-to-site requests and their replies -----------------------------------------------------
 
@@ -55,13 +87,19 @@ class Vote:
     site: int
     yes: bool
     reason: str | None = None
+    ballots: tuple[Ballot, ...] = ()  # a yes to a Publish carries the votes cast here
 
 
 @dataclass(frozen=True)
 class Decision:
+    """The payload travels with the decision so that a site which never saw the prepare (it was
+    unreachable) can still apply what an abort means, e.g. a round that ends."""
+
     txn_id: str
     event_id: str
     commit: bool
+    reason: str | None = None
+    payload: Payload | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +127,33 @@ class Outcome:
     event_id: str
     site: int
     commit: bool | None
+    reason: str | None = None
+    payload: Payload | None = None
+
+
+@dataclass(frozen=True)
+class VoteReport:
+    """Best effort, from the site where a vote was cast to the event's home site."""
+
+    event_id: str
+    round: int
+    ballot: Ballot
+
+
+@dataclass(frozen=True)
+class RoundRequest:
+    """From the site of a first accept to the home site: start a round on `version`."""
+
+    event_id: str
+    version: int
+
+
+@dataclass(frozen=True)
+class RoundAnswer:
+    event_id: str
+    round: int | None
+    deadline: float | None
+    error: str | None = None
 
 
 # --- local messages: from the site's own service layer, timers and transport --------------------
@@ -135,13 +200,41 @@ class AskOutcome:
 
 
 @dataclass(frozen=True)
+class CastVote:
+    """A vote from a person at this site, stamped with this site's clock."""
+
+    event_id: str
+    user: str
+    version: int
+    decision: str
+    at: float
+
+
+@dataclass(frozen=True)
+class VoteAnswer:
+    """The participant's answer to CastVote: recorded, or the reason it was refused."""
+
+    round: int | None
+    deadline: float | None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class RoundDeadline:
+    round: int
+
+
+@dataclass(frozen=True)
 class Recover:
     """Sent once to every actor rebuilt from the log at start-up."""
 
 
 WIRE_TYPES = {
     cls.__name__: cls
-    for cls in (PhotoMeta, CreateEvent, AddPhotos, Prepare, Vote, Decision, Ack, Query, Outcome)
+    for cls in (
+        PhotoMeta, CreateEvent, AddPhotos, StartRound, Publish, Ballot, Prepare, Vote, Decision,
+        Ack, Query, Outcome, VoteReport, RoundRequest, RoundAnswer,
+    )
 }
 
 

@@ -1,33 +1,39 @@
 """The participant of two-phase commit, as a pure step function.
 
-    step(state, message, config) -> Step(state, records, send, timers, reply)
+    step(state, message, config, now) -> Step(state, records, send, timers, reply)
 
 A participant votes yes only when the rules admit the payload (domain.admission), stores its
 vote before answering, answers duplicates with the answer it gave first, and once it has voted
-yes never decides alone: in doubt, it asks the coordinator and its peers.
+yes never decides alone: in doubt, it asks the coordinator and its peers. It also keeps the
+votes people cast at this site: stored before the answer, final, reported to the home site.
 """
 
 from __future__ import annotations
 
-from domain.admission import refusal_reason
+from domain.admission import refusal_reason, vote_refusal
 from domain.config import SiteConfig
 from domain.event_state import EventState, fold_all
 from domain.messages import (
     Ack,
     AskOutcome,
+    Ballot,
+    CastVote,
     Decision,
     Outcome,
     Prepare,
+    Publish,
     Query,
     Recover,
     Unreachable,
     Vote,
+    VoteAnswer,
+    VoteReport,
 )
-from domain.records import Aborted, Committed, Prepared, Refused
+from domain.records import Aborted, Committed, Prepared, Refused, VoteCast
 from domain.step import Send, Step, Timer
 
 
-def step(state: EventState, message, config: SiteConfig) -> Step[EventState]:
+def step(state: EventState, message, config: SiteConfig, now: float = 0.0) -> Step[EventState]:
     handler = _HANDLERS.get(type(message))
     if handler is None:
         return Step(state)
@@ -39,12 +45,17 @@ def _stored(state, records, **effects) -> Step[EventState]:
 
 
 def _on_prepare(state: EventState, msg: Prepare, config: SiteConfig) -> Step[EventState]:
-    def vote(yes: bool, reason: str | None = None) -> Vote:
-        return Vote(msg.txn_id, state.event_id, config.site, yes, reason)
+    def vote(yes: bool, reason: str | None = None, ballots=()) -> Vote:
+        return Vote(msg.txn_id, state.event_id, config.site, yes, reason, tuple(ballots))
+
+    def ballots_for(s: EventState):
+        if isinstance(msg.payload, Publish) and s.round is not None:
+            return sorted(s.round.ballots.values(), key=lambda b: (b.at, b.user))
+        return ()
 
     if msg.txn_id in state.answers:  # a duplicate: the same answer as the first time
         reason = state.answers[msg.txn_id]
-        return Step(state, reply=vote(reason is None, reason))
+        return Step(state, reply=vote(reason is None, reason, ballots_for(state)))
     if msg.txn_id in state.outcomes:  # the abort overtook the prepare
         return Step(state, reply=vote(False, "aborted"))
     reason = refusal_reason(state, msg.payload, config)
@@ -53,12 +64,12 @@ def _on_prepare(state: EventState, msg: Prepare, config: SiteConfig) -> Step[Eve
     return _stored(
         state,
         [Prepared(msg.txn_id, msg.coordinator, msg.payload)],
-        reply=vote(True),
+        reply=vote(True, None, ballots_for(state)),
         timers=(Timer(config.timing.in_doubt_s, AskOutcome(msg.txn_id, 1)),),
     )
 
 
-def _conclude(state: EventState, txn_id: str, commit: bool) -> list:
+def _conclude(state: EventState, txn_id: str, commit: bool, reason=None, payload=None) -> list:
     """The records that apply a known outcome here (none if it is already applied)."""
     if txn_id in state.outcomes:
         return []
@@ -66,23 +77,26 @@ def _conclude(state: EventState, txn_id: str, commit: bool) -> list:
         if state.prepared is None or state.prepared.txn_id != txn_id:
             return []  # a commit of something we never voted yes on cannot be applied
         return [Committed(txn_id)]
-    return [Aborted(txn_id)]
+    return [Aborted(txn_id, reason, payload)]
 
 
 def _on_decision(state: EventState, msg: Decision, config: SiteConfig) -> Step[EventState]:
     ack = Ack(msg.txn_id, state.event_id, config.site)
-    return _stored(state, _conclude(state, msg.txn_id, msg.commit), reply=ack)
+    records = _conclude(state, msg.txn_id, msg.commit, msg.reason, msg.payload)
+    return _stored(state, records, reply=ack)
 
 
 def _on_outcome(state: EventState, msg: Outcome, config: SiteConfig) -> Step[EventState]:
     if msg.commit is None or state.prepared is None or state.prepared.txn_id != msg.txn_id:
         return Step(state)
-    return _stored(state, _conclude(state, msg.txn_id, msg.commit))
+    return _stored(state, _conclude(state, msg.txn_id, msg.commit, msg.reason, msg.payload))
 
 
 def _on_query(state: EventState, msg: Query, config: SiteConfig) -> Step[EventState]:
     known = state.knows_outcome(msg.txn_id)
-    return Step(state, reply=Outcome(msg.txn_id, state.event_id, config.site, known))
+    reason = state.reasons.get(msg.txn_id) or state.answers.get(msg.txn_id)
+    return Step(state, reply=Outcome(msg.txn_id, state.event_id, config.site, known,
+                                     reason if known is False else None))
 
 
 def _ask_around(state: EventState, txn_id: str, attempt: int, config: SiteConfig):
@@ -111,7 +125,21 @@ def _on_recover(state: EventState, msg: Recover, config: SiteConfig):
 
 
 def _on_unreachable(state: EventState, msg: Unreachable, config: SiteConfig):
-    return Step(state)  # a query that got no answer: the AskOutcome timer asks again
+    return Step(state)  # a query or report that got no answer: timers and deadlines cover it
+
+
+def _on_cast_vote(state: EventState, msg: CastVote, config: SiteConfig):
+    reason = vote_refusal(state, msg)
+    if reason is not None:
+        return Step(state, reply=VoteAnswer(None, None, reason))
+    current = state.round
+    ballot = Ballot(msg.user, msg.decision, msg.at, config.site)
+    return _stored(
+        state,
+        [VoteCast(current.round, ballot)],
+        reply=VoteAnswer(current.round, current.deadline),
+        send=(Send(state.home_site, VoteReport(state.event_id, current.round, ballot)),),
+    )
 
 
 _HANDLERS = {
@@ -122,4 +150,5 @@ _HANDLERS = {
     AskOutcome: _on_ask_outcome,
     Recover: _on_recover,
     Unreachable: _on_unreachable,
+    CastVote: _on_cast_vote,
 }

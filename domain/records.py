@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from domain.messages import Payload
+from domain.messages import Ballot, Payload
 
 # --- participant ---------------------------------------------------------------------------------
 
@@ -40,6 +40,16 @@ class Committed:
 @dataclass(frozen=True)
 class Aborted:
     txn_id: str
+    reason: str | None = None
+    payload: Payload | None = None  # what the abort means here when nothing was prepared
+
+
+@dataclass(frozen=True)
+class VoteCast:
+    """A vote cast at this site: final once stored."""
+
+    round: int
+    ballot: Ballot
 
 
 # --- coordinator ---------------------------------------------------------------------------------
@@ -67,6 +77,6 @@ class Acknowledged:
     site: int
 
 
-PARTICIPANT_RECORDS = (Prepared, Refused, Committed, Aborted)
+PARTICIPANT_RECORDS = (Prepared, Refused, Committed, Aborted, VoteCast)
 COORDINATOR_RECORDS = (Began, Decided, Acknowledged)
-Record = Prepared | Refused | Committed | Aborted | Began | Decided | Acknowledged
+Record = Prepared | Refused | Committed | Aborted | VoteCast | Began | Decided | Acknowledged

@@ -12,7 +12,7 @@ from domain.errors import InvalidRequest
 from web.identity import USER_KEY
 from web.keys import SERVICE, SETTINGS, SITE
 from web.uploads import read_photo_parts
-from web.views import event_json, photo_json
+from web.views import event_json, iso, photo_json
 
 MAX_JSON = 64 * 1024
 
@@ -54,6 +54,16 @@ async def upload_photos(request: web.Request) -> web.Response:
             "montage_version": base + len(metas),
         },
         status=201,
+    )
+
+
+async def vote(request: web.Request) -> web.Response:
+    data = await read_json(request)
+    answer = await request.app[SERVICE].vote(
+        request.match_info["event_id"], request[USER_KEY], data.get("montage_version"), data.get("decision")
+    )
+    return web.json_response(
+        {"recorded": data["decision"], "round": answer.round, "deadline": iso(answer.deadline)}
     )
 
 
@@ -114,6 +124,7 @@ def setup_api_routes(app: web.Application) -> None:
     app.router.add_post("/api/events", create_event)
     app.router.add_get("/api/events/{event_id}", read_event)
     app.router.add_post("/api/events/{event_id}/photos", upload_photos)
+    app.router.add_post("/api/events/{event_id}/votes", vote)
     app.router.add_get("/api/events/{event_id}/audit", audit)
     app.router.add_get("/api/me", me)
     app.router.add_get("/api/status", status)

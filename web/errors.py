@@ -18,6 +18,10 @@ STATUS = {
     errors.VotingInProgress: 409,
     errors.EventPublished: 409,
     errors.ContributorLimit: 403,
+    errors.SupersededMontage: 409,
+    errors.AlreadyVoted: 409,
+    errors.NoVoteInProgress: 409,
+    errors.VotingClosed: 409,
     errors.NotSubmitter: 403,
     errors.TooLarge: 413,
     errors.UnsupportedMediaType: 415,
@@ -27,21 +31,14 @@ STATUS = {
     errors.StorageUnavailable: 503,
 }
 
-# Refusal reasons from a participant's vote that are the client's business, as errors.
-REASONS = {
-    cls.code: cls
-    for cls in (
-        errors.UnknownEvent,
-        errors.VotingInProgress,
-        errors.EventPublished,
-        errors.ContributorLimit,
-    )
-}
+# Every error code of the family; refusal reasons that are not among them (a conflict, a site
+# that did not answer) mean the change could not be made everywhere: 503.
+CODES = {cls.code: cls for cls in STATUS}
 
 
 def error_for_reason(reason: str | None) -> errors.PhotoSessionError:
-    """A transaction that aborted for `reason`, as the error its client sees."""
-    cls = REASONS.get(reason or "")
+    """A transaction or vote refused for `reason`, as the error its client sees."""
+    cls = CODES.get(reason or "")
     return cls() if cls else errors.SiteUnreachable()
 
 

@@ -15,7 +15,7 @@ CACHE = "private, max-age=31536000, immutable"
 
 
 def _for_submitters(state, user_id: str) -> None:
-    if user_id not in state.submitters:
+    if user_id not in state.submitters and not state.published:
         raise NotSubmitter("Only people who submitted a photo may see this event's photos before it is published.")
 
 
@@ -44,7 +44,15 @@ async def photo(request: web.Request) -> web.Response:
 
 
 async def public_montage(request: web.Request) -> web.Response:
-    raise web.HTTPNotFound(text="Not published.")
+    service = request.app[SERVICE]
+    try:
+        state = await service.event_state(request.match_info["event_id"])
+    except UnknownEvent:
+        raise web.HTTPNotFound(text="No such event.") from None
+    if not state.published:
+        raise web.HTTPNotFound(text="Not published.")
+    data = await service.montage_bytes(state, state.published_version)
+    return web.Response(body=data, content_type=JPEG, headers={"Cache-Control": "public, max-age=31536000, immutable"})
 
 
 def setup_image_routes(app: web.Application) -> None:

@@ -12,12 +12,12 @@ import json
 
 from aiohttp import web
 
-from domain.messages import Decision, Prepare, Query, from_wire, to_wire
+from domain.messages import Decision, Prepare, Query, RoundRequest, VoteReport, from_wire, to_wire
 from web.hmac_auth import verify
 from web.keys import SERVICE, SETTINGS
 from web.peer_client import MESSAGE_PATH
 
-REQUESTS = (Prepare, Decision, Query)
+REQUESTS = (Prepare, Decision, Query, VoteReport, RoundRequest)
 
 
 def _decode_attachments(raw) -> list[tuple[str, str, bytes]]:

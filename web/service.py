@@ -9,15 +9,42 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 import uuid
 from datetime import datetime, timezone
 
 from actors.registry import Actors
 from actors.role_actor import Failed, Snapshot
 from domain.admission import CONFLICT
-from domain.errors import Busy, InvalidTitle, PhotoSessionError, SiteUnreachable, UnknownEvent
+from domain.errors import (
+    Busy,
+    EventPublished,
+    InvalidRequest,
+    InvalidTitle,
+    PhotoSessionError,
+    SiteUnreachable,
+    SupersededMontage,
+    UnknownEvent,
+    VotingInProgress,
+)
 from domain.event_state import EventState
-from domain.messages import AddPhotos, Begin, CreateEvent, Decision, PhotoMeta, Prepare, Query
+from domain.messages import (
+    ACCEPT,
+    REJECT,
+    AddPhotos,
+    Begin,
+    CastVote,
+    CreateEvent,
+    Decision,
+    PhotoMeta,
+    Prepare,
+    Query,
+    RoundAnswer,
+    RoundRequest,
+    StartRound,
+    VoteAnswer,
+    VoteReport,
+)
 from domain.step import Finished
 from eventstore.imaging import NormalizedPhoto, normalize_upload
 from web.errors import error_for_reason
@@ -116,6 +143,14 @@ class SiteService:
             if answer.commit is None and message.coordinator == self.site:
                 return await self.ask(self.actors.coordinator(message.event_id), message)
             return answer
+        if isinstance(message, VoteReport):
+            self.actors.tell(self.actors.coordinator(message.event_id), message)
+            return None
+        if isinstance(message, RoundRequest):
+            try:
+                return await self.start_round(message.event_id, message.version)
+            except PhotoSessionError as e:
+                return RoundAnswer(message.event_id, None, None, e.code)
         return None
 
     # --- use cases ------------------------------------------------------------------------------
@@ -157,6 +192,10 @@ class SiteService:
         )
         for attempt in range(self.settings.protocol.upload_attempts):
             state = await self.event_state(event_id)
+            if state.published:
+                raise EventPublished()
+            if state.round is not None:
+                raise VotingInProgress()
             finished = await self.run_transaction(event_id, AddPhotos(state.version, metas))
             if finished.commit:
                 return metas, state.version
@@ -165,6 +204,61 @@ class SiteService:
             # Another upload got there first: not the user's problem; back off and rebase.
             await asyncio.sleep(random.uniform(0.005, 0.02 * 2 ** min(attempt, 5)))
         raise Busy()
+
+    # --- voting -------------------------------------------------------------------------------
+    async def start_round(self, event_id: str, version: int) -> RoundAnswer:
+        """At the home site: freeze the event at `version` everywhere and open a round."""
+        for attempt in range(self.settings.protocol.upload_attempts):
+            state = await self.event_state(event_id)
+            if state.round is not None and state.round.version == version:
+                return RoundAnswer(event_id, state.round.round, state.round.deadline)
+            if state.published:
+                raise EventPublished()
+            if state.round is not None or state.version != version:
+                raise SupersededMontage()
+            deadline = time.time() + self.settings.voting_period_s
+            payload = StartRound(state.rounds + 1, version, deadline, state.submitters)
+            finished = await self.run_transaction(event_id, payload)
+            if finished.commit:
+                return RoundAnswer(event_id, payload.round, deadline)
+            if finished.reason not in (CONFLICT, "voting_in_progress"):
+                raise error_for_reason(finished.reason)
+            await asyncio.sleep(random.uniform(0.005, 0.02 * 2 ** min(attempt, 5)))
+        raise Busy()
+
+    async def _round_started_at_home(self, state: EventState, version: int) -> None:
+        if state.home_site == self.site:
+            answer = await self.start_round(state.event_id, version)
+        else:
+            try:
+                answer = await self.transport.post(state.home_site, RoundRequest(state.event_id, version))
+            except Exception:
+                raise SiteUnreachable("The event's home site could not be reached to start the vote.") from None
+            if answer.error:
+                raise error_for_reason(answer.error)
+        # The home site answers once the round is committed; wait until this site applied it.
+        deadline = time.monotonic() + self.settings.protocol.ack_wait_s + 2
+        while time.monotonic() < deadline:
+            current = (await self.event_state(state.event_id)).round
+            if current is not None and current.round >= answer.round:
+                return
+            await asyncio.sleep(0.02)
+
+    async def vote(self, event_id: str, user_id: str, version, decision) -> VoteAnswer:
+        if decision not in (ACCEPT, REJECT) or not isinstance(version, int) or isinstance(version, bool):
+            raise InvalidRequest('Send {"montage_version": <number>, "decision": "accept" | "reject"}.')
+        state = await self.event_state(event_id)
+        starts_round = (state.round is None and decision == ACCEPT and not state.published
+                        and user_id in state.submitters)
+        if starts_round:
+            if version != state.version:
+                raise SupersededMontage()
+            await self._round_started_at_home(state, version)
+        vote = CastVote(event_id, user_id, version, decision, time.time())
+        answer = await self.ask(self.actors.participant(event_id), vote)
+        if answer.error:
+            raise error_for_reason(answer.error)
+        return answer
 
 
 def _resolve(future: asyncio.Future, value) -> None:

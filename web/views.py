@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from domain.event_state import EventState
 
 
@@ -15,9 +17,36 @@ def photo_json(photo, version: int) -> dict:
     }
 
 
+def iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="milliseconds")
+
+
+def vote_json(state: EventState, user_id: str) -> dict | None:
+    current = state.round
+    if current is None:
+        return None
+    mine = current.ballots.get(user_id)
+    return {
+        "round": current.round,
+        "montage_version": current.version,
+        "deadline": iso(current.deadline),
+        "accepted": current.accepted,
+        "required": len(current.submitters),
+        "my_vote": mine.decision if mine else None,
+        "closed": state.collecting,
+    }
+
+
+def outcome_json(state: EventState) -> dict | None:
+    last = state.last_outcome
+    if last is None:
+        return None
+    return {"round": last.round, "outcome": last.outcome, "reason": last.reason}
+
+
 def event_json(state: EventState, site: int, user_id: str) -> dict:
     is_submitter = user_id in state.submitters
-    visible = is_submitter
+    visible = is_submitter or state.published
     return {
         "event_id": state.event_id,
         "title": state.title,
@@ -25,14 +54,14 @@ def event_json(state: EventState, site: int, user_id: str) -> dict:
         "site": site,
         "url": f"/events/{state.event_id}",
         "created_at": state.created_at,
-        "state": "open",
+        "state": state.phase,
         "montage_version": state.version,
         "photos": [photo_json(p, v) for v, p in enumerate(state.photos, 1)] if visible else [],
         "submitters": list(state.submitters) if visible else [],
         "photo_count": state.version,
         "submitter_count": len(state.submitters),
-        "vote": None,
-        "last_outcome": None,
-        "published_version": None,
+        "vote": vote_json(state, user_id),
+        "last_outcome": outcome_json(state),
+        "published_version": state.published_version,
         "you": {"user_id": user_id, "is_submitter": is_submitter},
     }

@@ -1,0 +1,541 @@
+"""Two-phase commit under a hostile network, simulated: one coordinator and one participant per
+site for one event, 3-4 sites, messages in flight that may be delivered in any order, duplicated,
+dropped or bounced back as Unreachable, timers fired at any moment, and sites that crash and
+recover from their logs. The invariants of DESIGN.md are checked after every step; after healing
+(everything delivered, timers fired until quiet) nothing may be left in doubt.
+
+Time is abstract: a timer is a message waiting for its role. While the network misbehaves any
+timer may fire at any moment; while healing they fire in the order they fall due."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+import pytest
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+
+from domain import coordinator, participant
+from domain.config import SiteConfig
+from domain.coordinator import CoordinatorState
+from domain.event_state import EventState
+from domain.event_state import fold_all as fold_participant
+from domain.messages import (
+    Ack,
+    AddPhotos,
+    Begin,
+    CreateEvent,
+    Decision,
+    Outcome,
+    PhotoMeta,
+    Prepare,
+    Query,
+    Recover,
+    Unreachable,
+    Vote,
+)
+from domain.records import Aborted, Began, Committed, Decided, Prepared
+from domain.step import Step
+
+EVENT = "ev-sim"
+HOME = 1  # the site that creates the event
+SUBMITTERS = ("ana", "ben", "cy", "dee")
+MAX_CONTRIBUTORS = 3  # below len(SUBMITTERS), so the limit refuses some uploads
+MAX_TXNS = 10
+HEAL_STEPS = 5_000
+MAX_FAULTS = 12  # per run of the state machine
+MAX_HEALS = 2
+PARTICIPANT, COORDINATOR = "participant", "coordinator"
+REQUESTS = (Prepare, Decision, Query)
+
+CoordinatorStep = Callable[[CoordinatorState, object, SiteConfig], Step]
+
+
+class Violation(AssertionError):
+    """An invariant of the protocol does not hold."""
+
+
+@dataclass(frozen=True)
+class Envelope:
+    src: int
+    dst: int
+    message: object
+
+
+@dataclass(frozen=True)
+class PendingTimer:
+    due: float
+    site: int
+    role: str
+    message: object
+
+
+@dataclass
+class Site:
+    config: SiteConfig
+    participant: EventState
+    coordinator: CoordinatorState
+    participant_log: list = field(default_factory=list)
+    coordinator_log: list = field(default_factory=list)
+
+
+def durable(state: CoordinatorState) -> CoordinatorState:
+    """The coordinator's state without what a crash loses (votes heard, client answered)."""
+    txns = {t: replace(txn, yes=frozenset(), answered=False) for t, txn in state.txns.items()}
+    return replace(state, txns=txns)
+
+
+class Cluster:
+    """The sites of one event and the network between them; every action checks safety."""
+
+    def __init__(self, n_sites: int, coordinator_step: CoordinatorStep = coordinator.step,
+                 check_answers: bool = False):
+        ids = tuple(range(1, n_sites + 1))
+        self.sites = {
+            s: Site(SiteConfig(s, ids, MAX_CONTRIBUTORS), EventState(EVENT),
+                    CoordinatorState(EVENT))
+            for s in ids
+        }
+        self.coordinator_step = coordinator_step
+        self.check_answers = check_answers
+        self.in_flight: list[Envelope] = []
+        self.timers: list[PendingTimer] = []
+        self.finished: list[tuple[int, object]] = []
+        self.now = 0.0
+        self.began = 0
+        self.photos = 0
+
+    # --- running a role --------------------------------------------------------------------------
+
+    def _run(self, site_id: int, role: str, message) -> object:
+        site = self.sites[site_id]
+        if role == PARTICIPANT:
+            before = site.participant
+            result = participant.step(before, message, site.config)
+            if result.state != fold_participant(before, result.records):
+                raise Violation(f"participant state is not the fold of its records: {message}")
+            self._check_builds_on_its_version(site_id, before, result.records)
+            site.participant_log.extend(result.records)
+            site.participant = result.state
+        else:
+            before = site.coordinator
+            result = self.coordinator_step(before, message, site.config)
+            if durable(result.state) != durable(coordinator.fold_all(before, result.records)):
+                raise Violation(f"coordinator state is not the fold of its records: {message}")
+            site.coordinator_log.extend(result.records)
+            site.coordinator = result.state
+        # Stored above; only now does anything leave the role.
+        self.in_flight += [Envelope(site_id, send.site, send.message) for send in result.send]
+        self.timers += [PendingTimer(self.now + t.delay_s, site_id, role, t.message)
+                        for t in result.timers]
+        self.finished += [(site_id, f) for f in result.finished]
+        return result.reply
+
+    def _reply(self, src: int, dst: int, reply) -> None:
+        if reply is not None:
+            self.in_flight.append(Envelope(src, dst, reply))
+
+    # --- actions ---------------------------------------------------------------------------------
+
+    def begin(self, site_id: int, submitters: list[str]) -> None:
+        """A client uploads at `site_id`; while that site does not hold the event, the home site
+        (site 1) creates it instead, unless a creation is under way or committed there."""
+        site = self.sites[site_id]
+        if site.participant.exists:
+            photos = []
+            for submitter in submitters:
+                self.photos += 1
+                photos.append(PhotoMeta(f"photo-{self.photos}", f"sha-{self.photos}",
+                                        f"thumb-{self.photos}", submitter, site_id))
+            payload = AddPhotos(site.participant.version, tuple(photos))
+        elif self.creating():
+            return
+        else:
+            site_id = HOME
+            payload = CreateEvent("Picnic", HOME, "2024-06-01T12:00:00+00:00")
+        self.began += 1
+        txn_id = f"t{site_id}-{self.began}"
+        self._run(site_id, COORDINATOR, Begin(txn_id, EVENT, payload, tuple(self.sites)))
+        self.check_safety()
+
+    def creating(self) -> bool:
+        txns = self.sites[HOME].coordinator.txns.values()
+        return any(isinstance(t.payload, CreateEvent) and t.phase != coordinator.ABORTED
+                   for t in txns)
+
+    def deliver(self, index: int) -> None:
+        envelope = self.in_flight.pop(index)
+        src, dst, message = envelope.src, envelope.dst, envelope.message
+        if isinstance(message, (Prepare, Decision)):
+            self._reply(dst, src, self._run(dst, PARTICIPANT, message))
+        elif isinstance(message, Query):
+            answer = self._run(dst, PARTICIPANT, message)
+            if answer.commit is None and message.coordinator == dst:
+                answer = self._run(dst, COORDINATOR, message)
+            self._reply(dst, src, answer)
+        elif isinstance(message, (Vote, Ack)):
+            self._run(dst, COORDINATOR, message)
+        elif isinstance(message, Outcome):
+            self._run(dst, PARTICIPANT, message)
+        else:
+            raise TypeError(f"not a site-to-site message: {message!r}")
+        self.check_safety()
+
+    def duplicate(self, index: int) -> None:
+        self.in_flight.append(self.in_flight[index])
+
+    def drop(self, index: int) -> None:
+        del self.in_flight[index]
+
+    def requests(self) -> list[int]:
+        return [i for i, e in enumerate(self.in_flight) if isinstance(e.message, REQUESTS)]
+
+    def bounce(self, index: int) -> None:
+        """The transport gives up on a request: its sender hears Unreachable instead."""
+        envelope = self.in_flight.pop(index)
+        role = PARTICIPANT if isinstance(envelope.message, Query) else COORDINATOR
+        self._run(envelope.src, role, Unreachable(envelope.dst, envelope.message))
+        self.check_safety()
+
+    def fire(self, index: int) -> None:
+        timer = self.timers.pop(index)
+        self.now = max(self.now, timer.due)
+        self._run(timer.site, timer.role, timer.message)
+        self.check_safety()
+
+    def fire_earliest(self) -> None:
+        if self.timers:
+            self.fire(min(range(len(self.timers)), key=lambda i: self.timers[i].due))
+
+    def crash(self, site_id: int, keep_timers: bool, keep_mail: bool) -> None:
+        """Both roles of a site lose their memory and are rebuilt from their logs."""
+        site = self.sites[site_id]
+        site.participant = fold_participant(EventState(EVENT), site.participant_log)
+        site.coordinator = coordinator.fold_all(CoordinatorState(EVENT), site.coordinator_log)
+        if not keep_timers:
+            self.timers = [t for t in self.timers if t.site != site_id]
+        if not keep_mail:
+            self.in_flight = [e for e in self.in_flight if e.dst != site_id]
+        self.check_safety()
+        self._run(site_id, PARTICIPANT, Recover())
+        self._run(site_id, COORDINATOR, Recover())
+        self.check_safety()
+
+    def heal(self) -> None:
+        """Deliver everything and fire timers as they fall due until nothing is left to do."""
+        for _ in range(HEAL_STEPS):
+            if self.in_flight:
+                self.deliver(0)
+            elif self.timers:
+                self.fire_earliest()
+            else:
+                self.check_healed()
+                return
+        raise Violation(f"not quiet after {HEAL_STEPS} steps")
+
+    # --- invariants ------------------------------------------------------------------------------
+
+    def decisions(self) -> dict[str, bool]:
+        """Every coordinator's stored decisions (transaction ids are unique across sites)."""
+        decided: dict[str, bool] = {}
+        for site in self.sites.values():
+            for record in site.coordinator_log:
+                if isinstance(record, Decided):
+                    if decided.get(record.txn_id, record.commit) != record.commit:
+                        raise Violation(f"{record.txn_id} decided both ways")
+                    decided[record.txn_id] = record.commit
+        return decided
+
+    def check_safety(self) -> None:
+        decided = self.decisions()
+        for site_id, site in self.sites.items():
+            self._check_participant_log(site_id, site.participant_log)
+        # Agreement: what any site knows of a transaction never contradicts another or the
+        # coordinator's decision.
+        txns = set(decided)
+        for site in self.sites.values():
+            txns |= set(site.participant.answers) | set(site.participant.outcomes)
+        for txn_id in txns:
+            known = {s: site.participant.knows_outcome(txn_id) for s, site in self.sites.items()}
+            seen = {v for v in known.values() if v is not None}
+            if txn_id in decided:
+                seen.add(decided[txn_id])
+            if len(seen) > 1:
+                raise Violation(f"{txn_id}: sites know {known}, coordinator {decided.get(txn_id)}")
+        # Same history: every site's photo list is a prefix of the longest one.
+        lists = {s: [p.photo_id for p in site.participant.photos] for s, site in self.sites.items()}
+        longest = max(lists.values(), key=len)
+        for s, photos in lists.items():
+            if photos != longest[: len(photos)]:
+                raise Violation(f"site {s} holds {photos}, another site {longest}")
+        created = {(p.title, p.home_site) for p in (x.participant for x in self.sites.values())
+                   if p.exists}
+        if len(created) > 1:
+            raise Violation(f"the event was created differently at different sites: {created}")
+        if self.check_answers:
+            for site_id, done in self.finished:
+                if decided.get(done.txn_id) != done.commit:
+                    raise Violation(f"site {site_id} told its client {done} against "
+                                    f"the decision {decided.get(done.txn_id)}")
+
+    @staticmethod
+    def _check_builds_on_its_version(site_id: int, state: EventState, records) -> None:
+        """An upload commits at version v only on a site that holds version v."""
+        for record in records:
+            if isinstance(record, Committed) and isinstance(state.prepared.payload, AddPhotos):
+                base = state.prepared.payload.base_version
+                if base != state.version:
+                    raise Violation(f"site {site_id} committed {record.txn_id}, built on version "
+                                    f"{base}, at version {state.version}")
+            state = fold_participant(state, [record])
+
+    @staticmethod
+    def _check_participant_log(site_id: int, log: list) -> None:
+        holder = None
+        outcome: dict[str, bool] = {}
+        for record in log:
+            if isinstance(record, Prepared):
+                if holder is not None:
+                    raise Violation(f"site {site_id} prepared {record.txn_id} while {holder} was")
+                holder = record.txn_id
+            elif isinstance(record, (Committed, Aborted)):
+                commit = isinstance(record, Committed)
+                if outcome.get(record.txn_id, commit) != commit:
+                    raise Violation(f"site {site_id} stored both outcomes of {record.txn_id}")
+                outcome[record.txn_id] = commit
+                if record.txn_id == holder:
+                    holder = None
+
+    def check_healed(self) -> None:
+        decided = self.decisions()
+        for site_id, site in self.sites.items():
+            if site.participant.prepared is not None:
+                raise Violation(f"site {site_id} is in doubt about {site.participant.prepared}")
+            for record in site.coordinator_log:
+                if isinstance(record, Began) and record.txn_id not in decided:
+                    raise Violation(f"site {site_id} never decided {record.txn_id}")
+            for txn_id, txn in site.coordinator.txns.items():
+                if txn.pending_acks:
+                    raise Violation(f"{txn_id} never acknowledged by {txn.pending_acks}")
+        for txn_id, commit in decided.items():
+            for site_id, site in self.sites.items():
+                if site.participant.knows_outcome(txn_id) != commit:
+                    raise Violation(f"site {site_id} does not know {txn_id} ended {commit}")
+        holdings = {(s.participant.exists, s.participant.photos) for s in self.sites.values()}
+        if len(holdings) > 1:
+            raise Violation(f"after healing the sites differ: {holdings}")
+
+
+# --- driving the cluster -----------------------------------------------------------------------
+
+
+def pick(index: int, items) -> int:
+    return index % len(items)
+
+
+class ProtocolMachine(RuleBasedStateMachine):
+    """Hypothesis chooses the actions; the cluster checks safety after each of them.
+
+    Each run gets a budget of faults that stop progress (drop, bounce, fire any timer before
+    its turn, crash), from none to many, so that some runs get far (uploads on a created
+    event) and others are stormy. Reordering and duplication are free."""
+
+    coordinator_step: CoordinatorStep = staticmethod(coordinator.step)
+
+    def __init__(self):
+        super().__init__()
+        self.cluster: Cluster | None = None
+        self.faults_left = 0
+        self.heals_left = MAX_HEALS
+
+    @initialize(n_sites=st.integers(3, 4), faults=st.integers(0, MAX_FAULTS))
+    def start(self, n_sites, faults):
+        self.cluster = Cluster(n_sites, type(self).coordinator_step)
+        self.faults_left = faults
+
+    def site(self, n: int) -> int:
+        return n % len(self.cluster.sites) + 1
+
+    def fault(self) -> None:
+        self.faults_left -= 1
+
+    @precondition(lambda self: self.cluster.began < MAX_TXNS)
+    @rule(site=st.integers(0, 3),
+          submitters=st.lists(st.sampled_from(SUBMITTERS), min_size=1, max_size=2))
+    def begin(self, site, submitters):
+        self.cluster.begin(self.site(site), submitters)
+
+    @precondition(lambda self: self.cluster.in_flight)
+    @rule(count=st.integers(1, 8))
+    def deliver_in_order(self, count):
+        for _ in range(min(count, len(self.cluster.in_flight))):
+            self.cluster.deliver(0)
+
+    @precondition(lambda self: self.cluster.in_flight)
+    @rule(index=st.integers(0, 63))
+    def deliver_out_of_order(self, index):
+        self.cluster.deliver(pick(index, self.cluster.in_flight))
+
+    @precondition(lambda self: self.cluster.in_flight)
+    @rule(index=st.integers(0, 63))
+    def duplicate(self, index):
+        self.cluster.duplicate(pick(index, self.cluster.in_flight))
+
+    @rule()
+    def let_time_pass(self):
+        """The timer that falls due first fires (if there is one)."""
+        self.cluster.fire_earliest()
+
+    @precondition(lambda self: self.faults_left > 0 and self.cluster.in_flight)
+    @rule(index=st.integers(0, 63))
+    def drop(self, index):
+        self.fault()
+        self.cluster.drop(pick(index, self.cluster.in_flight))
+
+    @precondition(lambda self: self.faults_left > 0 and self.cluster.requests())
+    @rule(index=st.integers(0, 63))
+    def bounce(self, index):
+        self.fault()
+        requests = self.cluster.requests()
+        self.cluster.bounce(requests[pick(index, requests)])
+
+    @precondition(lambda self: self.faults_left > 0 and self.cluster.timers)
+    @rule(index=st.integers(0, 63))
+    def fire(self, index):
+        self.fault()
+        self.cluster.fire(pick(index, self.cluster.timers))
+
+    @precondition(lambda self: self.faults_left > 0)
+    @rule(site=st.integers(0, 3), keep_timers=st.booleans(), keep_mail=st.booleans())
+    def crash(self, site, keep_timers, keep_mail):
+        self.fault()
+        self.cluster.crash(self.site(site), keep_timers, keep_mail)
+
+    # Healing mid-run lets later phases happen (uploads once the event exists everywhere).
+    @precondition(lambda self: self.heals_left > 0)
+    @rule()
+    def heal(self):
+        self.heals_left -= 1
+        self.cluster.heal()
+
+    @invariant()
+    def safe(self):
+        if self.cluster is not None:
+            self.cluster.check_safety()
+
+    def teardown(self):
+        if self.cluster is not None:
+            self.cluster.heal()
+
+
+SIMULATION = settings(
+    max_examples=300,
+    stateful_step_count=50,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+
+def test_two_phase_commit_keeps_every_invariant_under_loss_duplication_reordering_and_crashes():
+    run_state_machine_as_test(ProtocolMachine, settings=SIMULATION)
+
+
+def random_run(seed: int, coordinator_step: CoordinatorStep = coordinator.step,
+               check_answers: bool = False, actions: int = 150) -> Cluster:
+    """A seeded scheduler: the same chaos as the state machine, reproducible by seed."""
+    try:
+        return _random_run(random.Random(seed), coordinator_step, check_answers, actions)
+    except Violation as violation:
+        raise Violation(f"seed {seed}: {violation}") from violation
+
+
+def _random_run(rng: random.Random, coordinator_step: CoordinatorStep, check_answers: bool,
+                actions: int) -> Cluster:
+    cluster = Cluster(rng.choice((3, 4)), coordinator_step, check_answers)
+    sites = list(cluster.sites)
+    storm = rng.choice((0.1, 0.5, 1.5))  # how often the network and the sites misbehave
+    for _ in range(actions):
+        roll = rng.random()
+        fault = rng.random() < 0.2 * storm
+        if not fault:
+            if roll < 0.15 and cluster.began < MAX_TXNS:
+                cluster.begin(rng.choice(sites), rng.sample(SUBMITTERS, rng.randint(1, 2)))
+            elif cluster.in_flight:
+                cluster.deliver(0)
+        elif roll < 0.2 and cluster.in_flight:  # reordering
+            cluster.deliver(rng.randrange(len(cluster.in_flight)))
+        elif roll < 0.3 and cluster.in_flight:
+            cluster.duplicate(rng.randrange(len(cluster.in_flight)))
+        elif roll < 0.45 and cluster.in_flight:
+            cluster.drop(rng.randrange(len(cluster.in_flight)))
+        elif roll < 0.6 and cluster.requests():
+            cluster.bounce(rng.choice(cluster.requests()))
+        elif roll < 0.85 and cluster.timers:
+            cluster.fire(rng.randrange(len(cluster.timers)))
+        elif roll >= 0.85:
+            cluster.crash(rng.choice(sites), rng.random() < 0.5, rng.random() < 0.5)
+    cluster.heal()
+    return cluster
+
+
+SEEDS = range(40)
+
+
+@pytest.mark.parametrize("batch", range(8))
+def test_two_phase_commit_keeps_every_invariant_under_a_seeded_scheduler(batch):
+    for seed in range(batch * 25, batch * 25 + 25):
+        random_run(seed)
+
+
+def hasty_step(state: CoordinatorState, message, config: SiteConfig) -> Step:
+    """A broken coordinator: it takes the first yes vote for a yes from every site."""
+    txn = state.txns.get(getattr(message, "txn_id", None))
+    if not (isinstance(message, Vote) and message.yes and txn is not None):
+        return coordinator.step(state, message, config)
+    records, send, timers, finished = [], [], [], []
+    for site in txn.sites:
+        result = coordinator.step(state, replace(message, site=site), config)
+        state = result.state
+        records += result.records
+        send += result.send
+        timers += result.timers
+        finished += result.finished
+    return Step(state, tuple(records), tuple(send), tuple(timers), finished=tuple(finished))
+
+
+def test_the_checker_catches_a_coordinator_that_commits_on_the_first_yes_vote():
+    violations = []
+    for seed in SEEDS:
+        try:
+            random_run(seed, hasty_step)
+        except Violation as found:
+            violations.append(found)
+    assert violations, "the invariants let a coordinator commit without every vote"
+
+
+def test_the_state_machine_catches_a_coordinator_that_commits_on_the_first_yes_vote():
+    class HastyMachine(ProtocolMachine):
+        coordinator_step = staticmethod(hasty_step)
+
+    # Finding one failure is the point here: no need to shrink it.
+    quick = settings(SIMULATION, max_examples=100, phases=[Phase.generate],
+                     report_multiple_bugs=False)
+    with pytest.raises(Violation):
+        run_state_machine_as_test(HastyMachine, settings=quick)
+
+
+def test_a_client_is_never_told_commit_for_a_transaction_that_aborted():
+    for seed in SEEDS:
+        random_run(seed, check_answers=True)
