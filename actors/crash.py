@@ -15,6 +15,7 @@ STEP_NAMES = {
     "Began": "begin",
     "Decided": "decision",
     "Acknowledged": "ack",
+    "Reported": "report",
 }
 
 
@@ -38,7 +39,7 @@ def all_crash_points() -> list[str]:
     points = []
     for role, records in (
         ("participant", ("Prepared", "Refused", "Committed", "VoteCast")),
-        ("coordinator", ("Began", "Decided", "Acknowledged")),
+        ("coordinator", ("Began", "Decided", "Acknowledged", "Reported")),
     ):
         for step in dict.fromkeys(STEP_NAMES[r] for r in records):
             points += [

@@ -37,7 +37,7 @@ from domain.messages import (
     Vote,
     VoteReport,
 )
-from domain.records import Acknowledged, Began, Decided
+from domain.records import Acknowledged, Began, Decided, Reported
 from domain.step import Finished, Send, Step, Timer
 from domain.vote_tally import PENDING, PUBLISH, tally
 
@@ -67,7 +67,7 @@ class ActiveRound:
 
     start: StartRound
     collecting: bool = False
-    reported: Mapping[str, Ballot] = field(default_factory=dict)  # volatile: votes reported so far
+    reported: Mapping[str, Ballot] = field(default_factory=dict)  # "user/site" -> vote reported
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,16 @@ class CoordinatorState:
         return replace(self, txns={**self.txns, txn_id: txn})
 
 
+def _ballot_key(ballot: Ballot) -> str:
+    """A person may vote at two sites; each site's vote is reported (any reject vetoes)."""
+    return f"{ballot.user}/{ballot.site}"
+
+
 def fold(state: CoordinatorState, record) -> CoordinatorState:
+    if isinstance(record, Reported):
+        active = state.active
+        reported = {**active.reported, _ballot_key(record.ballot): record.ballot}
+        return replace(state, active=replace(active, reported=reported))
     if isinstance(record, Began):
         state = state.with_txn(record.txn_id, Txn(state.event_id, record.payload, record.sites))
         if isinstance(record.payload, Publish) and state.active is not None:
@@ -266,15 +275,16 @@ def _open_round(state: CoordinatorState, round_number: int) -> ActiveRound | Non
 def _on_vote_report(state: CoordinatorState, msg: VoteReport, config, now) -> Step:
     """Collect at once when the reports already decide the round (a reject, or all accepts)."""
     active = _open_round(state, msg.round)
-    if active is None:
+    if active is None or _ballot_key(msg.ballot) in active.reported:
         return Step(state)
-    active = replace(active, reported={**active.reported, msg.ballot.user: msg.ballot})
-    state = replace(state, active=active)
+    record = Reported(msg.round, msg.ballot)
+    state = fold(state, record)
+    active = state.active
     start = active.start
     verdict, _ = tally(start.submitters, active.reported.values(), start.deadline, final=False)
     if verdict == PENDING:
-        return Step(state)
-    return _collect(state, config, now)
+        return Step(state, records=(record,))
+    return _merge(Step(state, records=(record,)), _collect(state, config, now))
 
 
 def _on_round_deadline(state: CoordinatorState, msg: RoundDeadline, config, now) -> Step:

@@ -77,6 +77,14 @@ class Acknowledged:
     site: int
 
 
+@dataclass(frozen=True)
+class Reported:
+    """The home site heard of a vote cast somewhere (the authoritative count is the collection's)."""
+
+    round: int
+    ballot: Ballot
+
+
 PARTICIPANT_RECORDS = (Prepared, Refused, Committed, Aborted, VoteCast)
-COORDINATOR_RECORDS = (Began, Decided, Acknowledged)
-Record = Prepared | Refused | Committed | Aborted | VoteCast | Began | Decided | Acknowledged
+COORDINATOR_RECORDS = (Began, Decided, Acknowledged, Reported)
+Record = Prepared | Refused | Committed | Aborted | VoteCast | Began | Decided | Acknowledged | Reported
