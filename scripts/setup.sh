@@ -20,7 +20,17 @@ if ! is_new_enough .venv/bin/python; then
         echo "setup: Python 3.11 or newer is needed (python3.11 or python3 on PATH)" >&2
         exit 1
     fi
-    "$python" -m venv --clear .venv
+    if ! "$python" -m venv --clear .venv; then
+        # Debian splits venv/ensurepip out of the interpreter package.
+        if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+            apt-get update -qq
+            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+            "$python" -m venv --clear .venv
+        else
+            echo "setup: '$python -m venv' failed; install your distribution's python3-venv" >&2
+            exit 1
+        fi
+    fi
 fi
 
 requirements=requirements.txt

@@ -5,6 +5,7 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SETTINGS = PROJECT_ROOT / "settings.toml"
@@ -46,6 +47,8 @@ class Settings:
         return f"http://{self.host}:{self.base_port + site}"
 
     def site_port(self, site: int) -> int:
+        if self.urls:
+            return urlsplit(self.urls[site]).port or 80
         return self.base_port + site
 
     def site_dir(self, site: int) -> Path:
