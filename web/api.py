@@ -84,7 +84,7 @@ async def status(request: web.Request) -> web.Response:
     service, settings = request.app[SERVICE], request.app[SETTINGS]
     peers = [s for s in settings.sites if s != service.site]
     session = service.transport.session
-    reachable = await asyncio.gather(*(_reachable(session, settings.site_url(s)) for s in peers))
+    reachable = await asyncio.gather(*(_reachable(session, settings.peer_url(s)) for s in peers))
     return web.json_response(
         {
             "site": service.site,

@@ -64,7 +64,7 @@ class Transport:
         body = json.dumps({"message": to_wire(message), "attachments": attachments}).encode()
         headers = signed_headers(self.settings.secret, self.site, "POST", MESSAGE_PATH, body)
         headers["Content-Type"] = "application/json"
-        url = self.settings.site_url(site) + MESSAGE_PATH
+        url = self.settings.peer_url(site) + MESSAGE_PATH
         timeout = aiohttp.ClientTimeout(total=self.settings.protocol.request_timeout_s)
         async with self.session.post(url, data=body, headers=headers, timeout=timeout) as resp:
             if resp.status != 200:

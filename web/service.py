@@ -48,6 +48,7 @@ from domain.messages import (
 from domain.step import Finished
 from eventstore.imaging import NormalizedPhoto, normalize_upload
 from web.errors import error_for_reason
+from web.live import Subscribers
 
 log = logging.getLogger(__name__)
 MAX_TITLE = 200
@@ -70,6 +71,7 @@ class SiteService:
         self.montages = montages
         self.actors: Actors | None = None  # wired by web.site once the transport exists
         self.transport = None
+        self.subscribers = Subscribers()  # live readers of events (server-sent events)
         self.existing: set[str] = set()  # events that exist here (committed creation)
         self.in_doubt: dict[str, str] = {}  # event -> transaction prepared here, undecided
 
@@ -82,6 +84,7 @@ class SiteService:
     def _participant_changed(self, state: EventState) -> None:
         if state.exists:
             self.existing.add(state.event_id)
+            self.subscribers.publish(state)
         if state.prepared is not None:
             self.in_doubt[state.event_id] = state.prepared.txn_id
         else:

@@ -40,11 +40,17 @@ class Settings:
     database: str = "sqlite"
     protocol: ProtocolSettings = field(default_factory=ProtocolSettings)
     crash_at: str | None = None  # a named crash point (tests only): the site SIGKILLs itself there
+    # How this site reaches each peer, when not directly (tests route links through proxies).
+    peer_urls: tuple[tuple[int, str], ...] = ()
 
     def site_url(self, site: int) -> str:
         if self.urls:
             return self.urls[site].rstrip("/")
         return f"http://{self.host}:{self.base_port + site}"
+
+    def peer_url(self, site: int) -> str:
+        """Where this site sends site-to-site messages for `site`."""
+        return dict(self.peer_urls).get(site, self.site_url(site)).rstrip("/")
 
     def site_port(self, site: int) -> int:
         if self.urls:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import sys
@@ -27,6 +28,7 @@ from web.identity import identity_middleware
 from web.images import setup_image_routes
 from web.internal_api import setup_internal_routes
 from web.keys import SERVICE, SETTINGS, SITE
+from web.live import setup_live_routes
 from web.pages import origin_check_middleware, setup_page_routes
 from web.peer_client import Transport
 from web.service import SiteService
@@ -92,7 +94,15 @@ def create_app(settings: Settings, site: int) -> web.Application:
     setup_image_routes(app)
     setup_internal_routes(app)
     setup_page_routes(app)
+    setup_live_routes(app)
     return app
+
+
+def _peer_urls(raw: str | None) -> tuple[tuple[int, str], ...] | None:
+    """SITE_PEER_URLS='{"1": "http://127.0.0.1:19001", ...}': reach those peers there instead."""
+    if not raw:
+        return None
+    return tuple((int(site), str(url)) for site, url in json.loads(raw).items())
 
 
 def main(argv=None) -> int:
@@ -109,6 +119,7 @@ def main(argv=None) -> int:
         base_port=args.base_port,
         data_dir=args.data_dir,
         crash_at=os.environ.get("SITE_CRASH_AT") or None,
+        peer_urls=_peer_urls(os.environ.get("SITE_PEER_URLS")),
     )
     if not 0 <= args.site < settings.site_count:
         parser.error(f"--site must be in 0..{settings.site_count - 1}")

@@ -93,3 +93,35 @@ def test_the_audit_replays_every_sites_log_and_finds_them_in_agreement(cluster, 
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "verdict: the sites agree" in result.stdout
+
+
+def test_a_live_stream_sends_the_event_now_and_again_when_a_photo_is_committed(cluster, client_factory):
+    import json
+    import threading
+    import urllib.request
+
+    alice = client_factory()
+    event_id = create_event(alice, 0)
+    assert alice.upload(0, event_id, [photo(1)])[0] == 201
+    seen = []
+    cookie = "; ".join(f"{c.name}={c.value}" for c in alice.cookies)
+    request = urllib.request.Request(cluster.url(2) + f"/api/events/{event_id}/stream",
+                                     headers={"Cookie": cookie})
+
+    def read():
+        with urllib.request.urlopen(request, timeout=20) as response:
+            assert response.headers["Content-Type"].startswith("text/event-stream")
+            for line in response:
+                if line.startswith(b"data: "):
+                    seen.append(json.loads(line[6:]))
+                    if len(seen) == 2:
+                        return
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    from tests.e2e.cluster import wait_until
+    wait_until(lambda: seen, 10, message="the first state on the stream")
+    assert seen[0]["montage_version"] == 1 and seen[0]["you"]["is_submitter"]
+    assert alice.upload(1, event_id, [photo(2)])[0] == 201
+    reader.join(10)
+    assert [s["montage_version"] for s in seen] == [1, 2]
