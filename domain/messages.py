@@ -20,6 +20,7 @@ class PhotoMeta:
     thumb_sha256: str
     submitter: str
     site: int
+    submitter_name: str = ""  # the display name the submitter chose, if any
 
 
 @dataclass(frozen=True)

@@ -175,23 +175,25 @@ class SiteService:
             raise SiteUnreachable("Not every site could be reached; the event was not created.")
         return event_id
 
-    async def upload(self, event_id: str, user_id: str, raw_files: list[bytes]):
+    async def upload(self, event_id: str, user_id: str, raw_files: list[bytes], name: str = ""):
         """Check and re-encode uploaded files, then add them (4xx for files that are not photos)."""
         max_pixels = self.settings.max_photo_pixels
         photos = [
             await self.loop.run_in_executor(None, lambda d=d: normalize_upload(d, max_pixels=max_pixels))
             for d in raw_files
         ]
-        return await self.add_photos(event_id, user_id, photos)
+        return await self.add_photos(event_id, user_id, photos, name)
 
-    async def add_photos(self, event_id: str, user_id: str, photos: list[NormalizedPhoto]):
+    async def add_photos(self, event_id: str, user_id: str, photos: list[NormalizedPhoto],
+                         name: str = ""):
         """Store the photos here, then commit them everywhere; retries while others conflict."""
         await self.event_state(event_id)
         for photo in photos:
             await self.loop.run_in_executor(None, self.files.write, "photo", photo.sha256, photo.jpeg)
             await self.loop.run_in_executor(None, self.files.write, "thumb", photo.thumb_sha256, photo.thumb)
         metas = tuple(
-            PhotoMeta(uuid.uuid4().hex, p.sha256, p.thumb_sha256, user_id, self.site) for p in photos
+            PhotoMeta(uuid.uuid4().hex, p.sha256, p.thumb_sha256, user_id, self.site, name[:60])
+            for p in photos
         )
         for attempt in range(self.settings.protocol.upload_attempts):
             state = await self.event_state(event_id)

@@ -12,6 +12,7 @@ def photo_json(photo, version: int) -> dict:
         "photo_id": photo.photo_id,
         "sha256": photo.sha256,
         "submitter": photo.submitter,
+        "submitter_name": photo.submitter_name,
         "site": photo.site,
         "version": version,
     }
