@@ -43,6 +43,7 @@ class EventState:
     reasons: Mapping[str, str | None] = field(default_factory=dict)  # txn -> why it aborted
     round: Round | None = None  # the voting round running here, if any
     rounds: int = 0  # rounds started so far
+    ended: frozenset[int] = frozenset()  # rounds whose collection was decided (here or not yet open)
     last_outcome: RoundOutcome | None = None
     published_version: int | None = None
 
@@ -85,21 +86,31 @@ def apply_commit(state: EventState, payload: Payload) -> EventState:
     if isinstance(payload, AddPhotos):
         return replace(state, photos=state.photos + tuple(payload.photos))
     if isinstance(payload, StartRound):
+        state = replace(state, rounds=max(state.rounds, payload.round))
+        if payload.round in state.ended:  # its collection's abort overtook the start: already over
+            return state
         current = Round(payload.round, payload.version, payload.deadline, payload.submitters)
-        return replace(state, round=current, rounds=max(state.rounds, payload.round))
+        return replace(state, round=current)
     if isinstance(payload, Publish):
         return replace(state, round=None, published_version=payload.version,
+                       ended=state.ended | {payload.round},
                        last_outcome=RoundOutcome(payload.round, "published", None))
     raise TypeError(f"unknown payload {payload!r}")
 
 
 def apply_abort(state: EventState, payload: Payload | None, reason: str | None) -> EventState:
-    """An aborted collection ends its round; other aborted transactions change nothing."""
-    if isinstance(payload, Publish) and state.round is not None and state.round.round == payload.round:
-        # A collection that failed for any other reason failed to reach every site in time.
-        shown = reason if reason in ("rejected", "timeout") else "unreachable"
-        return replace(state, round=None, last_outcome=RoundOutcome(payload.round, "aborted", shown))
-    return state
+    """An aborted collection ends its round, even one not yet open here (the abort may overtake
+    the round's start); other aborted transactions change nothing."""
+    if not isinstance(payload, Publish) or payload.round in state.ended:
+        return state
+    # A collection that failed for any other reason failed to reach every site in time.
+    shown = reason if reason in ("rejected", "timeout") else "unreachable"
+    state = replace(state, ended=state.ended | {payload.round})
+    if state.round is not None and state.round.round != payload.round:
+        return state  # another round runs here: this one is remembered as over, nothing more
+    if state.last_outcome is not None and state.last_outcome.round > payload.round:
+        return state
+    return replace(state, round=None, last_outcome=RoundOutcome(payload.round, "aborted", shown))
 
 
 def fold(state: EventState, record) -> EventState:
