@@ -64,6 +64,15 @@ def normalize_upload(data: bytes, *, max_pixels: int) -> NormalizedPhoto:
     )
 
 
+def _looks_like_allowed_format(data: bytes) -> bool:
+    return (
+        data.startswith(b"\xff\xd8\xff")
+        or data.startswith(b"\x89PNG\r\n\x1a\n")
+        or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
+        or (data[4:8] == b"ftyp" and data[8:12] in (b"heic", b"heix", b"mif1", b"msf1", b"heif"))
+    )
+
+
 def _open(data: bytes, max_pixels: int) -> Image.Image:
     """Identify the format from the allow-list and refuse oversized images before decoding."""
     formats = _allowed_formats()
@@ -75,6 +84,8 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(BytesIO(data), formats=formats)
     except UnidentifiedImageError as exc:
+        if _looks_like_allowed_format(data):  # the right kind of file, but broken
+            raise InvalidImage() from exc
         raise UnsupportedMediaType() from exc
     except Exception as exc:  # bomb check or a header the plugin choked on
         raise InvalidImage() from exc

@@ -9,6 +9,7 @@ import aiohttp
 from aiohttp import web
 
 from domain.errors import InvalidRequest
+from web.display_name import clean_name, display_name, remember_name
 from web.identity import USER_KEY
 from web.keys import SERVICE, SETTINGS, SITE
 from web.uploads import read_photo_parts
@@ -23,7 +24,7 @@ async def read_json(request: web.Request) -> dict:
         raise InvalidRequest("The request body is too large.")
     try:
         data = json.loads(body or b"{}")
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # deep nesting is bad input too
         raise InvalidRequest("The body must be JSON.") from None
     if not isinstance(data, dict):
         raise InvalidRequest("The body must be a JSON object.")
@@ -47,7 +48,7 @@ async def upload_photos(request: web.Request) -> web.Response:
     event_id = request.match_info["event_id"]
     await service.event_state(event_id)  # 404 before reading a large body
     raw_files = await read_photo_parts(request, settings.max_photo_bytes)
-    metas, base = await service.upload(event_id, request[USER_KEY], raw_files)
+    metas, base = await service.upload(event_id, request[USER_KEY], raw_files, name=display_name(request))
     return web.json_response(
         {
             "photos": [photo_json(m, base + i) for i, m in enumerate(metas, 1)],
@@ -68,7 +69,14 @@ async def vote(request: web.Request) -> web.Response:
 
 
 async def me(request: web.Request) -> web.Response:
-    return web.json_response({"user_id": request[USER_KEY]})
+    return web.json_response({"user_id": request[USER_KEY], "display_name": display_name(request) or None})
+
+
+async def set_me(request: web.Request) -> web.Response:
+    name = clean_name((await read_json(request)).get("display_name"))
+    response = web.json_response({"user_id": request[USER_KEY], "display_name": name or None})
+    remember_name(request, response, name)
+    return response
 
 
 async def _reachable(session: aiohttp.ClientSession, url: str) -> bool:
@@ -127,5 +135,6 @@ def setup_api_routes(app: web.Application) -> None:
     app.router.add_post("/api/events/{event_id}/votes", vote)
     app.router.add_get("/api/events/{event_id}/audit", audit)
     app.router.add_get("/api/me", me)
+    app.router.add_post("/api/me", set_me)
     app.router.add_get("/api/status", status)
     app.router.add_get("/internal/v1/ping", ping)

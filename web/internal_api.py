@@ -45,7 +45,7 @@ async def receive_message(request: web.Request) -> web.Response:
         attachments = _decode_attachments(data.get("attachments", {}))
         if not isinstance(message, REQUESTS):
             raise ValueError("not a request message")
-    except (ValueError, KeyError, TypeError, binascii.Error) as e:
+    except (ValueError, KeyError, TypeError, RecursionError, binascii.Error) as e:
         return web.json_response({"error": "invalid_message", "message": str(e)}, status=400)
     service = request.app[SERVICE]
     try:
