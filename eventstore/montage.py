@@ -7,6 +7,7 @@ a byte-identical image (invariant 2) and a lost montage file can always be rebui
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 import re
 import threading
@@ -24,6 +25,8 @@ GAP = 6
 MARGIN = 6
 BACKGROUND = (24, 24, 28)
 _EVENT_ID = re.compile(r"[0-9a-f-]{1,128}")
+
+log = logging.getLogger(__name__)
 
 
 def compose_montage(thumbs: Sequence[bytes]) -> bytes:
@@ -92,9 +95,12 @@ class MontageCache:
         except FileNotFoundError:
             pass
         montage = _compose([self._decoded_thumb(sha) for sha in thumb_shas])
-        target.parent.mkdir(parents=True, exist_ok=True)
-        # Derived data: no fsync; a montage lost in a crash is composed again.
-        write_atomically(target, montage, durable=False)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            # Derived data: no fsync; a montage lost in a crash is composed again.
+            write_atomically(target, montage, durable=False)
+        except OSError as e:  # a full or read-only disk: serve it anyway, cache it next time
+            log.warning("montage %s not cached: %s", target.name, e)
         return montage
 
     def _decoded_thumb(self, sha: str) -> Image.Image:

@@ -12,6 +12,7 @@ import json
 
 from aiohttp import web
 
+from domain.errors import StorageUnavailable
 from domain.messages import Decision, Prepare, Query, RoundRequest, VoteReport, from_wire, to_wire
 from web.hmac_auth import verify
 from web.keys import SERVICE, SETTINGS
@@ -52,6 +53,8 @@ async def receive_message(request: web.Request) -> web.Response:
         await service.store_attachments(attachments)
     except ValueError as e:  # a photo that does not match its checksum
         return web.json_response({"error": "invalid_message", "message": str(e)}, status=400)
+    except StorageUnavailable as e:  # the sender takes it as unreachable: its prepare aborts
+        return web.json_response({"error": e.code, "message": e.message}, status=503)
     reply = await service.dispatch(message)
     return web.json_response({"reply": to_wire(reply) if reply is not None else None})
 

@@ -23,6 +23,7 @@ from domain.errors import (
     InvalidTitle,
     PhotoSessionError,
     SiteUnreachable,
+    StorageUnavailable,
     SupersededMontage,
     UnknownEvent,
     VotingInProgress,
@@ -132,9 +133,15 @@ class SiteService:
             raise SiteUnreachable("The change could not be confirmed in time; try again.") from None
 
     # --- site-to-site ---------------------------------------------------------------------------
+    async def store_file(self, kind: str, sha: str, data: bytes) -> None:
+        try:
+            await self.loop.run_in_executor(None, self.files.write, kind, sha, data)
+        except OSError as e:  # full, read-only or failing disk: refuse, keep what we have
+            raise StorageUnavailable(f"This site cannot store photos right now ({e.strerror}).") from e
+
     async def store_attachments(self, attachments) -> None:
         for kind, sha, data in attachments:
-            await self.loop.run_in_executor(None, self.files.write, kind, sha, data)
+            await self.store_file(kind, sha, data)
 
     async def dispatch(self, message):
         """A protocol request from a site (maybe this one); returns the reply message."""
@@ -189,8 +196,8 @@ class SiteService:
         """Store the photos here, then commit them everywhere; retries while others conflict."""
         await self.event_state(event_id)
         for photo in photos:
-            await self.loop.run_in_executor(None, self.files.write, "photo", photo.sha256, photo.jpeg)
-            await self.loop.run_in_executor(None, self.files.write, "thumb", photo.thumb_sha256, photo.thumb)
+            await self.store_file("photo", photo.sha256, photo.jpeg)
+            await self.store_file("thumb", photo.thumb_sha256, photo.thumb)
         metas = tuple(
             PhotoMeta(uuid.uuid4().hex, p.sha256, p.thumb_sha256, user_id, self.site, name[:60])
             for p in photos
