@@ -22,6 +22,10 @@ class CoordinatorActor(RoleActor):
         self.waiting = {}
         super().on_start()
 
+    def keeps_memory(self) -> bool:
+        """Clients waiting, or votes of a transaction still preparing, live only here."""
+        return bool(self.waiting) or any(t.phase == coordinator.PREPARING for t in self.state.txns.values())
+
     def load_aggregate(self):
         return self.wiring.store.load_coordination(self.event_id)
 

@@ -33,6 +33,11 @@ class Snapshot:
 
 
 @dataclass(frozen=True)
+class IdleCheck:
+    """From the registry: may this actor stop now without losing anything?"""
+
+
+@dataclass(frozen=True)
 class Failed:
     """The reply when a message could not be handled."""
 
@@ -55,10 +60,11 @@ class RoleActor(pykka.ThreadingActor):
     role = "role"
     aggregate_class: type = object
 
-    def __init__(self, event_id: str, wiring: Wiring):
+    def __init__(self, event_id: str, wiring: Wiring, mailbox: Reply):
         super().__init__()
         self.event_id = event_id
         self.wiring = wiring
+        self.mailbox = mailbox  # replies and timers reach this role through it, even after a stop
         self._load()
 
     # --- what a role defines -----------------------------------------------------------------
@@ -69,10 +75,17 @@ class RoleActor(pykka.ThreadingActor):
         """This role's aggregate from the store, or None if it has stored nothing yet."""
         raise NotImplementedError
 
+    def keeps_memory(self) -> bool:
+        """True while this actor holds something the store does not (it must not be stopped)."""
+        return False
+
     def handle_local(self, envelope: Envelope) -> bool:
         """Messages that are not protocol steps (a snapshot, a client waiting); True if handled."""
         if isinstance(envelope.message, Snapshot):
             envelope.reply(self.state)
+            return True
+        if isinstance(envelope.message, IdleCheck):
+            envelope.reply(not self.keeps_memory())
             return True
         return False
 
@@ -91,19 +104,6 @@ class RoleActor(pykka.ThreadingActor):
             self.state = self.aggregate_class(event_id=self.event_id).state
         else:
             self.state = self.aggregate.state
-
-    def tell_self(self) -> Reply:
-        ref = self.actor_ref
-
-        def deliver(reply_message) -> None:
-            if reply_message is None:
-                return
-            try:
-                ref.tell(Envelope(reply_message))
-            except pykka.ActorDeadError:
-                pass
-
-        return deliver
 
     def on_receive(self, envelope: Envelope) -> None:
         try:
@@ -132,7 +132,7 @@ class RoleActor(pykka.ThreadingActor):
         self.state = step.state
         self.after_step(step, envelope)
         for send in step.send:
-            self.wiring.send(send.site, send.message, self.tell_self())
+            self.wiring.send(send.site, send.message, self.mailbox)
         for name in names:
             self.wiring.crash.hit(self.role, "after_sent", name)
         for timer in step.timers:
@@ -141,5 +141,5 @@ class RoleActor(pykka.ThreadingActor):
             self.wiring.on_change(self.event_id, self.role, self.state)
 
     def _timer_callback(self, message) -> Callable[[], None]:
-        deliver = self.tell_self()
-        return lambda: deliver(message)
+        mailbox = self.mailbox
+        return lambda: mailbox(message)

@@ -13,7 +13,7 @@ import time
 import uuid
 from datetime import datetime, timezone
 
-from actors.registry import Actors
+from actors.registry import COORDINATOR, PARTICIPANT, Actors
 from actors.role_actor import Failed, Snapshot
 from domain.admission import CONFLICT
 from domain.errors import (
@@ -103,18 +103,21 @@ class SiteService:
         return await self.loop.run_in_executor(None, self._build_montage, state, version)
 
     async def start(self) -> None:
-        """Resume what the log says; each actor reports its state as it starts."""
-        self.actors.recover()
-        await asyncio.gather(*(self.ask(self.actors.participant(e), Snapshot()) for e in self.actors.logged))
+        """Scan the log, resume only what is unfinished; each resumed actor reports its state."""
+        scan = await self.loop.run_in_executor(None, self.store.scan)
+        self.existing |= scan.existing
+        self.actors.recover((scan.participants_in_doubt, scan.coordinators_with_work, scan.logged))
+        self.actors.start_sweeping()
+        await asyncio.gather(*(self.ask(PARTICIPANT, e, Snapshot()) for e in scan.participants_in_doubt))
 
     # --- bridging to actors -------------------------------------------------------------------
-    async def ask(self, ref, message, timeout: float = 30.0):
+    async def ask(self, role: str, event_id: str, message, timeout: float = 30.0):
         future = self.loop.create_future()
 
         def reply(value) -> None:
             self.loop.call_soon_threadsafe(_resolve, future, value)
 
-        self.actors.tell(ref, message, reply)
+        self.actors.deliver(role, event_id, message, reply)
         result = await asyncio.wait_for(future, timeout)
         if isinstance(result, Failed):
             if isinstance(result.error, PhotoSessionError):
@@ -128,7 +131,7 @@ class SiteService:
         protocol = self.settings.protocol
         budget = protocol.prepare_timeout_s + protocol.ack_wait_s + protocol.request_timeout_s + 5
         try:
-            return await self.ask(self.actors.coordinator(event_id), begin, timeout=budget)
+            return await self.ask(COORDINATOR, event_id, begin, timeout=budget)
         except asyncio.TimeoutError:
             raise SiteUnreachable("The change could not be confirmed in time; try again.") from None
 
@@ -145,16 +148,15 @@ class SiteService:
 
     async def dispatch(self, message):
         """A protocol request from a site (maybe this one); returns the reply message."""
-        participant = self.actors.participant(message.event_id)
         if isinstance(message, (Prepare, Decision)):
-            return await self.ask(participant, message)
+            return await self.ask(PARTICIPANT, message.event_id, message)
         if isinstance(message, Query):
-            answer = await self.ask(participant, message)
+            answer = await self.ask(PARTICIPANT, message.event_id, message)
             if answer.commit is None and message.coordinator == self.site:
-                return await self.ask(self.actors.coordinator(message.event_id), message)
+                return await self.ask(COORDINATOR, message.event_id, message)
             return answer
         if isinstance(message, VoteReport):
-            self.actors.tell(self.actors.coordinator(message.event_id), message)
+            self.actors.deliver(COORDINATOR, message.event_id, message)
             return None
         if isinstance(message, RoundRequest):
             try:
@@ -167,7 +169,7 @@ class SiteService:
     async def event_state(self, event_id: str) -> EventState:
         if not valid_event_id(event_id) or event_id not in self.actors.logged:
             raise UnknownEvent()
-        state = await self.ask(self.actors.participant(event_id), Snapshot())
+        state = await self.ask(PARTICIPANT, event_id, Snapshot())
         if not state.exists:
             raise UnknownEvent()
         return state
@@ -267,7 +269,7 @@ class SiteService:
                 raise SupersededMontage()
             await self._round_started_at_home(state, version)
         vote = CastVote(event_id, user_id, version, decision, time.time())
-        answer = await self.ask(self.actors.participant(event_id), vote)
+        answer = await self.ask(PARTICIPANT, event_id, vote)
         if answer.error:
             raise error_for_reason(answer.error)
         return answer

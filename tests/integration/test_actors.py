@@ -8,7 +8,7 @@ import pytest
 
 from actors.crash import CrashPoints
 from actors.registry import Actors
-from actors.role_actor import Envelope, Failed, Snapshot, Wiring
+from actors.role_actor import Failed, Snapshot, Wiring
 from domain.config import SiteConfig, Timing
 from domain.errors import StorageUnavailable
 from domain.messages import Begin, CreateEvent, Decision, Prepare, Query
@@ -27,7 +27,7 @@ def wait_for(predicate, timeout=5.0):
     raise AssertionError("condition not met in time")
 
 
-def ask(ref, message, timeout=5.0):
+def ask(actors, role, event_id, message, timeout=5.0):
     done = threading.Event()
     box = []
 
@@ -35,7 +35,7 @@ def ask(ref, message, timeout=5.0):
         box.append(value)
         done.set()
 
-    ref.tell(Envelope(message, reply))
+    actors.deliver(role, event_id, message, reply)
     assert done.wait(timeout), f"no reply to {message!r}"
     return box[0]
 
@@ -65,10 +65,9 @@ class InProcessCluster:
 
                     reply(Unreachable(site, message))
                     return
-                participant = self.sites[site].participant(message.event_id)
-                answer = ask(participant, message)
+                answer = ask(self.sites[site], "participant", message.event_id, message)
                 if isinstance(message, Query) and answer.commit is None and message.coordinator == site:
-                    answer = ask(self.sites[site].coordinator(message.event_id), message)
+                    answer = ask(self.sites[site], "coordinator", message.event_id, message)
                 reply(answer)
 
             threading.Thread(target=deliver, daemon=True).start()
@@ -76,7 +75,7 @@ class InProcessCluster:
         return send
 
     def state(self, site, event_id):
-        return ask(self.sites[site].participant(event_id), Snapshot())
+        return ask(self.sites[site], "participant", event_id, Snapshot())
 
     def close(self):
         for actors in self.sites.values():
@@ -95,7 +94,7 @@ def cluster(tmp_path):
 def test_a_created_event_is_held_by_every_site_once_the_coordinator_finishes(cluster):
     event_id = str(uuid.uuid4())
     begin = Begin("0-t1", event_id, CreateEvent("Picnic", 0, "2026-11-26T10:00:00+00:00"), SITES)
-    finished = ask(cluster.sites[0].coordinator(event_id), begin)
+    finished = ask(cluster.sites[0], "coordinator", event_id, begin)
     assert finished.commit is True
     for s in SITES:
         assert cluster.state(s, event_id).title == "Picnic"
@@ -107,7 +106,7 @@ def test_a_site_that_cannot_be_reached_during_prepare_aborts_the_creation_everyw
     try:
         event_id = str(uuid.uuid4())
         begin = Begin("0-t1", event_id, CreateEvent("Picnic", 0, "now"), SITES)
-        finished = ask(c.sites[0].coordinator(event_id), begin)
+        finished = ask(c.sites[0], "coordinator", event_id, begin)
         assert (finished.commit, finished.reason) == (False, "unreachable")
         for s in (0, 1):
             wait_for(lambda s=s: c.state(s, event_id).outcomes.get("0-t1") is False)
@@ -134,16 +133,70 @@ def test_an_actor_survives_a_failed_store_and_forgets_what_it_could_not_store(tm
     actors = Actors(wiring)
     try:
         event_id = str(uuid.uuid4())
-        ref = actors.participant(event_id)
         prepare = Prepare("0-t1", event_id, 0, CreateEvent("Picnic", 0, "now"))
-        answer = ask(ref, prepare)
+        answer = ask(actors, "participant", event_id, prepare)
         assert isinstance(answer, Failed) and isinstance(answer.error, StorageUnavailable)
-        assert ref.is_alive()
-        assert ask(ref, Snapshot()).prepared is None  # nothing half-done in memory
+        assert actors.running == 1  # the same actor, alive
+        assert ask(actors, "participant", event_id, Snapshot()).prepared is None  # nothing half-done
         store.fail = False
-        assert ask(ref, prepare).yes is True
-        assert ask(ref, Decision("0-t1", event_id, True)).site == 0
-        assert ask(ref, Snapshot()).exists
+        assert ask(actors, "participant", event_id, prepare).yes is True
+        assert ask(actors, "participant", event_id, Decision("0-t1", event_id, True)).site == 0
+        assert ask(actors, "participant", event_id, Snapshot()).exists
     finally:
         actors.stop_all()
         store.close()
+
+
+def test_an_idle_actor_is_stopped_and_a_later_message_finds_its_state_rebuilt_from_the_store(tmp_path):
+    store = SiteStore("sqlite", tmp_path)
+    wiring = Wiring(SiteConfig(0, (0,), 10, TIMING), store, lambda *a: None,
+                    lambda d, cb: None, CrashPoints(None))
+    actors = Actors(wiring, idle_s=0.0)
+    try:
+        event_id = str(uuid.uuid4())
+        assert ask(actors, "participant", event_id, Prepare("0-t1", event_id, 0, CreateEvent("Picnic", 0, "now"))).yes
+        assert actors.running == 1
+        assert actors.sweep() == 1 and actors.running == 0
+        assert ask(actors, "participant", event_id, Decision("0-t1", event_id, True)).site == 0
+        assert ask(actors, "participant", event_id, Snapshot()).title == "Picnic"
+    finally:
+        actors.stop_all()
+        store.close()
+
+
+def test_a_coordinator_with_a_transaction_preparing_is_not_stopped_when_idle(tmp_path):
+    store = SiteStore("sqlite", tmp_path)
+    wiring = Wiring(SiteConfig(0, (0, 1), 10, TIMING), store, lambda *a: None,
+                    lambda d, cb: None, CrashPoints(None))
+    actors = Actors(wiring, idle_s=0.0)
+    try:
+        event_id = str(uuid.uuid4())
+        actors.deliver("coordinator", event_id, Begin("0-t1", event_id, CreateEvent("P", 0, "now"), (0, 1)))
+        wait_for(lambda: store.load_coordination(event_id) is not None)
+        assert actors.sweep() == 0 and actors.running == 1  # its yes votes live only in memory
+    finally:
+        actors.stop_all()
+        store.close()
+
+
+def test_concurrent_saves_are_grouped_and_each_one_is_durable(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from domain.aggregates import PhotoEvent
+    from domain.records import Prepared
+
+    store = SiteStore("sqlite", tmp_path)
+    ids = [str(uuid.uuid4()) for _ in range(40)]
+
+    def save(event_id):
+        event = PhotoEvent(event_id=event_id)
+        event.record(Prepared("t", 0, CreateEvent("P", 0, "now")))
+        store.save(event)
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(save, ids))
+    store.close()
+    reopened = SiteStore("sqlite", tmp_path)
+    assert all(reopened.load_event(e).state.prepared.txn_id == "t" for e in ids)
+    assert reopened.scan().participants_in_doubt == set(ids)
+    reopened.close()
