@@ -51,14 +51,15 @@ class Txn:
     sites: tuple[int, ...]
     phase: str = PREPARING
     reason: str | None = None
-    acks: frozenset[int] = frozenset()
+    acks: frozenset[int] = frozenset()  # acknowledgements stored (all at once, when complete)
+    heard: frozenset[int] = frozenset()  # volatile: acknowledgements received, not yet stored
     yes: frozenset[int] = frozenset()  # volatile: votes are not stored; a crash aborts anyway
     ballots: tuple[Ballot, ...] = ()  # volatile: what a collection's yes votes carried
     answered: bool = False  # volatile: whether the client has had its answer
 
     @property
     def pending_acks(self) -> tuple[int, ...]:
-        return tuple(s for s in self.sites if s not in self.acks)
+        return tuple(s for s in self.sites if s not in self.acks and s not in self.heard)
 
 
 @dataclass(frozen=True)
@@ -216,16 +217,21 @@ def _on_prepare_timeout(state: CoordinatorState, msg: PrepareTimeout, config, no
 
 
 def _on_ack(state: CoordinatorState, msg: Ack, config: SiteConfig, now: float) -> Step:
+    """Acknowledgements are kept in memory until the last one, then stored together (one
+    write, not one per site); one lost in a crash only means the decision is resent."""
     txn = state.txns.get(msg.txn_id)
-    if txn is None or txn.phase == PREPARING or msg.site in txn.acks or msg.site not in txn.sites:
+    if txn is None or txn.phase == PREPARING or msg.site not in txn.pending_acks:
         return Step(state)
-    record = Acknowledged(msg.txn_id, msg.site)
-    state = fold(state, record)
-    txn = state.txns[msg.txn_id]
-    if txn.pending_acks or txn.answered or txn.phase != COMMITTED:
-        return Step(state, records=(record,))  # an abort was reported when it was decided
-    state = state.with_txn(msg.txn_id, replace(txn, answered=True))
-    return Step(state, records=(record,), finished=(Finished(msg.txn_id, True, None),))
+    txn = replace(txn, heard=txn.heard | {msg.site})
+    state = state.with_txn(msg.txn_id, txn)
+    if txn.pending_acks:
+        return Step(state)
+    records = tuple(Acknowledged(msg.txn_id, site) for site in txn.sites if site not in txn.acks)
+    state = fold_all(state, records)
+    if txn.answered or txn.phase != COMMITTED:  # an abort was reported when it was decided
+        return Step(state, records=records)
+    state = state.with_txn(msg.txn_id, replace(state.txns[msg.txn_id], answered=True))
+    return Step(state, records=records, finished=(Finished(msg.txn_id, True, None),))
 
 
 def _resend(state: CoordinatorState, txn_id: str, attempt: int, config) -> Step:

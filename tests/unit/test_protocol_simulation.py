@@ -91,7 +91,7 @@ class Site:
 
 def durable(state: CoordinatorState) -> CoordinatorState:
     """The coordinator's state without what a crash loses (votes heard, client answered)."""
-    txns = {t: replace(txn, yes=frozenset(), answered=False) for t, txn in state.txns.items()}
+    txns = {t: replace(txn, yes=frozenset(), heard=frozenset(), answered=False) for t, txn in state.txns.items()}
     return replace(state, txns=txns)
 
 

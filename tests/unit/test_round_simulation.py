@@ -118,7 +118,7 @@ class Site:
 
 def durable(state: CoordinatorState) -> CoordinatorState:
     """What a crash keeps of a coordinator: not the votes and ballots heard, nor the answers."""
-    txns = {t: replace(txn, yes=frozenset(), ballots=(), answered=False)
+    txns = {t: replace(txn, yes=frozenset(), heard=frozenset(), ballots=(), answered=False)
             for t, txn in state.txns.items()}
     return replace(state, txns=txns)
 

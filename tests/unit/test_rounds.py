@@ -486,7 +486,7 @@ class CoordinatorRow:
 
 def durable(state: CoordinatorState) -> CoordinatorState:
     """What a crash keeps: not the votes heard, their ballots, nor whether the client heard."""
-    txns = {t: replace(txn, yes=frozenset(), ballots=(), answered=False)
+    txns = {t: replace(txn, yes=frozenset(), heard=frozenset(), ballots=(), answered=False)
             for t, txn in state.txns.items()}
     return replace(state, txns=txns)
 
