@@ -23,14 +23,16 @@ from eventstore.montage import MontageCache
 from eventstore.photo_files import PhotoFiles
 from eventstore.store import SiteStore
 from web.api import setup_api_routes
+from web.csrf import csrf_middleware
 from web.errors import error_middleware
 from web.identity import identity_middleware
 from web.images import setup_image_routes
 from web.internal_api import setup_internal_routes
 from web.keys import SERVICE, SETTINGS, SITE
 from web.live import setup_live_routes
-from web.pages import origin_check_middleware, setup_page_routes
+from web.pages import setup_pages
 from web.peer_client import Transport
+from web.rendering import refused_page
 from web.service import SiteService
 from web.settings import Settings, load_settings
 
@@ -84,7 +86,7 @@ def create_app(settings: Settings, site: int) -> web.Application:
         middlewares=[
             error_middleware,
             identity_middleware(settings.cookie_secret),
-            origin_check_middleware(settings),
+            csrf_middleware(settings, refused_page),
         ],
     )
     app[SETTINGS] = settings
@@ -93,7 +95,7 @@ def create_app(settings: Settings, site: int) -> web.Application:
     setup_api_routes(app)
     setup_image_routes(app)
     setup_internal_routes(app)
-    setup_page_routes(app)
+    setup_pages(app)
     setup_live_routes(app)
     return app
 

@@ -1,0 +1,132 @@
+"""The event page and what it posts: photos (one file per request from the page's script, with
+progress), votes, and its live parts.
+
+On every server-sent event the page asks `GET /events/{id}/parts` for its parts, rendered by the
+same templates as the page, and swaps those that changed: one set of templates (escaping
+everything) says what the page says, with or without scripts. Form posts answer with a redirect,
+or with JSON when the page's script asks for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from urllib.parse import urlencode
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from domain.errors import PhotoSessionError, UnknownEvent
+from web.display_name import display_name
+from web.event_view import event_view, published_at, sentences
+from web.identity import USER_KEY
+from web.images import CACHE as THUMB_CACHE
+from web.images import _for_submitters as for_submitters
+from web.keys import SERVICE, SETTINGS
+from web.my_events import OPENED, remember
+from web.rendering import common, not_found, render, see_other, wants_json
+from web.uploads import read_photo_parts
+
+PARTS = ("banner", "outcome", "photos", "montage", "vote")
+
+
+def _back_to(event_id: str) -> web.Response:
+    return see_other(f"/events/{event_id}")
+
+
+def _refused(request: web.Request, event_id: str, error: PhotoSessionError) -> web.Response:
+    """A use case said no: JSON for the page's script, else the event page saying why."""
+    if wants_json(request):
+        raise error
+    if isinstance(error, UnknownEvent):
+        return not_found(request, error.message)
+    return see_other(f"/events/{event_id}?{urlencode({'error': error.code})}")
+
+
+async def _event_context(request: web.Request, state) -> dict:
+    service, settings = request.app[SERVICE], request.app[SETTINGS]
+    published = None
+    if state.published:
+        entries = await asyncio.get_running_loop().run_in_executor(None, service.store.log, state.event_id)
+        published = published_at(entries)
+    view = event_view(state, request[USER_KEY], now=time.time(), voting_period_s=settings.voting_period_s,
+                      max_contributors=settings.max_contributors, published=published)
+    return {
+        "event": view,
+        "share_url": f"{settings.site_url(service.site)}/events/{state.event_id}",
+        "public_url": f"{settings.site_url(service.site)}/public/{state.event_id}",
+        "now_ms": int(time.time() * 1000),
+        "max_bytes": settings.max_photo_bytes,
+        "max_mb": f"{settings.max_photo_mb:g}",
+        "sentences": sentences(settings.max_photo_mb, settings.max_contributors),
+    }
+
+
+async def event_page(request: web.Request) -> web.Response:
+    event_id = request.match_info["event_id"]
+    try:
+        state = await request.app[SERVICE].event_state(event_id)
+    except UnknownEvent:
+        return not_found(request, "There is no such event. Check the link you were given.")
+    context = await _event_context(request, state)
+    code = request.query.get("error", "")
+    context["error"] = context["sentences"].get(code, "")
+    context["created"] = request.query.get("created") == "1"
+    response = render(request, "event.html", context)
+    remember(request, response, event_id, OPENED)
+    return response
+
+
+async def event_parts(request: web.Request) -> web.Response:
+    """The live parts of the event page, rendered, for the page's script."""
+    state = await request.app[SERVICE].event_state(request.match_info["event_id"])
+    context = {**common(request), **await _event_context(request, state)}
+    env = aiohttp_jinja2.get_env(request.app)
+    parts = {name: env.get_template(f"parts/{name}.html").render(context) for name in PARTS}
+    event = context["event"]
+    return web.json_response({"phase": event["phase"], "version": event["version"],
+                              "upload": event["upload"], "now": context["now_ms"], "parts": parts},
+                             headers={"Cache-Control": "no-store"})
+
+
+async def upload_from_form(request: web.Request) -> web.Response:
+    service, settings = request.app[SERVICE], request.app[SETTINGS]
+    event_id = request.match_info["event_id"]
+    try:
+        await service.event_state(event_id)
+        raw = await read_photo_parts(request, settings.max_photo_bytes)
+        metas, base = await service.upload(event_id, request[USER_KEY], raw, name=display_name(request))
+    except PhotoSessionError as e:
+        return _refused(request, event_id, e)
+    response = (web.json_response({"added": len(metas), "montage_version": base + len(metas)}, status=201)
+                if wants_json(request) else _back_to(event_id))
+    remember(request, response, event_id, OPENED)
+    return response
+
+
+async def vote_from_form(request: web.Request) -> web.Response:
+    event_id = request.match_info["event_id"]
+    form = await request.post()
+    version = str(form.get("montage_version", ""))
+    try:
+        answer = await request.app[SERVICE].vote(event_id, request[USER_KEY],
+                                                 int(version) if version.isdigit() else None,
+                                                 form.get("decision"))
+    except PhotoSessionError as e:
+        return _refused(request, event_id, e)
+    if wants_json(request):
+        return web.json_response({"recorded": form.get("decision"), "round": answer.round})
+    return _back_to(event_id)
+
+
+async def photo_thumb(request: web.Request) -> web.Response:
+    """A photo's thumbnail (made once at upload) for the grid; the same rule as the photo."""
+    service = request.app[SERVICE]
+    state = await service.event_state(request.match_info["event_id"])
+    for_submitters(state, request[USER_KEY])
+    wanted = request.match_info["photo_id"]
+    match = next((p for p in state.photos if p.photo_id == wanted), None)
+    if match is None:
+        raise UnknownEvent("There is no such photo in this event.")
+    data = await asyncio.get_running_loop().run_in_executor(None, service.files.read, "thumb", match.thumb_sha256)
+    return web.Response(body=data, content_type="image/jpeg", headers={"Cache-Control": THUMB_CACHE})
