@@ -203,3 +203,6 @@ class SiteStore:
 
     def close(self) -> None:
         self.app.close()
+        engine = getattr(self.app.recorder.datastore, "engine", None)  # SQLAlchemy stores
+        if engine is not None and hasattr(engine, "dispose"):
+            engine.dispose()

@@ -21,6 +21,21 @@ ensure_chromium() {
     fi
 }
 
+# Tests of the PostgreSQL event store start their own server from Debian's binaries.
+ensure_postgresql() {
+    if compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+        return 0
+    fi
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "test: PostgreSQL is missing; install Debian's postgresql for the store tests" >&2
+        return 0
+    fi
+    echo "test: installing Debian's postgresql for the event-store tests" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+}
+
 bash scripts/setup.sh --dev
 ensure_chromium
+ensure_postgresql
 exec .venv/bin/python -m pytest -q "$@"
