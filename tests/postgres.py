@@ -59,3 +59,14 @@ class PostgresServer:
             self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
+
+
+def started_postgres() -> PostgresServer:
+    """A started server; skips the test where PostgreSQL is not installed (CI must have it)."""
+    import pytest
+
+    if postgres_bin() is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must have PostgreSQL (scripts/test.sh installs it)")
+        pytest.skip("PostgreSQL server binaries are not installed")
+    return PostgresServer().start()

@@ -1,6 +1,5 @@
 """Sites whose event stores live on a real PostgreSQL server, chosen in settings.toml by a URL."""
 
-import os
 import subprocess
 import sys
 
@@ -8,18 +7,14 @@ import pytest
 
 from tests.e2e.cluster import PROJECT_ROOT, wait_until
 from tests.e2e.helpers import create_event, photo, views, wait_same_photos
-from tests.postgres import PostgresServer, postgres_bin
+from tests.postgres import started_postgres
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture
 def postgres():
-    if postgres_bin() is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must have PostgreSQL (scripts/test.sh installs it)")
-        pytest.skip("PostgreSQL server binaries are not installed")
-    server = PostgresServer().start()
+    server = started_postgres()
     yield server
     server.stop()
 

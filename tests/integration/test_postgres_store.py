@@ -1,6 +1,5 @@
 """The event store on a real PostgreSQL server (started by the test), chosen by a URL."""
 
-import os
 import uuid
 
 import pytest
@@ -9,16 +8,12 @@ from domain.aggregates import Coordination, PhotoEvent
 from domain.messages import CreateEvent
 from domain.records import Began, Committed, Decided, Prepared
 from eventstore.store import SiteStore
-from tests.postgres import PostgresServer, postgres_bin
+from tests.postgres import started_postgres
 
 
 @pytest.fixture(scope="module")
 def postgres():
-    if postgres_bin() is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must have PostgreSQL (scripts/test.sh installs it)")
-        pytest.skip("PostgreSQL server binaries are not installed")
-    server = PostgresServer().start()
+    server = started_postgres()
     yield server
     server.stop()
 
