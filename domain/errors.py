@@ -90,6 +90,14 @@ class SiteUnreachable(PhotoSessionError):
     default_message = "Another site could not be reached, so nothing was changed. Try again."
 
 
+class OutcomeUnknown(PhotoSessionError):
+    """Indefinite: the change may or may not have been made (a site stalled or an answer was
+    lost); reading the event tells which. Retrying an upload may add the photos twice."""
+
+    code = "outcome_unknown"
+    default_message = "This site could not confirm whether the change was made; reload the event to see."
+
+
 class Busy(PhotoSessionError):
     code = "busy"
     default_message = "The event is busy with other uploads; nothing was changed. Try again."

@@ -28,6 +28,7 @@ STATUS = {
     errors.InvalidImage: 422,
     errors.SiteUnreachable: 503,
     errors.Busy: 503,
+    errors.OutcomeUnknown: 504,
     errors.StorageUnavailable: 503,
 }
 

@@ -13,6 +13,8 @@ import time
 import uuid
 from datetime import datetime, timezone
 
+import aiohttp
+
 from actors.registry import COORDINATOR, PARTICIPANT, Actors
 from actors.role_actor import Failed, Snapshot
 from domain.admission import CONFLICT
@@ -21,6 +23,7 @@ from domain.errors import (
     EventPublished,
     InvalidRequest,
     InvalidTitle,
+    OutcomeUnknown,
     PhotoSessionError,
     SiteUnreachable,
     StorageUnavailable,
@@ -133,7 +136,18 @@ class SiteService:
         try:
             return await self.ask(COORDINATOR, event_id, begin, timeout=budget)
         except asyncio.TimeoutError:
-            raise SiteUnreachable("The change could not be confirmed in time; try again.") from None
+            # This site stalled (or is overloaded): the transaction may well have committed.
+            # Its coordinator decides within the prepare timeout, so ask it for the outcome.
+            return await self._outcome_of(event_id, txn_id)
+
+    async def _outcome_of(self, event_id: str, txn_id: str) -> Finished:
+        deadline = time.monotonic() + self.settings.protocol.prepare_timeout_s + 5
+        while time.monotonic() < deadline:
+            known = await self.ask(COORDINATOR, event_id, Query(txn_id, event_id, self.site, self.site))
+            if known is not None and known.commit is not None:
+                return Finished(txn_id, known.commit, known.reason)
+            await asyncio.sleep(0.1)
+        raise OutcomeUnknown()
 
     # --- site-to-site ---------------------------------------------------------------------------
     async def store_file(self, kind: str, sha: str, data: bytes) -> None:
@@ -241,21 +255,40 @@ class SiteService:
         raise Busy()
 
     async def _round_started_at_home(self, state: EventState, version: int) -> None:
+        """Have the home site start a round on `version`; return once this site holds it."""
         if state.home_site == self.site:
-            answer = await self.start_round(state.event_id, version)
-        else:
+            await self.start_round(state.event_id, version)
+            await self._local_round(state.event_id, version, self.settings.protocol.ack_wait_s + 2)
+            return
+        reached = False
+        for attempt in range(3):  # the request is idempotent at the home site
             try:
                 answer = await self.transport.post(state.home_site, RoundRequest(state.event_id, version))
+            except aiohttp.ClientConnectorError:
+                pass  # refused: it never got there
             except Exception:
-                raise SiteUnreachable("The event's home site could not be reached to start the vote.") from None
-            if answer.error:
-                raise error_for_reason(answer.error)
-        # The home site answers once the round is committed; wait until this site applied it.
-        deadline = time.monotonic() + self.settings.protocol.ack_wait_s + 2
-        while time.monotonic() < deadline:
-            current = (await self.event_state(state.event_id)).round
-            if current is not None and current.round >= answer.round:
+                reached = True  # sent, but the answer was lost or late: it may have started
+            else:
+                if answer.error:
+                    raise error_for_reason(answer.error)
+                reached = True
+            # This site takes part in the round start, so it hears of a round that started.
+            wait = self.settings.protocol.ack_wait_s + (self.settings.protocol.prepare_timeout_s if reached else 0)
+            if await self._local_round(state.event_id, version, wait):
                 return
+        if reached:
+            raise OutcomeUnknown("The vote may have started; reload the event and vote again if it did.")
+        raise SiteUnreachable("The event's home site could not be reached to start the vote.")
+
+    async def _local_round(self, event_id: str, version: int, wait_s: float) -> bool:
+        """Whether this site holds a round on `version`, waiting up to wait_s for one."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            current = (await self.event_state(event_id)).round
+            if current is not None and current.version == version:
+                return True
+            if time.monotonic() >= deadline:
+                return False
             await asyncio.sleep(0.02)
 
     async def vote(self, event_id: str, user_id: str, version, decision) -> VoteAnswer:
