@@ -1,0 +1,580 @@
+---------------------------- MODULE PhotoSessions ----------------------------
+(***************************************************************************)
+(* The replication protocol of one photo event, AS BUILT in domain/:       *)
+(* two-phase commit with presumed abort between the sites. Every site has  *)
+(* a participant (domain/participant.py, over domain/event_state.py and    *)
+(* domain/admission.py) and a coordinator (domain/coordinator.py, with     *)
+(* domain/vote_tally.py); web/service.py starts the transactions.          *)
+(*                                                                         *)
+(* Transactions: CreateEvent (the home site coordinates), AddPhotos (the   *)
+(* upload site coordinates, on a base version), StartRound (home; freezes  *)
+(* the version) and Publish, the collection of a round (home; every yes    *)
+(* carries the ballots cast at that site and closes voting there).         *)
+(*                                                                         *)
+(* Durable state is what each role folds from its log (domain/records.py): *)
+(* Prepared/Refused/Committed/Aborted/VoteCast for a participant, Began/   *)
+(* Decided/Reported for a coordinator. A crash loses everything else (the  *)
+(* coordinator's yes votes and the ballots they carried, timers, messages  *)
+(* received and not yet handled); Recover then aborts every transaction    *)
+(* the site coordinates and never decided, resends decisions, asks about   *)
+(* what its participant holds prepared, and re-arms the round deadline.    *)
+(*                                                                         *)
+(* The network is a set of messages that only grows: delivering a message  *)
+(* does not consume it, so a message may be delivered any number of times, *)
+(* in any order, or never (lost). That covers every copy and every resend  *)
+(* (ResendDecision, AskOutcome, the deadline timer re-armed at Recover)    *)
+(* and every transport failure (Unreachable, as the coordinator's          *)
+(* PrepareTimeout, may abort a transaction at any time while it prepares). *)
+(* A site that is down is a site that takes no steps for a while.          *)
+(*                                                                         *)
+(* Time is abstract: each StartRound's deadline passes when the Deadline   *)
+(* action says so; a ballot records whether it was cast before it.         *)
+(*                                                                         *)
+(* Where a variable or message would only tell apart states that behave    *)
+(* alike (something no step reads again), the spec leaves it out; each     *)
+(* place says why. That keeps the state space small enough for TLC.       *)
+(***************************************************************************)
+EXTENDS Integers, Sequences, FiniteSets, TLC
+
+CONSTANTS
+    Sites,        \* the sites (model values)
+    Home,         \* the event's home site: it creates the event and runs its rounds
+    Users,        \* people (model values)
+    Photos,       \* photo contents (model values)
+    PhotoOwners,  \* {<<photo, user>>}: who uploads which photo (one owner per photo)
+    UploadSites,  \* the sites where uploads begin
+    FromScratch,  \* TRUE: behaviours start before the event exists (the create is checked)
+    StartVersions,\* and/or with the event created everywhere and v photos committed
+                  \* everywhere, for each v in this set (TLC checks from every start)
+    MaxPhotos,    \* uploads stop at this version
+    MaxNewTxns,   \* transactions begun in a behaviour, of every kind
+    MaxRounds,    \* round numbers stop at this
+    MaxBallots,   \* ballots cast per round, all sites together
+    MaxCrashes,   \* crash-restarts of a site (all sites together)
+    MaxTimeouts,  \* prepare timeouts (a site unreachable, or slow), all coordinators together
+    BUG           \* "none": the protocol as built. Deliberately broken variants, which TLC
+                  \* must catch (tests/model/test_tlc.py):
+                  \* "publish_without_one_site": the coordinator decides a collection once
+                  \*     all sites but one said yes, without that site's ballots;
+                  \* "reopen_ended_round": a StartRound commit opens its round even if the
+                  \*     abort of that round's collection overtook it (the participant before
+                  \*     commit f8e7b7e, which did not remember ended rounds)
+
+NoTxn == 0
+TxnIds == 1..(MaxNewTxns + 1)   \* txn 1 is the create, begun or there from the start
+ACCEPT == "accept"
+REJECT == "reject"
+
+Owner(p) == CHOOSE u \in Users : <<p, u>> \in PhotoOwners
+
+RECURSIVE Order(_)
+Order(set) == IF set = {} THEN <<>>
+              ELSE LET x == CHOOSE y \in set : TRUE IN <<x>> \o Order(set \ {x})
+
+ASSUME /\ Home \in Sites /\ UploadSites \subseteq Sites
+       /\ PhotoOwners \subseteq Photos \X Users
+       /\ \A p \in Photos : \E u \in Users : <<p, u>> \in PhotoOwners
+       /\ \A o1, o2 \in PhotoOwners : o1[1] = o2[1] => o1 = o2
+       /\ FromScratch \in BOOLEAN /\ StartVersions \subseteq 0..MaxPhotos
+       /\ MaxPhotos <= Cardinality(Photos)
+       /\ MaxNewTxns \in Nat /\ MaxRounds \in Nat /\ MaxBallots \in Nat
+       /\ MaxCrashes \in Nat /\ MaxTimeouts \in Nat
+       /\ BUG \in {"none", "publish_without_one_site", "reopen_ended_round"}
+
+VARIABLES
+    \* --- each site's participant: the fold of its PhotoEvent log (EventState) ---
+    exists,     \* EventState.exists
+    photos,     \* EventState.photos: a sequence of [photo, user]; its length is the version
+    prepared,   \* EventState.prepared: the transaction this site voted yes on, or NoTxn
+    refused,    \* EventState.answers with a reason: its no votes (Refused records)
+    committed,  \* EventState.outcomes, True (Committed records)
+    aborted,    \* EventState.outcomes, False (Aborted records)
+    round,      \* EventState.round: the StartRound transaction whose round runs here, or NoTxn
+    rounds,     \* EventState.rounds
+    ended,      \* EventState.ended: round numbers whose collection was decided here
+    ballots,    \* its VoteCast records: the ballots cast here, every round
+    published,  \* EventState.published_version, as the Publish transaction that set it, or NoTxn
+    \* --- each site's coordinator: the fold of its Coordination log (CoordinatorState) ---
+    txns,       \* txns[t]: the payload of Began(t), stored at site txns[t].coord
+    decided,    \* decided[t]: Decided(t) at txns[t].coord: "none" (preparing), "commit", "abort"
+    active,     \* the home coordinator's ActiveRound: its StartRound transaction, or NoTxn
+    collecting, \* ActiveRound.collecting
+    reported,   \* ActiveRound.reported (Reported records)
+    \* --- environment ---
+    net,        \* every message sent (see above)
+    late,       \* the StartRound transactions whose deadline has passed
+    crashes,    \* crashes so far (bounded by MaxCrashes)
+    timeouts,   \* prepare timeouts so far (bounded by MaxTimeouts)
+    start,      \* the start this behaviour began from (never changes)
+    \* --- history, for Finality: Decided records per transaction; Publish commits applied
+    \*     per site ---
+    decCount,
+    pubCount
+
+partVars  == <<exists, photos, prepared, refused, committed, aborted, round, rounds, ended,
+               ballots, published, pubCount>>
+coordVars == <<txns, decided, active, collecting, reported, decCount>>
+env       == <<late, crashes, timeouts, start>>
+vars      == <<partVars, coordVars, net, env>>
+
+-----------------------------------------------------------------------------
+(* Helpers *)
+
+Max(a, b) == IF a > b THEN a ELSE b
+Begun == 1..Len(txns)
+Budget == IF start >= 0 THEN MaxNewTxns + 1 ELSE MaxNewTxns   \* how many txns there may be
+Coord(t) == txns[t].coord
+Kind(t) == txns[t].kind
+Version(s) == Len(photos[s])
+SubmittersOf(seq) == {seq[i].user : i \in 1..Len(seq)}
+Submitters(s) == SubmittersOf(photos[s])
+RoundNo(s) == txns[round[s]].r                       \* only when round[s] # NoTxn
+Collecting(s) == prepared[s] # NoTxn /\ Kind(prepared[s]) = "publish"  \* EventState.collecting
+RoundBallots(r) == UNION {{b \in ballots[s] : b.r = r} : s \in Sites}   \* at every site
+IsPrefix(a, b) == Len(a) <= Len(b) /\ SubSeq(b, 1, Len(a)) = a
+
+Ballot(r, u, d, s, before) == [r |-> r, user |-> u, d |-> d, site |-> s, before |-> before]
+
+\* domain/vote_tally.py tally(): counted = ballots cast by the deadline; any reject vetoes;
+\* publish needs an accept from every submitter; otherwise abort (final) or pending.
+Tally(subs, bals, final) ==
+    LET counted == {b \in bals : b.before}
+    IN  IF \E b \in counted : b.d = REJECT THEN "abort"
+        ELSE IF subs \subseteq {b.user : b \in {x \in counted : x.d = ACCEPT}} THEN "publish"
+        ELSE IF final THEN "abort" ELSE "pending"
+
+PrepareMsg(t) == [k |-> "prepare", t |-> t]
+VoteMsg(t, s, yes, bs) == [k |-> "vote", t |-> t, site |-> s, yes |-> yes, ballots |-> bs]
+DecisionMsg(t, c) == [k |-> "decision", t |-> t, commit |-> c]
+ReportMsg(b) == [k |-> "report", ballot |-> b]
+
+\* A message that no step will ever read again only tells states apart that behave alike: a
+\* vote on a transaction its coordinator has decided (decisions are final), a report for a
+\* round the home site takes no more reports for (not its active round, or its collection
+\* began). Such messages are not added to the network, and leave it when they become so
+\* (Decided, Collect). What stays is then a function of the logs: the prepares of the
+\* transactions begun, the decisions taken, the votes on undecided transactions, the reports
+\* of the round being collected.
+SendVote(m) == net' = IF decided[m.t] = "none" THEN net \cup {m} ELSE net
+ReportReadable(b) == active # NoTxn /\ ~collecting /\ txns[active].r = b.r
+SendReport(b) == net' = IF ReportReadable(b) THEN net \cup {ReportMsg(b)} ELSE net
+Unread(ts) == {m \in net : m.k = "vote" /\ m.t \in ts}
+Reports == {m \in net : m.k = "report"}
+
+-----------------------------------------------------------------------------
+(* Coordinator *)
+
+\* coordinator._on_begin: store Began, then send the Prepare to every site (itself included).
+BeginDropping(payload, drop) ==
+    /\ Len(txns) < Budget
+    /\ txns' = Append(txns, payload)
+    /\ net' = (net \ drop) \cup {PrepareMsg(Len(txns) + 1)}
+Begin(payload) == BeginDropping(payload, {})
+
+\* coordinator._decide and the fold of Decided: store the decision, then send it to every site;
+\* it is resent until acknowledged (the network keeps it). A decided collection ends the
+\* active round; a committed StartRound makes its round the active one.
+DecideAll(ts, c) ==
+    /\ decided' = [t \in TxnIds |-> IF t \in ts THEN IF c THEN "commit" ELSE "abort" ELSE decided[t]]
+    /\ decCount' = [t \in TxnIds |-> IF t \in ts THEN decCount[t] + 1 ELSE decCount[t]]
+    /\ net' = (net \ (Unread(ts) \cup (IF \E t \in ts : Kind(t) = "publish" THEN Reports ELSE {})))
+              \cup {DecisionMsg(t, c) : t \in ts}
+    /\ IF \E t \in ts : Kind(t) = "publish"
+         THEN /\ active' = NoTxn /\ collecting' = FALSE /\ reported' = {}
+         ELSE IF c /\ \E t \in ts : Kind(t) = "start"
+         THEN /\ active' = CHOOSE t \in ts : Kind(t) = "start"
+              /\ collecting' = FALSE /\ reported' = {}
+         ELSE UNCHANGED <<active, collecting, reported>>
+
+Decide(t, c) == DecideAll({t}, c)
+
+BeginCreate ==   \* service.create_event at the home site
+    /\ txns = <<>>
+    /\ Begin([coord |-> Home, kind |-> "create"])
+    /\ UNCHANGED <<partVars, decided, active, collecting, reported, decCount, env>>
+
+\* The workload: each site serves one request that begins a transaction (an upload, a round
+\* start) at a time, and a photo is uploaded again only after its last attempt aborted (the
+\* service's retry loop; the person may retry at another site). Sites still run their
+\* requests concurrently with each other, and with collections.
+Serving(c) == \E t \in Begun : Coord(t) = c /\ Kind(t) \in {"upload", "start"} /\ decided[t] = "none"
+PhotoLive(p) == \E t \in Begun : Kind(t) = "upload" /\ txns[t].photo = p /\ decided[t] # "abort"
+
+\* service.add_photos at site c: the photo goes on the version c has committed (a retry after
+\* a conflict is a new transaction, on the version c has then).
+BeginUpload(c, p) ==
+    /\ ~Serving(c) /\ ~PhotoLive(p)
+    /\ exists[c] /\ published[c] = NoTxn /\ round[c] = NoTxn
+    /\ Version(c) < MaxPhotos
+    /\ p \notin {photos[c][i].photo : i \in 1..Version(c)}
+    /\ Begin([coord |-> c, kind |-> "upload", base |-> Version(c), photo |-> p, user |-> Owner(p)])
+    /\ UNCHANGED <<partVars, decided, active, collecting, reported, decCount, env>>
+
+\* service.start_round at the home site (a first accept at any site asks for it with a
+\* RoundRequest): round number rounds + 1, the home site's version and its submitters.
+BeginStartRound ==
+    /\ ~Serving(Home)
+    /\ exists[Home] /\ round[Home] = NoTxn /\ published[Home] = NoTxn
+    /\ Version(Home) > 0 /\ rounds[Home] < MaxRounds
+    /\ Begin([coord |-> Home, kind |-> "start", r |-> rounds[Home] + 1,
+              version |-> Version(Home), subs |-> Submitters(Home)])
+    /\ UNCHANGED <<partVars, decided, active, collecting, reported, decCount, env>>
+
+\* coordinator._collect: the Publish transaction of the active round. Once collecting, the
+\* coordinator reads no more reports: they are dropped (see SendReport).
+Collect ==
+    /\ BeginDropping([coord |-> Home, kind |-> "publish", start |-> active, r |-> txns[active].r,
+                      version |-> txns[active].version, subs |-> txns[active].subs], Reports)
+    /\ collecting' = TRUE
+    /\ reported' = {}
+
+\* coordinator._on_round_deadline (the timer, re-armed by Recover from the stored deadline).
+CollectAtDeadline ==
+    /\ active # NoTxn /\ ~collecting /\ active \in late
+    /\ Collect
+    /\ UNCHANGED <<partVars, decided, active, decCount, env>>
+
+\* coordinator._on_vote_report: store Reported; collect at once if the reports decide.
+ReceiveReport(m) ==
+    /\ m.k = "report"
+    /\ active # NoTxn /\ ~collecting /\ txns[active].r = m.ballot.r
+    /\ ~\E b \in reported : b.user = m.ballot.user /\ b.site = m.ballot.site
+    /\ IF Tally(txns[active].subs, reported \cup {m.ballot}, FALSE) = "pending"
+         THEN /\ reported' = reported \cup {m.ballot}
+              /\ UNCHANGED <<txns, net, collecting>>
+         ELSE Collect
+    /\ UNCHANGED <<partVars, decided, active, decCount, env>>
+
+\* coordinator._on_vote takes votes one by one, keeping in memory (Txn.yes, Txn.ballots) the
+\* sites that said yes and what they carried, and decides on the first no or the last yes.
+\* Nothing else reads that memory and a crash aborts the transaction anyway, so here the
+\* coordinator decides in one step on the votes in the network: abort on a no; with a yes from
+\* every site (with BUG "publish_without_one_site", for a collection: all but one), commit, or for a
+\* collection what the tally of the ballots those yes votes carried says.
+ReceiveNo(m) ==
+    /\ m.k = "vote" /\ ~m.yes /\ decided[m.t] = "none"
+    /\ Decide(m.t, FALSE)
+    /\ UNCHANGED <<partVars, txns, env>>
+
+\* A site sends one yes per transaction while it is undecided (TypeOK checks it): a duplicate
+\* carries the same ballots, since voting is closed at a site prepared on a collection.
+YesVotes(t, s) == {m \in net : m.k = "vote" /\ m.t = t /\ m.site = s /\ m.yes}
+
+ReceiveYes(t) ==
+    /\ decided[t] = "none"
+    /\ \E answered \in SUBSET Sites :
+         /\ \/ answered = Sites
+            \/ BUG = "publish_without_one_site" /\ Kind(t) = "publish"
+               /\ Cardinality(Sites \ answered) = 1
+         /\ \A s \in answered : YesVotes(t, s) # {}
+         /\ LET bs == UNION {m.ballots : m \in UNION {YesVotes(t, s) : s \in answered}} IN
+            Decide(t, Kind(t) # "publish" \/ Tally(txns[t].subs, bs, TRUE) = "publish")
+    /\ UNCHANGED <<partVars, txns, env>>
+
+\* coordinator._on_prepare_timeout / _on_unreachable (a Prepare not delivered): abort.
+Timeout(t) ==
+    /\ decided[t] = "none"
+    /\ timeouts < MaxTimeouts
+    /\ timeouts' = timeouts + 1
+    /\ Decide(t, FALSE)
+    /\ UNCHANGED <<partVars, txns, late, crashes, start>>
+
+-----------------------------------------------------------------------------
+(* Participant *)
+
+OpenForChanges(s) ==   \* admission._open_for_changes is None
+    exists[s] /\ published[s] = NoTxn /\ round[s] = NoTxn /\ prepared[s] = NoTxn
+
+\* admission.refusal_reason(...) is None (the contributor limit is above |Users|)
+Admit(s, t) ==
+    LET x == txns[t] IN
+    CASE x.kind = "create"  -> ~exists[s] /\ prepared[s] = NoTxn
+      [] x.kind = "upload"  -> OpenForChanges(s) /\ Version(s) = x.base
+      [] x.kind = "start"   -> OpenForChanges(s) /\ Version(s) = x.version
+      [] x.kind = "publish" -> round[s] # NoTxn /\ RoundNo(s) = x.r /\ prepared[s] = NoTxn
+
+\* participant._on_prepare's ballots_for: the running round's ballots, for a collection.
+\* (The coordinator never reads the ballots of a no: none are sent with one here.)
+BallotsFor(s, t) ==
+    IF Kind(t) = "publish" /\ round[s] # NoTxn
+      THEN {b \in ballots[s] : b.r = RoundNo(s)} ELSE {}
+
+\* participant._on_prepare
+ReceivePrepare(s, m) ==
+    /\ m.k = "prepare"
+    /\ LET t == m.t IN
+       IF prepared[s] = t THEN                    \* a duplicate: yes again
+            /\ SendVote(VoteMsg(t, s, TRUE, BallotsFor(s, t)))
+            /\ UNCHANGED partVars
+       ELSE IF t \in refused[s] THEN              \* a duplicate: no again
+            /\ SendVote(VoteMsg(t, s, FALSE, {}))
+            /\ UNCHANGED partVars
+       ELSE IF t \in committed[s] \cup aborted[s] THEN
+            \* a yes given before the outcome came (answered yes again), or the abort overtook
+            \* the prepare (answered no): t is decided, its coordinator reads no vote on it
+            UNCHANGED <<partVars, net>>
+       ELSE IF Admit(s, t) THEN                   \* store Prepared, then vote yes
+            /\ prepared' = [prepared EXCEPT ![s] = t]
+            /\ SendVote(VoteMsg(t, s, TRUE, BallotsFor(s, t)))
+            /\ UNCHANGED <<exists, photos, refused, committed, aborted, round, rounds, ended,
+                           ballots, published, pubCount>>
+       ELSE                                       \* store Refused, then vote no
+            \* Of any transaction but a collection, a Refused record means to every later step
+            \* what an Aborted one means (a query is answered abort, a duplicate prepare no,
+            \* and the abort, when it comes, changes nothing more): the spec stores it as both,
+            \* which merges states that behave alike. A refused collection still waits for
+            \* its abort to end the round here.
+            /\ refused' = [refused EXCEPT ![s] = @ \cup {t}]
+            /\ aborted' = IF Kind(t) = "publish" THEN aborted
+                          ELSE [aborted EXCEPT ![s] = @ \cup {t}]
+            /\ SendVote(VoteMsg(t, s, FALSE, {}))
+            /\ UNCHANGED <<exists, photos, prepared, committed, round, rounds, ended,
+                           ballots, published, pubCount>>
+    /\ UNCHANGED <<coordVars, env>>
+
+\* event_state.apply_commit, folding Committed(t) (t is the prepared transaction). A
+\* StartRound whose round already ended here (its collection's abort overtook it) opens
+\* nothing.
+ApplyCommit(s, t) ==
+    LET x == txns[t] IN
+    /\ prepared' = [prepared EXCEPT ![s] = NoTxn]
+    /\ committed' = [committed EXCEPT ![s] = @ \cup {t}]
+    /\ CASE x.kind = "create" ->
+              /\ exists' = [exists EXCEPT ![s] = TRUE]
+              /\ UNCHANGED <<photos, round, rounds, ended, published, pubCount>>
+         [] x.kind = "upload" ->
+              /\ photos' = [photos EXCEPT ![s] = Append(@, [photo |-> x.photo, user |-> x.user])]
+              /\ UNCHANGED <<exists, round, rounds, ended, published, pubCount>>
+         [] x.kind = "start" ->
+              /\ round' = IF x.r \in ended[s] /\ BUG # "reopen_ended_round"
+                             THEN round ELSE [round EXCEPT ![s] = t]
+              /\ rounds' = [rounds EXCEPT ![s] = Max(@, x.r)]
+              /\ UNCHANGED <<exists, photos, ended, published, pubCount>>
+         [] x.kind = "publish" ->
+              /\ round' = [round EXCEPT ![s] = NoTxn]
+              /\ ended' = [ended EXCEPT ![s] = @ \cup {x.r}]
+              /\ published' = [published EXCEPT ![s] = t]
+              /\ pubCount' = [pubCount EXCEPT ![s] = @ + 1]
+              /\ UNCHANGED <<exists, photos, rounds>>
+    /\ UNCHANGED <<refused, aborted, ballots>>
+
+\* event_state.fold of Aborted(t, payload): release the lock if t held it. apply_abort: an
+\* aborted collection of round r not yet ended here ends it, even if it is not open yet (the
+\* abort may overtake the round's start); it closes the round running here unless that is
+\* another round. (last_outcome, which only the pages show, is left out.)
+ApplyAbort(s, t) ==
+    LET r == txns[t].r
+        ends == Kind(t) = "publish" /\ r \notin ended[s]
+    IN
+    /\ aborted' = [aborted EXCEPT ![s] = @ \cup {t}]
+    /\ prepared' = IF prepared[s] = t THEN [prepared EXCEPT ![s] = NoTxn] ELSE prepared
+    /\ ended' = IF ends THEN [ended EXCEPT ![s] = @ \cup {r}] ELSE ended
+    /\ round' = IF ends /\ ~(round[s] # NoTxn /\ RoundNo(s) # r)
+                  THEN [round EXCEPT ![s] = NoTxn] ELSE round
+    /\ UNCHANGED <<exists, photos, refused, committed, rounds, ballots, published, pubCount>>
+
+\* participant._conclude: a known outcome, stored once. A commit of what is not prepared here
+\* is not applied (the Decision is still acknowledged: a step that changes nothing).
+Conclude(s, t, c) ==
+    /\ t \notin committed[s] \cup aborted[s]
+    /\ IF c THEN prepared[s] = t /\ ApplyCommit(s, t)
+            ELSE ApplyAbort(s, t)
+
+\* participant._on_decision
+ReceiveDecision(s, m) ==
+    /\ m.k = "decision"
+    /\ Conclude(s, m.t, m.commit)
+    /\ UNCHANGED <<coordVars, net, env>>
+
+\* What site q answers a Query about t: participant._on_query (knows_outcome: an outcome, or
+\* a no vote), or when its participant does not know and q is t's coordinator (service.
+\* dispatch), coordinator._on_query: its decision, nothing while preparing, abort if it never
+\* began t (presumed abort; every t here was begun, its Began is in the log).
+Known(q, t) ==
+    IF t \in committed[q] THEN "commit"
+    ELSE IF t \in aborted[q] \/ t \in refused[q] THEN "abort"
+    ELSE IF q = Coord(t) THEN decided[t]
+    ELSE "none"
+
+\* participant._ask_around / _on_outcome: a site prepared on t asks t's coordinator and its
+\* peers (on its AskOutcome timer, and at Recover) and applies an answer that knows. Asking
+\* and applying are one step here: an answer is a durable fact (Agreement and Finality
+\* below check that it never changes), so a late or repeated Outcome finds the same answer.
+AskAround(p, q) ==
+    /\ prepared[p] # NoTxn
+    /\ LET t == prepared[p] IN
+       /\ q \in {Coord(t)} \cup (Sites \ {p})
+       /\ Known(q, t) # "none"
+       /\ Conclude(p, t, Known(q, t) = "commit")
+    /\ UNCHANGED <<coordVars, net, env>>
+
+\* participant._on_cast_vote, when admission.vote_refusal is None (a person voting on the
+\* round's version): store VoteCast, answer, report to the home site.
+CastVote(s, u, d) ==
+    /\ exists[s] /\ published[s] = NoTxn /\ u \in Submitters(s)
+    /\ round[s] # NoTxn
+    /\ ~\E b \in ballots[s] : b.r = RoundNo(s) /\ b.user = u      \* already_voted
+    /\ ~Collecting(s) /\ round[s] \notin late                      \* voting_closed
+    /\ Cardinality(RoundBallots(RoundNo(s))) < MaxBallots
+    /\ LET b == Ballot(RoundNo(s), u, d, s, round[s] \notin late) IN
+       /\ ballots' = [ballots EXCEPT ![s] = @ \cup {b}]
+       /\ SendReport(b)
+    /\ UNCHANGED <<exists, photos, prepared, refused, committed, aborted, round, rounds, ended,
+                   published, pubCount, coordVars, env>>
+
+-----------------------------------------------------------------------------
+(* Environment *)
+
+\* The deadline of a committed StartRound passes: sites refuse votes from then on, and the
+\* home site's RoundDeadline timer may fire. Nothing reads the deadline of a round before it
+\* commits, so one that passes earlier is the same as one that passes at the commit.
+Deadline(t) ==
+    /\ Kind(t) = "start" /\ decided[t] = "commit" /\ t \notin late
+    /\ late' = late \cup {t}
+    /\ UNCHANGED <<partVars, coordVars, net, crashes, timeouts, start>>
+
+\* A site crashes and restarts: its log is kept, its memory lost.
+\* Its participant keeps nothing in memory that a step reads (Recover re-arms its queries:
+\* AskAround). Its coordinator's Recover aborts what it began and never decided (presumed
+\* abort) and resends the decisions (the network keeps them). Messages it had received and
+\* not handled are lost: they are never delivered.
+Crash(s) ==
+    /\ crashes < MaxCrashes
+    /\ crashes' = crashes + 1
+    /\ LET open == {t \in Begun : Coord(t) = s /\ decided[t] = "none"} IN
+       /\ open # {}   \* otherwise nothing a step reads changes
+       /\ DecideAll(open, FALSE)
+    /\ UNCHANGED <<partVars, txns, late, timeouts, start>>
+
+-----------------------------------------------------------------------------
+
+\* The initial state of a start st: nothing (st = -1, FromScratch), or the event created everywhere (its
+\* create, txn 1, committed) with st photos committed everywhere before any transaction of
+\* the behaviour (they take no transaction id: nothing refers to them but the history).
+InitHistory(st) ==
+    [i \in 1..Max(st, 0) |-> [photo |-> Order(Photos)[i], user |-> Owner(Order(Photos)[i])]]
+
+Init ==
+    /\ start \in (IF FromScratch THEN {-1} ELSE {}) \cup StartVersions
+    /\ exists = [s \in Sites |-> start >= 0]
+    /\ photos = [s \in Sites |-> InitHistory(start)]
+    /\ prepared = [s \in Sites |-> NoTxn]
+    /\ refused = [s \in Sites |-> {}]
+    /\ committed = [s \in Sites |-> IF start >= 0 THEN {1} ELSE {}]
+    /\ aborted = [s \in Sites |-> {}]
+    /\ round = [s \in Sites |-> NoTxn]
+    /\ rounds = [s \in Sites |-> 0]
+    /\ ended = [s \in Sites |-> {}]
+    /\ ballots = [s \in Sites |-> {}]
+    /\ published = [s \in Sites |-> NoTxn]
+    /\ pubCount = [s \in Sites |-> 0]
+    /\ txns = IF start >= 0 THEN <<[coord |-> Home, kind |-> "create"]>> ELSE <<>>
+    /\ decided = [t \in TxnIds |-> IF t = 1 /\ start >= 0 THEN "commit" ELSE "none"]
+    /\ decCount = [t \in TxnIds |-> IF t = 1 /\ start >= 0 THEN 1 ELSE 0]
+    /\ active = NoTxn
+    /\ collecting = FALSE
+    /\ reported = {}
+    /\ net = IF start >= 0 THEN {DecisionMsg(1, TRUE)} ELSE {}
+    /\ late = {}
+    /\ crashes = 0
+    /\ timeouts = 0
+
+Next ==
+    \/ BeginCreate
+    \/ \E c \in UploadSites, p \in Photos : BeginUpload(c, p)
+    \/ BeginStartRound
+    \/ CollectAtDeadline
+    \/ \E m \in net : ReceiveNo(m) \/ ReceiveReport(m)
+    \/ \E t \in Begun : ReceiveYes(t) \/ Timeout(t) \/ Deadline(t)
+    \/ \E s \in Sites, m \in net : ReceivePrepare(s, m) \/ ReceiveDecision(s, m)
+    \/ \E p, q \in Sites : AskAround(p, q)
+    \/ \E s \in Sites, u \in Users, d \in {ACCEPT, REJECT} : CastVote(s, u, d)
+    \/ \E s \in Sites : Crash(s)
+
+Spec == Init /\ [][Next]_vars
+
+-----------------------------------------------------------------------------
+(* Invariants: ../shared/DESIGN.md "Invariants" *)
+
+TypeOK ==
+    /\ Len(txns) <= Budget
+    /\ \A s \in Sites : prepared[s] \in {NoTxn} \cup Begun /\ round[s] \in {NoTxn} \cup Begun
+    /\ \A t \in TxnIds : decided[t] \in {"none", "commit", "abort"}
+    /\ \A t \in Begun, s \in Sites : decided[t] = "none" => Cardinality(YesVotes(t, s)) <= 1
+
+\* 1. Agreement: no transaction commits at one site and aborts (or is refused) at another; a
+\*    site commits only what its coordinator decided to commit, and nobody contradicts a
+\*    commit decision; the event exists at a site only if its creation committed.
+Agreement ==
+    /\ \A t \in Begun, s1, s2 \in Sites :
+          t \in committed[s1] => t \notin aborted[s2] \cup refused[s2]
+    /\ \A t \in Begun, s \in Sites :
+          /\ t \in committed[s] => decided[t] = "commit"
+          /\ decided[t] = "commit" => t \notin aborted[s] \cup refused[s]
+    /\ \A s \in Sites : exists[s] => decided[1] = "commit"
+
+\* 1'. ... and a round publishes on all sites or aborts on all: a site that has applied the
+\*    outcome of round r's collection does not hold round r open.
+RoundAgreement ==
+    \A s \in Sites : round[s] # NoTxn =>
+        ~\E t \in committed[s] \cup aborted[s] : Kind(t) = "publish" /\ txns[t].r = RoundNo(s)
+
+\* 2. Same history: the committed photo sequences are prefixes of each other (version v is the
+\*    same ordered photo set everywhere).
+SameHistory ==
+    \A s1, s2 \in Sites : IsPrefix(photos[s1], photos[s2]) \/ IsPrefix(photos[s2], photos[s1])
+
+\* 3. Validity: a published round (committed by the coordinator, or applied at a site) has
+\*    accept ballots cast before the deadline from exactly the submitters of its version, and
+\*    no reject nor any other ballot at any site, ever.
+ValidPublication(x) ==
+    /\ x.subs # {}
+    /\ \A u \in x.subs : \E b \in RoundBallots(x.r) : b.user = u /\ b.d = ACCEPT /\ b.before
+    /\ \A b \in RoundBallots(x.r) : b.d = ACCEPT /\ b.user \in x.subs
+Validity ==
+    /\ \A t \in Begun : Kind(t) = "publish" /\ decided[t] = "commit" => ValidPublication(txns[t])
+    /\ \A s \in Sites : published[s] # NoTxn =>
+          /\ ValidPublication(txns[published[s]])
+          /\ txns[published[s]].subs = Submitters(s)
+
+\* 4. Freeze: no upload commits at a site while a round is open there; the published version
+\*    is the round's version; a commit (a 201) is never lost: every site has applied it or
+\*    holds it prepared, durably, until it does.
+Freeze ==
+    /\ \A s \in Sites : round[s] # NoTxn => Version(s) = txns[round[s]].version
+    /\ \A s \in Sites : published[s] # NoTxn =>
+          /\ Version(s) = txns[published[s]].version
+          /\ txns[published[s]].version = txns[txns[published[s]].start].version
+    /\ \A t \in Begun : decided[t] = "commit" =>
+          \A s \in Sites : t \in committed[s] \/ prepared[s] = t
+
+\* 5. Finality: a recorded ballot never changes (one per person, round and site; ballots are
+\*    only ever added); a decision is stored once and never reversed at a site; a site
+\*    publishes once and never reopens.
+Finality ==
+    /\ \A s \in Sites : \A b1, b2 \in ballots[s] : b1.r = b2.r /\ b1.user = b2.user => b1 = b2
+    /\ \A t \in TxnIds : decCount[t] <= 1
+    /\ \A s \in Sites : committed[s] \cap (aborted[s] \cup refused[s]) = {}
+    /\ \A s \in Sites : pubCount[s] <= 1
+    /\ \A s \in Sites : published[s] # NoTxn => round[s] = NoTxn
+
+\* Symmetry: people with their photos, the sites other than home where uploads begin, and those
+\* where they do not, are interchangeable.
+Symmetry ==
+    {x[1] @@ x[2] @@ g @@ h :
+        x \in {y \in Permutations(Users) \X Permutations(Photos) :
+                 \A o \in PhotoOwners : <<y[2][o[1]], y[1][o[2]]>> \in PhotoOwners},
+        g \in Permutations(UploadSites \ {Home}),
+        h \in Permutations(Sites \ (UploadSites \cup {Home}))}
+
+\* Who uploads which photo, for the cfg files (they cannot write tuples): one photo each, or
+\* all by one person.
+RECURSIVE Pairs(_, _)
+Pairs(ps, us) ==
+    IF ps = {} \/ us = {} THEN {}
+    ELSE LET p == CHOOSE x \in ps : TRUE
+             u == CHOOSE y \in us : TRUE
+         IN  {<<p, u>>} \cup Pairs(ps \ {p}, us \ {u})
+OnePhotoEach == Pairs(Photos, Users)
+AllByOne == LET u == CHOOSE y \in Users : TRUE IN {<<p, u>> : p \in Photos}
+=============================================================================
