@@ -19,12 +19,14 @@
 (* the site coordinates and never decided, resends decisions, asks about   *)
 (* what its participant holds prepared, and re-arms the round deadline.    *)
 (*                                                                         *)
-(* The network is a set of messages that only grows: delivering a message  *)
-(* does not consume it, so a message may be delivered any number of times, *)
-(* in any order, or never (lost). That covers every copy and every resend  *)
-(* (ResendDecision, AskOutcome, the deadline timer re-armed at Recover)    *)
-(* and every transport failure (Unreachable, as the coordinator's          *)
-(* PrepareTimeout, may abort a transaction at any time while it prepares). *)
+(* The network is a set of messages. Delivering a message does not        *)
+(* consume it, so a message may be delivered any number of times, in any   *)
+(* order, or never (lost): no bound on copies is needed, and every resend  *)
+(* is covered (ResendDecision, AskOutcome, the deadline timer re-armed at  *)
+(* Recover), as is every transport failure (Unreachable, as the            *)
+(* coordinator's PrepareTimeout, may abort a transaction at any time while *)
+(* it prepares, MaxTimeouts times). A message leaves the network only when *)
+(* no step can ever read it again (SendVote says which).                   *)
 (* A site that is down is a site that takes no steps for a while.          *)
 (*                                                                         *)
 (* Time is abstract: each StartRound's deadline passes when the Deadline   *)
@@ -47,21 +49,21 @@ CONSTANTS
     StartVersions,\* and/or with the event created everywhere and v photos committed
                   \* everywhere, for each v in this set (TLC checks from every start)
     MaxPhotos,    \* uploads stop at this version
-    MaxNewTxns,   \* transactions begun in a behaviour, of every kind
+    MaxNewTxns,   \* transactions begun after the create (uploads, starts, collections)
     MaxRounds,    \* round numbers stop at this
     MaxBallots,   \* ballots cast per round, all sites together
     MaxCrashes,   \* crash-restarts of a site (all sites together)
     MaxTimeouts,  \* prepare timeouts (a site unreachable, or slow), all coordinators together
     BUG           \* "none": the protocol as built. Deliberately broken variants, which TLC
                   \* must catch (tests/model/test_tlc.py):
-                  \* "publish_without_one_site": the coordinator decides a collection once
-                  \*     all sites but one said yes, without that site's ballots;
+                  \* "publish_without_one_site": the coordinator tallies a collection
+                  \*     without the ballots that one site's yes carried;
                   \* "reopen_ended_round": a StartRound commit opens its round even if the
                   \*     abort of that round's collection overtook it (the participant before
                   \*     commit f8e7b7e, which did not remember ended rounds)
 
 NoTxn == 0
-TxnIds == 1..(MaxNewTxns + 1)   \* txn 1 is the create, begun or there from the start
+TxnIds == 1..(MaxNewTxns + 1)   \* txn 1 is the create (begun, or there from the start)
 ACCEPT == "accept"
 REJECT == "reject"
 
@@ -101,7 +103,7 @@ VARIABLES
     collecting, \* ActiveRound.collecting
     reported,   \* ActiveRound.reported (Reported records)
     \* --- environment ---
-    net,        \* every message sent (see above)
+    net,        \* the messages in flight (see above)
     late,       \* the StartRound transactions whose deadline has passed
     crashes,    \* crashes so far (bounded by MaxCrashes)
     timeouts,   \* prepare timeouts so far (bounded by MaxTimeouts)
@@ -122,7 +124,7 @@ vars      == <<partVars, coordVars, net, env>>
 
 Max(a, b) == IF a > b THEN a ELSE b
 Begun == 1..Len(txns)
-Budget == IF start >= 0 THEN MaxNewTxns + 1 ELSE MaxNewTxns   \* how many txns there may be
+Budget == MaxNewTxns + 1   \* how many transactions there may be: the create and MaxNewTxns
 Coord(t) == txns[t].coord
 Kind(t) == txns[t].kind
 Version(s) == Len(photos[s])
@@ -249,8 +251,8 @@ ReceiveReport(m) ==
 \* sites that said yes and what they carried, and decides on the first no or the last yes.
 \* Nothing else reads that memory and a crash aborts the transaction anyway, so here the
 \* coordinator decides in one step on the votes in the network: abort on a no; with a yes from
-\* every site (with BUG "publish_without_one_site", for a collection: all but one), commit, or for a
-\* collection what the tally of the ballots those yes votes carried says.
+\* every site, commit, or for a collection what the tally of the ballots those yes votes
+\* carried says (with BUG "publish_without_one_site", the ballots of all sites but one).
 ReceiveNo(m) ==
     /\ m.k = "vote" /\ ~m.yes /\ decided[m.t] = "none"
     /\ Decide(m.t, FALSE)
@@ -262,12 +264,11 @@ YesVotes(t, s) == {m \in net : m.k = "vote" /\ m.t = t /\ m.site = s /\ m.yes}
 
 ReceiveYes(t) ==
     /\ decided[t] = "none"
-    /\ \E answered \in SUBSET Sites :
-         /\ \/ answered = Sites
-            \/ BUG = "publish_without_one_site" /\ Kind(t) = "publish"
-               /\ Cardinality(Sites \ answered) = 1
-         /\ \A s \in answered : YesVotes(t, s) # {}
-         /\ LET bs == UNION {m.ballots : m \in UNION {YesVotes(t, s) : s \in answered}} IN
+    /\ \A s \in Sites : YesVotes(t, s) # {}
+    /\ \E counted \in SUBSET Sites :   \* whose ballots the tally counts
+         /\ \/ counted = Sites
+            \/ BUG = "publish_without_one_site" /\ Cardinality(Sites \ counted) = 1
+         /\ LET bs == UNION {m.ballots : m \in UNION {YesVotes(t, s) : s \in counted}} IN
             Decide(t, Kind(t) # "publish" \/ Tally(txns[t].subs, bs, TRUE) = "publish")
     /\ UNCHANGED <<partVars, txns, env>>
 

