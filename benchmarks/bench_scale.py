@@ -388,7 +388,7 @@ def main() -> int:
         print()
         print("== start-up work in-process (sites stopped), cProfile by own time:")
         print(profile)
-    print(f"\nload average at the end: {h.load()}")
+    print(f"\nat the end: {h.conditions()}")
     return 0
 
 

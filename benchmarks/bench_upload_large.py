@@ -294,7 +294,7 @@ def main() -> int:
     print(f"the same 4x3 grid of 10 {WIDTH}x{HEIGHT} photos (sites stopped; "
           f"ImageMagick {args.imagemagick_runs} runs, ours {args.imaging_runs} runs / 20 for the step)")
     print(h.table(["composer", "p50 ms", "max ms", "load after"], im + ours))
-    print(f"\nload average at the end: {h.load()}")
+    print(f"\nat the end: {h.conditions()}")
     return 0
 
 
