@@ -177,7 +177,8 @@ Begin(payload) == BeginDropping(payload, {})
 \* it is resent until acknowledged (the network keeps it). A decided collection ends the
 \* active round; a committed StartRound makes its round the active one.
 DecideAll(ts, c) ==
-    /\ decided' = [t \in TxnIds |-> IF t \in ts THEN IF c THEN "commit" ELSE "abort" ELSE decided[t]]
+    /\ decided' = [t \in TxnIds |->
+                     IF t \in ts THEN IF c THEN "commit" ELSE "abort" ELSE decided[t]]
     /\ decCount' = [t \in TxnIds |-> IF t \in ts THEN decCount[t] + 1 ELSE decCount[t]]
     /\ net' = (net \ (Unread(ts) \cup (IF \E t \in ts : Kind(t) = "publish" THEN Reports ELSE {})))
               \cup {DecisionMsg(t, c) : t \in ts}
@@ -199,7 +200,8 @@ BeginCreate ==   \* service.create_event at the home site
 \* start) at a time, and a photo is uploaded again only after its last attempt aborted (the
 \* service's retry loop; the person may retry at another site). Sites still run their
 \* requests concurrently with each other, and with collections.
-Serving(c) == \E t \in Begun : Coord(t) = c /\ Kind(t) \in {"upload", "start"} /\ decided[t] = "none"
+Serving(c) ==
+    \E t \in Begun : Coord(t) = c /\ Kind(t) \in {"upload", "start"} /\ decided[t] = "none"
 PhotoLive(p) == \E t \in Begun : Kind(t) = "upload" /\ txns[t].photo = p /\ decided[t] # "abort"
 
 \* service.add_photos at site c: the photo goes on the version c has committed (a retry after
@@ -449,9 +451,9 @@ Crash(s) ==
 
 -----------------------------------------------------------------------------
 
-\* The initial state of a start st: nothing (st = -1, FromScratch), or the event created everywhere (its
-\* create, txn 1, committed) with st photos committed everywhere before any transaction of
-\* the behaviour (they take no transaction id: nothing refers to them but the history).
+\* The initial state of a start st: nothing (st = -1, FromScratch), or the event created
+\* everywhere (its create, txn 1, committed) with st photos committed everywhere before any
+\* transaction of the behaviour (they take no transaction id: only the history names them).
 InitHistory(st) ==
     [i \in 1..Max(st, 0) |-> [photo |-> Order(Photos)[i], user |-> Owner(Order(Photos)[i])]]
 

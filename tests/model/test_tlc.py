@@ -12,7 +12,8 @@ from tests.model import tlc
 
 pytestmark = pytest.mark.model
 
-INVARIANTS = ["TypeOK", "Agreement", "RoundAgreement", "SameHistory", "Validity", "Freeze", "Finality"]
+INVARIANTS = ["TypeOK", "Agreement", "RoundAgreement", "SameHistory", "Validity", "Freeze",
+              "Finality"]
 
 
 @pytest.fixture(scope="module", autouse=True)
