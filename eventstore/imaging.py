@@ -3,6 +3,12 @@
 The canonical photo is a fresh JPEG re-encoded by Pillow: whatever metadata the upload carried
 (EXIF, GPS, XMP, ICC, comments) is left behind, and its orientation is baked into the pixels.
 The result is a pure function of the uploaded bytes, so every site derives the same sha256s.
+
+A large JPEG is decoded at a reduced scale (libjpeg's DCT scaling: 1/2, 1/4, 1/8) chosen so the
+long edge stays at least STORED_MIN_EDGE pixels: a 4000x3000 upload is stored at 2000x1500. That
+is web size for a photo and ample for the montage, and it is what keeps an upload fast: the
+12 MP decode and re-encode cost ~140-250 ms, the scaled ones ~65 ms (benchmarks/README.md).
+Nothing is resampled after the scaled decode (a resampling pass costs as much as it saves).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from domain.errors import InvalidImage, UnsupportedMediaType
 
 THUMB_CELL = 256
+STORED_MIN_EDGE = 1600  # a JPEG is decoded at the smallest DCT scale whose long edge is >= this
 PHOTO_QUALITY = 90
 THUMB_QUALITY = 85
 _BASE_FORMATS = ("JPEG", "PNG", "WEBP")
@@ -42,6 +49,7 @@ def normalize_upload(data: bytes, *, max_pixels: int) -> NormalizedPhoto:
     """Decode, check and re-encode an upload; raise UnsupportedMediaType or InvalidImage."""
     image = _open(data, max_pixels)
     try:
+        _decode_scaled(image)
         image.load()
         # In place, as each full-size copy of a 12 MP photo costs ~18 ms.
         ImageOps.exif_transpose(image, in_place=True)
@@ -62,6 +70,20 @@ def normalize_upload(data: bytes, *, max_pixels: int) -> NormalizedPhoto:
         width=width,
         height=height,
     )
+
+
+def _decode_scaled(image: Image.Image) -> None:
+    """Ask a JPEG decoder for the smallest scale that keeps the long edge >= STORED_MIN_EDGE."""
+    if image.format != "JPEG":
+        return
+    width, height = image.size
+    long_edge = max(width, height)
+    if long_edge < 2 * STORED_MIN_EDGE:
+        return
+    shrink = STORED_MIN_EDGE / long_edge
+    # draft() takes the largest reduction r (1, 2, 4, 8) with r <= size // asked on both axes,
+    # so the short side is asked for rounded down and the long side exactly.
+    image.draft("RGB", (max(1, int(width * shrink)), max(1, int(height * shrink))))
 
 
 def _looks_like_allowed_format(data: bytes) -> bool:

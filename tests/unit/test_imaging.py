@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from domain.errors import InvalidImage, PhotoSessionError, UnsupportedMediaType
-from eventstore.imaging import THUMB_CELL, normalize_upload
+from eventstore.imaging import STORED_MIN_EDGE, THUMB_CELL, normalize_upload
 from tests import images
 
 MAX_PIXELS = 50_000_000
@@ -69,6 +69,27 @@ def test_a_144_megapixel_png_is_refused_quickly_without_being_decoded():
 
     # Decoding it would take seconds and hundreds of megabytes; reading the header takes ms.
     assert time.perf_counter() - started < 0.5
+
+
+@pytest.mark.parametrize(
+    ("size", "stored"),
+    [
+        ((4000, 3000), (2000, 1500)),  # a 12 MP camera JPEG is decoded at 1/2
+        ((2 * STORED_MIN_EDGE - 1, 900), (2 * STORED_MIN_EDGE - 1, 900)),  # 1/2 would go below
+        ((900, 8 * STORED_MIN_EDGE), (113, 8 * STORED_MIN_EDGE // 8)),  # portrait, at 1/8
+    ],
+)
+def test_a_large_jpeg_is_stored_at_the_smallest_dct_scale_that_keeps_its_long_edge(size, stored):
+    photo = normalize_upload(images.jpeg_bytes(*size), max_pixels=MAX_PIXELS)
+
+    assert decoded(photo.jpeg).size == stored == (photo.width, photo.height)
+    assert max(stored) >= min(STORED_MIN_EDGE, max(size))
+
+
+def test_a_large_png_keeps_its_pixels():
+    photo = normalize_upload(images.png_bytes(2 * STORED_MIN_EDGE, 10), max_pixels=MAX_PIXELS)
+
+    assert (photo.width, photo.height) == (2 * STORED_MIN_EDGE, 10)
 
 
 def test_an_image_over_max_pixels_is_refused_even_when_pillow_would_allow_it():
