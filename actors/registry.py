@@ -2,10 +2,15 @@
 from the log at start.
 
 Every message to an actor goes through `deliver`, which starts the actor if it is not running.
-An actor is a thread, so with thousands of events only the busy ones may run: a sweeper stops
-actors that have been idle for a while and hold nothing that only memory has (a participant
-never does; a coordinator does while it prepares or a client waits). Their timers and replies
-still arrive, through `deliver`, to a fresh actor rebuilt from the store.
+An actor is a thread, so with thousands of events only a bounded number may run. An actor is
+retired (stopped) when it has been idle for `idle_s`, or, once more than `max_running` run, when
+it is the least recently used; either way only if it holds nothing that only memory has (a
+participant never does; a coordinator does while it prepares or a client waits). Its timers and
+replies still arrive, through `deliver`, to a fresh actor rebuilt from the store.
+
+Retiring never blocks `deliver` (the site's event loop calls it): while an actor is asked
+whether it is idle and stopped, messages for its (role, event) wait in a list and go to whichever
+actor plays the role afterwards, so two actors never write one aggregate.
 """
 
 from __future__ import annotations
@@ -25,36 +30,50 @@ log = logging.getLogger(__name__)
 
 PARTICIPANT, COORDINATOR = "participant", "coordinator"
 ROLES = {PARTICIPANT: ParticipantActor, COORDINATOR: CoordinatorActor}
+IDLE_CHECK_TIMEOUT_S = 1.0  # an actor busy for longer than this is not idle anyway
 
 
 class Actors:
-    def __init__(self, wiring: Wiring, idle_s: float = 10.0):
+    def __init__(self, wiring: Wiring, idle_s: float = 10.0, max_running: int = 32):
         self.wiring = wiring
         self.idle_s = idle_s
+        self.max_running = max_running
         self._lock = threading.Lock()
-        self._refs: dict[tuple[str, str], pykka.ActorRef] = {}
+        self._refs: dict[tuple[str, str], pykka.ActorRef] = {}  # insertion order = use order
         self._last_used: dict[tuple[str, str], float] = {}
+        self._retiring: dict[tuple[str, str], list[Envelope]] = {}  # messages held meanwhile
+        self._crowded = threading.Event()  # more than max_running run: retire some now
         self._stopping = threading.Event()
         self.logged: set[str] = set()  # events with a participant log at this site
 
     def deliver(self, role: str, event_id: str, message, reply: Reply | None = None) -> None:
         """Hand `message` to the actor of (role, event), starting it from the store if needed."""
-        key = (role, event_id)
         if role == PARTICIPANT:
             self.logged.add(event_id)
         with self._lock:
-            ref = self._refs.get(key)
-            if ref is None or not ref.is_alive():
-                ref = ROLES[role].start(event_id, self.wiring, self.mailbox(role, event_id))
-                self._refs[key] = ref
-            self._last_used[key] = time.monotonic()
-            try:
-                ref.tell(Envelope(message, reply))
+            if self._tell((role, event_id), Envelope(message, reply)):
                 return
-            except pykka.ActorDeadError:
-                pass
         if reply is not None:
             reply(None)
+
+    def _tell(self, key: tuple[str, str], envelope: Envelope) -> bool:
+        """Under the lock: queue behind a retirement, or tell the running (or a new) actor."""
+        held = self._retiring.get(key)
+        if held is not None:
+            held.append(envelope)
+            return True
+        ref = self._refs.pop(key, None)
+        if ref is None or not ref.is_alive():
+            ref = ROLES[key[0]].start(key[1], self.wiring, self.mailbox(*key))
+            if len(self._refs) >= self.max_running:
+                self._crowded.set()
+        self._refs[key] = ref  # re-inserted last: the dict's order is least recently used first
+        self._last_used[key] = time.monotonic()
+        try:
+            ref.tell(envelope)
+            return True
+        except pykka.ActorDeadError:
+            return False
 
     def mailbox(self, role: str, event_id: str) -> Reply:
         """Where an actor's replies and timers go: to whichever actor then plays that role."""
@@ -79,39 +98,72 @@ class Actors:
         log.info("%d events here; resumed %d participants and %d coordinators",
                  len(logged), len(participants), len(coordinators))
 
-    # --- stopping idle actors ----------------------------------------------------------------------
+    # --- retiring actors -------------------------------------------------------------------------
     def start_sweeping(self, every_s: float = 2.0) -> None:
         def loop() -> None:
-            while not self._stopping.wait(every_s):
-                self.sweep()
+            next_sweep = time.monotonic() + every_s
+            while not self._stopping.is_set():
+                self._crowded.wait(max(0.0, next_sweep - time.monotonic()))
+                if self._stopping.is_set():
+                    return
+                self._crowded.clear()
+                self.trim()
+                if time.monotonic() >= next_sweep:
+                    self.sweep()
+                    next_sweep = time.monotonic() + every_s
 
         threading.Thread(target=loop, name="actor-sweeper", daemon=True).start()
 
     def sweep(self) -> int:
-        """Stop idle actors that keep nothing in memory; returns how many were stopped."""
+        """Retire the actors idle for idle_s that keep nothing in memory; how many stopped."""
         now = time.monotonic()
-        idle = [k for k, t in list(self._last_used.items()) if now - t > self.idle_s]
+        with self._lock:
+            idle = [k for k, t in self._last_used.items() if now - t > self.idle_s]
+        return sum(self._retire(key, idle_for=self.idle_s) for key in idle)
+
+    def trim(self) -> int:
+        """Retire least recently used actors until at most max_running run; how many stopped."""
         stopped = 0
-        for key in idle:
-            # Under the lock no message can reach the actor: it answers IdleCheck after
-            # everything already in its inbox, and stops with nothing behind it.
-            with self._lock:
-                ref = self._refs.get(key)
-                if ref is None or time.monotonic() - self._last_used.get(key, now) <= self.idle_s:
-                    continue
-                if not _ask(ref, IdleCheck()):
-                    continue
-                try:
-                    ref.stop(block=True, timeout=5)
-                except (pykka.ActorDeadError, pykka.Timeout):
-                    pass
-                self._refs.pop(key, None)
-                self._last_used.pop(key, None)
-                stopped += 1
+        with self._lock:
+            candidates = list(self._refs)  # least recently used first
+        for key in candidates:
+            if len(self._refs) <= self.max_running:
+                break
+            stopped += self._retire(key, idle_for=0.0)
         return stopped
+
+    def _retire(self, key: tuple[str, str], idle_for: float) -> bool:
+        with self._lock:
+            ref = self._refs.get(key)
+            if ref is None or key in self._retiring:
+                return False
+            if time.monotonic() - self._last_used.get(key, 0.0) < idle_for:
+                return False  # used since it was picked
+            del self._refs[key]
+            self._retiring[key] = []
+        # From here on nothing reaches the actor: it answers IdleCheck after everything already
+        # in its inbox, and stops with nothing behind it.
+        idle = _ask(ref, IdleCheck(), IDLE_CHECK_TIMEOUT_S)
+        if idle:
+            try:
+                ref.stop(block=True, timeout=5)
+            except (pykka.ActorDeadError, pykka.Timeout):
+                pass
+        with self._lock:
+            held = self._retiring.pop(key)
+            if idle:
+                self._last_used.pop(key, None)
+            else:
+                self._refs[key] = ref
+            undelivered = [e for e in held if not self._tell(key, e)]
+        for envelope in undelivered:
+            if envelope.reply is not None:
+                envelope.reply(None)
+        return bool(idle)
 
     def stop_all(self) -> None:
         self._stopping.set()
+        self._crowded.set()
         with self._lock:
             refs = list(self._refs.values())
             self._refs.clear()

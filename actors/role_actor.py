@@ -53,7 +53,8 @@ class Wiring:
     send: Callable[[int, Any, Reply], None]  # (site, message, where its reply goes)
     schedule: Callable[[float, Callable[[], None]], None]  # run a callback after a delay
     crash: CrashPoints
-    on_change: Callable[[str, str, Any], None] = lambda event_id, role, state: None
+    # (event, role, state, how many records it is built from): a stored change, or a start
+    on_change: Callable[[str, str, Any, int], None] = lambda event_id, role, state, seq: None
 
 
 class RoleActor(pykka.ThreadingActor):
@@ -65,7 +66,9 @@ class RoleActor(pykka.ThreadingActor):
         self.event_id = event_id
         self.wiring = wiring
         self.mailbox = mailbox  # replies and timers reach this role through it, even after a stop
-        self._load()
+        self.aggregate = None
+        self.state = self.aggregate_class(event_id=event_id).state
+        self.load_error: Exception | None = None  # the store could not be read at start
 
     # --- what a role defines -----------------------------------------------------------------
     def decide(self, state, message):
@@ -95,8 +98,19 @@ class RoleActor(pykka.ThreadingActor):
 
     # --- the loop ------------------------------------------------------------------------------
     def on_start(self) -> None:
-        if self.aggregate is not None:  # tell the site what the log says, in order with changes
-            self.wiring.on_change(self.event_id, self.role, self.state)
+        """Rebuild from the store in the actor's own thread (not in whoever started it)."""
+        try:
+            self._load()
+        except Exception as error:  # the messages waiting get it as their answer, not silence
+            log.exception("%s %s could not be loaded", self.role, self.event_id)
+            self.load_error = error
+            return
+        self._report()
+
+    def _report(self) -> None:
+        """Tell the site what is now stored, in order with every later change."""
+        if self.aggregate is not None:
+            self.wiring.on_change(self.event_id, self.role, self.state, self.aggregate.version)
 
     def _load(self) -> None:
         self.aggregate = self.load_aggregate()
@@ -107,11 +121,18 @@ class RoleActor(pykka.ThreadingActor):
 
     def on_receive(self, envelope: Envelope) -> None:
         try:
+            if self.load_error is not None:
+                self._load()
+                self.load_error = None
+                self._report()
             if not self.handle_local(envelope):
                 self._step(envelope)
         except Exception as error:  # a failed message must not kill the actor
             log.exception("%s %s failed on %r", self.role, self.event_id, envelope.message)
-            self._load()
+            try:
+                self._load()
+            except Exception as load_error:  # the store is down too: reload on the next message
+                self.load_error = load_error
             if envelope.reply is not None:
                 envelope.reply(Failed(error))
 
@@ -130,6 +151,8 @@ class RoleActor(pykka.ThreadingActor):
             for name in names:
                 crash.hit(self.role, "after_stored", name)
         self.state = step.state
+        if step.records:  # before any reply or send, so an answer never overtakes the change
+            self._report()
         self.after_step(step, envelope)
         for send in step.send:
             self.wiring.send(send.site, send.message, self.mailbox)
@@ -137,8 +160,6 @@ class RoleActor(pykka.ThreadingActor):
             self.wiring.crash.hit(self.role, "after_sent", name)
         for timer in step.timers:
             self.wiring.schedule(timer.delay_s, self._timer_callback(timer.message))
-        if step.records:
-            self.wiring.on_change(self.event_id, self.role, self.state)
 
     def _timer_callback(self, message) -> Callable[[], None]:
         mailbox = self.mailbox

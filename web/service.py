@@ -31,6 +31,7 @@ from domain.errors import (
     UnknownEvent,
     VotingInProgress,
 )
+from domain.aggregates import PhotoEvent
 from domain.event_state import EventState
 from domain.messages import (
     ACCEPT,
@@ -52,6 +53,7 @@ from domain.messages import (
 from domain.step import Finished
 from eventstore.imaging import NormalizedPhoto, normalize_upload
 from web.errors import error_for_reason
+from web.event_views import EventViews
 from web.live import Subscribers
 
 log = logging.getLogger(__name__)
@@ -76,16 +78,19 @@ class SiteService:
         self.actors: Actors | None = None  # wired by web.site once the transport exists
         self.transport = None
         self.subscribers = Subscribers()  # live readers of events (server-sent events)
+        self.views = EventViews(settings.capacity.cached_events)  # reads without actors
         self.existing: set[str] = set()  # events that exist here (committed creation)
         self.in_doubt: dict[str, str] = {}  # event -> transaction prepared here, undecided
 
     # --- what the actors report -----------------------------------------------------------------
-    def on_change(self, event_id: str, role: str, state) -> None:
-        """Called from an actor's thread after it stored something."""
+    def on_change(self, event_id: str, role: str, state, seq: int) -> None:
+        """Called from an actor's thread after it stored something (or loaded it at start)."""
         if role == "participant":
-            self.loop.call_soon_threadsafe(self._participant_changed, state)
+            self.loop.call_soon_threadsafe(self._participant_changed, state, seq)
 
-    def _participant_changed(self, state: EventState) -> None:
+    def _participant_changed(self, state: EventState, seq: int) -> None:
+        if self.views.offer(state, seq) is not state:
+            return  # an older state reported late: the newer one was already handled
         if state.exists:
             self.existing.add(state.event_id)
             self.subscribers.publish(state)
@@ -183,10 +188,23 @@ class SiteService:
     async def event_state(self, event_id: str) -> EventState:
         if not valid_event_id(event_id) or event_id not in self.actors.logged:
             raise UnknownEvent()
-        state = await self.ask(PARTICIPANT, event_id, Snapshot())
+        state = self.views.get(event_id)
+        if state is None:
+            state = await self._load_view(event_id)
         if not state.exists:
             raise UnknownEvent()
         return state
+
+    async def _load_view(self, event_id: str) -> EventState:
+        """The event as stored here, read from the store without starting its actor."""
+        try:
+            aggregate = await self.loop.run_in_executor(None, self.store.load_event, event_id)
+        except Exception as e:
+            log.warning("event %s could not be read: %r", event_id, e)
+            raise StorageUnavailable("This site cannot read its store right now.") from e
+        if aggregate is None:
+            return PhotoEvent(event_id=event_id).state
+        return self.views.offer(aggregate.state, aggregate.version)
 
     async def create_event(self, title) -> str:
         if not isinstance(title, str) or not title.strip() or len(title.strip()) > MAX_TITLE:

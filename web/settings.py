@@ -25,6 +25,15 @@ class ProtocolSettings:
 
 
 @dataclass(frozen=True)
+class CapacitySettings:
+    """What one site keeps in memory: running actors (each a thread) and cached event views."""
+
+    max_actors: int = 32
+    actor_idle_s: float = 10.0
+    cached_events: int = 2000
+
+
+@dataclass(frozen=True)
 class Settings:
     site_count: int = 4
     base_port: int = 8000
@@ -39,6 +48,7 @@ class Settings:
     data_dir: Path = Path("data")
     database: str = "sqlite"
     protocol: ProtocolSettings = field(default_factory=ProtocolSettings)
+    capacity: CapacitySettings = field(default_factory=CapacitySettings)
     crash_at: str | None = None  # a named crash point (tests only): the site SIGKILLs itself there
     # How this site reaches each peer, when not directly (tests route links through proxies).
     peer_urls: tuple[tuple[int, str], ...] = ()
@@ -88,6 +98,10 @@ def load_settings(path: str | Path | None = None, **overrides) -> Settings:
     protocol = ProtocolSettings(
         **{k: v for k, v in raw.get("protocol", {}).items() if k in protocol_fields}
     )
+    capacity_fields = CapacitySettings.__dataclass_fields__
+    capacity = CapacitySettings(
+        **{k: v for k, v in raw.get("capacity", {}).items() if k in capacity_fields}
+    )
     settings = Settings(
         site_count=int(sites.get("count", 4)),
         base_port=int(sites.get("base_port", 8000)),
@@ -102,6 +116,7 @@ def load_settings(path: str | Path | None = None, **overrides) -> Settings:
         data_dir=data_dir,
         database=str(storage.get("database", "sqlite")),
         protocol=protocol,
+        capacity=capacity,
     )
     given = {k: v for k, v in overrides.items() if v is not None}
     if "data_dir" in given:

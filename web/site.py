@@ -67,7 +67,8 @@ async def _run_site(app: web.Application):
         crash=CrashPoints(settings.crash_at),
         on_change=service.on_change,
     )
-    service.actors = Actors(wiring)
+    capacity = settings.capacity
+    service.actors = Actors(wiring, idle_s=capacity.actor_idle_s, max_running=capacity.max_actors)
     service.transport = transport
     app[SERVICE] = service
     await service.start()

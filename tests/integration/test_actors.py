@@ -179,6 +179,66 @@ def test_a_coordinator_with_a_transaction_preparing_is_not_stopped_when_idle(tmp
         store.close()
 
 
+def test_past_max_running_the_least_recently_used_idle_actors_stop_and_keep_their_state(tmp_path):
+    store = SiteStore("sqlite", tmp_path)
+    wiring = Wiring(SiteConfig(0, (0,), 10, TIMING), store, lambda *a: None,
+                    lambda d, cb: None, CrashPoints(None))
+    actors = Actors(wiring, idle_s=3600.0, max_running=3)
+    try:
+        events = [str(uuid.uuid4()) for _ in range(6)]
+        for n, event_id in enumerate(events):
+            prepare = Prepare(f"0-t{n}", event_id, 0, CreateEvent(f"Event {n}", 0, "now"))
+            assert ask(actors, "participant", event_id, prepare).yes
+        assert actors.running == 6
+
+        assert actors.trim() == 3 and actors.running == 3
+        assert actors.trim() == 0  # at the limit: nothing more to do
+        for n, event_id in enumerate(events):  # the stopped ones come back from the store
+            assert ask(actors, "participant", event_id, Snapshot()).prepared.txn_id == f"0-t{n}"
+    finally:
+        actors.stop_all()
+        store.close()
+
+
+def test_the_sweeper_keeps_the_running_actors_near_max_running_while_they_are_used(tmp_path):
+    store = SiteStore("sqlite", tmp_path)
+    wiring = Wiring(SiteConfig(0, (0,), 10, TIMING), store, lambda *a: None,
+                    lambda d, cb: None, CrashPoints(None))
+    actors = Actors(wiring, idle_s=3600.0, max_running=4)
+    actors.start_sweeping(every_s=3600.0)  # only crowding wakes it
+    try:
+        for n in range(40):
+            event_id = str(uuid.uuid4())
+            assert ask(actors, "participant", event_id, Prepare(f"0-t{n}", event_id, 0, CreateEvent("E", 0, "now"))).yes
+        wait_for(lambda: actors.running <= 4)
+    finally:
+        actors.stop_all()
+        store.close()
+
+
+def test_messages_sent_while_an_actor_is_being_retired_reach_its_successor_in_order(tmp_path):
+    store = SiteStore("sqlite", tmp_path)
+    wiring = Wiring(SiteConfig(0, (0,), 10, TIMING), store, lambda *a: None,
+                    lambda d, cb: None, CrashPoints(None))
+    actors = Actors(wiring, idle_s=0.0)
+    try:
+        event_id = str(uuid.uuid4())
+        assert ask(actors, "participant", event_id, Prepare("0-t1", event_id, 0, CreateEvent("P", 0, "now"))).yes
+        answers = []
+        retiring = threading.Thread(target=actors.sweep)
+        retiring.start()
+        for _ in range(50):  # some land before, some during, some after the retirement
+            answers.append(ask(actors, "participant", event_id, Decision("0-t1", event_id, True)))
+        retiring.join()
+        assert all(a.site == 0 for a in answers)  # every duplicate decision acknowledged
+        events = [e for e in store.app.recorder.select_events(uuid.UUID(event_id))]
+        assert [store.app.mapper.to_domain_event(e).__class__.__name__ for e in events][-1] == "Committed"
+        assert len(events) == 3  # created, prepared, committed once: no actor wrote twice
+    finally:
+        actors.stop_all()
+        store.close()
+
+
 def test_concurrent_saves_are_grouped_and_each_one_is_durable(tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 
