@@ -6,7 +6,7 @@ save that returned is on disk (a "forced write" in two-phase-commit terms).
 
 from __future__ import annotations
 
-import json
+import logging
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,7 +18,13 @@ from eventsourcing.persistence import PersistenceError
 
 from domain.aggregates import Coordination, PhotoEvent, coordination_id, record_from_data
 from domain.errors import StorageUnavailable
+from eventstore.log_scan import LogScan, read_checkpoint, write_checkpoint
 
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FILE = "scan-checkpoint.json"
+CHECKPOINT_AFTER = 1000  # records: a start-up that read a longer tail writes a checkpoint at once
+_BATCH = 5000
 
 
 @dataclass(frozen=True)
@@ -39,63 +45,6 @@ class _Slot:
         self.error: Exception | None = None
 
 
-class LogScan:
-    """What a scan of the log found: per event, whether it exists here and what is unfinished."""
-
-    def __init__(self):
-        self.logged: set[str] = set()  # events with a participant log
-        self.coordinated: set[str] = set()  # events with a coordinator log
-        self.existing: set[str] = set()  # events whose creation committed here
-        self._events: dict[str, str] = {}  # aggregate id -> event id
-        self._prepared: dict[str, tuple[str, str]] = {}  # event -> (txn, payload type) in doubt
-        self._open_txns: dict[str, dict[str, set]] = {}  # event -> txn -> sites yet to ack
-        self._rounds: dict[str, dict[str, str]] = {}  # event -> txn -> payload type, decided commit
-        self._round_open: dict[str, bool] = {}
-
-    def add(self, aggregate_id, topic: str, state: bytes) -> None:
-        kind, _, name = topic.rpartition(":")[2].partition(".")
-        key = str(aggregate_id)
-        if name == "Created":
-            event_id = json.loads(state)["event_id"]
-            self._events[key] = event_id
-            (self.logged if kind == "PhotoEvent" else self.coordinated).add(event_id)
-            return
-        event_id = self._events[key]
-        data = json.loads(state)["data"]
-        txn = data.get("txn_id")
-        if kind == "PhotoEvent":
-            if name == "Prepared":
-                self._prepared[event_id] = (txn, data["payload"]["type"])
-            elif name in ("Committed", "Aborted") and self._prepared.get(event_id, ("",))[0] == txn:
-                _, payload_type = self._prepared.pop(event_id)
-                if name == "Committed" and payload_type == "CreateEvent":
-                    self.existing.add(event_id)
-            return
-        txns = self._open_txns.setdefault(event_id, {})
-        if name == "Began":
-            txns[txn] = {"sites": set(data["sites"]), "type": data["payload"]["type"], "decided": False}
-        elif name == "Decided" and txn in txns:
-            txns[txn]["decided"] = True
-            if data["commit"] and txns[txn]["type"] == "StartRound":
-                self._round_open[event_id] = True
-            if txns[txn]["type"] == "Publish":
-                self._round_open[event_id] = False
-        elif name == "Acknowledged" and txn in txns:
-            txns[txn]["sites"].discard(data["site"])
-            if not txns[txn]["sites"] and txns[txn]["decided"]:
-                del txns[txn]
-
-    @property
-    def participants_in_doubt(self) -> set[str]:
-        return set(self._prepared)
-
-    @property
-    def coordinators_with_work(self) -> set[str]:
-        """Undecided or unacknowledged transactions, or a round waiting for its deadline."""
-        busy = {e for e, txns in self._open_txns.items() if txns}
-        return busy | {e for e, is_open in self._round_open.items() if is_open}
-
-
 def store_env(database: str, site_dir: Path) -> dict[str, str]:
     if database == "sqlite":
         return {
@@ -113,6 +62,16 @@ class SiteStore:
         self._lock = threading.Lock()
         self._queue: list[_Slot] = []
         self._writing = False
+        # Checkpoints only on SQLite: its single writer makes notification ids visible in
+        # increasing order, so "every record up to last_id" stays true as records are added. On
+        # PostgreSQL concurrent transactions commit their ids out of order: a scan could pass an
+        # id whose record commits later and a checkpoint would miss it for good; there start-up
+        # reads the whole log.
+        self._checkpoint_path = site_dir / CHECKPOINT_FILE if database == "sqlite" else None
+        self._scan_lock = threading.Lock()
+        self._scan: LogScan | None = None  # the fold so far, kept by checkpoint() to fold on
+        self._checkpointed_id = 0  # last_id of the checkpoint file, as far as this store knows
+        self._closed = False
 
     def load_event(self, event_id: str) -> PhotoEvent | None:
         return self._get(UUID(event_id))
@@ -166,18 +125,75 @@ class SiteStore:
         scan = self.scan()
         return scan.logged, scan.coordinated
 
-    def scan(self) -> "LogScan":
-        """One pass over the whole log, reading only what start-up needs: which events exist and
-        which roles have unfinished work (no aggregate is rebuilt, no actor started)."""
-        scan = LogScan()
-        start = 1
+    def scan(self) -> LogScan:
+        """What start-up needs, read without rebuilding any aggregate or starting any actor:
+        which events exist and which roles have unfinished work. Folds only the records stored
+        since the checkpoint when there is a sound one, and checkpoints a long tail at once."""
+        if self._checkpoint_path is None:
+            scan = LogScan()
+            self._fold_tail(scan)
+            return scan
+        with self._scan_lock:
+            if self._catch_up() > CHECKPOINT_AFTER:
+                self._write_checkpoint()
+            scan, self._scan = self._scan, None  # the caller's: checkpoint() starts from the file
+            return scan
+
+    def checkpoint(self) -> None:
+        """Fold the records stored since and rewrite the checkpoint file, so the next start reads
+        only what comes after. Safe from any thread while saves go on: it only reads committed
+        records. Does nothing where there are no checkpoints (not SQLite) or after close()."""
+        if self._checkpoint_path is None:
+            return
+        with self._scan_lock:
+            if self._closed:
+                return
+            self._catch_up()
+            if self._scan.last_id > self._checkpointed_id:
+                self._write_checkpoint()
+
+    def _catch_up(self) -> int:
+        """Bring the kept scan up to the end of the log; returns how many records that read."""
+        if self._scan is None:
+            self._scan = self._load_checkpoint() or LogScan()
+            self._checkpointed_id = self._scan.last_id
+        return self._fold_tail(self._scan)
+
+    def _fold_tail(self, scan: LogScan) -> int:
+        read = 0
         while True:
-            batch = self.app.recorder.select_notifications(start, 5000)
-            for n in batch:
-                scan.add(n.originator_id, n.topic, n.state)
-            if len(batch) < 5000:
-                return scan
-            start = batch[-1].id + 1
+            batch = self.app.recorder.select_notifications(scan.last_id + 1, _BATCH)
+            scan.fold(batch)
+            read += len(batch)
+            if len(batch) < _BATCH:
+                return read
+
+    def _load_checkpoint(self) -> LogScan | None:
+        """The checkpointed scan, if its file is sound and was folded from this very log."""
+        loaded = read_checkpoint(self._checkpoint_path)
+        if loaded is None:
+            return None
+        scan, database = loaded
+        if database != self._identity(scan.last_id):
+            log.warning("the scan checkpoint %s was made from another log: reading the whole log",
+                        self._checkpoint_path)
+            return None
+        return scan
+
+    def _identity(self, last_id: int) -> dict:
+        """The log as a checkpoint names it: its first record and its record at last_id. Another
+        database has another first record; an older copy or a shorter log has no such last."""
+        first = self.app.recorder.select_notifications(1, 1)
+        last = self.app.recorder.select_notifications(last_id, 1, stop=last_id)
+        return {"first": _record_key(first), "last": _record_key(last)}
+
+    def _write_checkpoint(self) -> None:
+        try:
+            write_checkpoint(self._checkpoint_path, self._scan, self._identity(self._scan.last_id))
+        except OSError as e:  # e.g. a full disk: the site runs on, the next start reads more
+            log.warning("could not write the scan checkpoint %s: %s", self._checkpoint_path, e)
+            return
+        self._checkpointed_id = self._scan.last_id
 
     def log(self, event_id: str) -> list[LogEntry]:
         """Every record this site stored for the event, both roles, oldest first."""
@@ -202,7 +218,17 @@ class SiteStore:
             return cursor.fetchone()[0]
 
     def close(self) -> None:
+        with self._scan_lock:  # a checkpoint being written finishes first; none starts after
+            self._closed = True
         self.app.close()
         engine = getattr(self.app.recorder.datastore, "engine", None)  # SQLAlchemy stores
         if engine is not None and hasattr(engine, "dispose"):
             engine.dispose()
+
+
+def _record_key(notifications) -> list | None:
+    """A record's id and primary key (aggregate, version), or None for no record."""
+    if not notifications:
+        return None
+    n = notifications[0]
+    return [n.id, str(n.originator_id), n.originator_version]

@@ -38,6 +38,8 @@ from web.settings import Settings, load_settings
 
 log = logging.getLogger("site")
 
+CHECKPOINT_EVERY_S = 30.0  # the start-up scan is checkpointed this often: a restart reads the rest
+
 
 def site_config(settings: Settings, site: int) -> SiteConfig:
     p = settings.protocol
@@ -72,11 +74,23 @@ async def _run_site(app: web.Application):
     service.transport = transport
     app[SERVICE] = service
     await service.start()
+    checkpoints = asyncio.create_task(_checkpoint_periodically(loop, store))
     log.info("site %d ready at %s", site, settings.site_url(site))
     yield
+    checkpoints.cancel()
     service.actors.stop_all()
     await transport.session.close()
+    await loop.run_in_executor(None, store.checkpoint)
     store.close()
+
+
+async def _checkpoint_periodically(loop: asyncio.AbstractEventLoop, store: SiteStore) -> None:
+    while True:
+        await asyncio.sleep(CHECKPOINT_EVERY_S)
+        try:
+            await loop.run_in_executor(None, store.checkpoint)
+        except Exception:  # the checkpoint is an optimisation: the site runs on without it
+            log.exception("the scan checkpoint failed; the next start reads a longer tail")
 
 
 def create_app(settings: Settings, site: int) -> web.Application:
