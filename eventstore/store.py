@@ -14,11 +14,13 @@ from pathlib import Path
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import PersistenceError
+from eventsourcing.domain import Snapshot
+from eventsourcing.persistence import JSONTranscoder, MapperDeserialisationError, PersistenceError
 
 from domain.aggregates import Coordination, PhotoEvent, coordination_id, record_from_data
 from domain.errors import StorageUnavailable
 from eventstore.log_scan import LogScan, read_checkpoint, write_checkpoint
+from eventstore.snapshots import SNAPSHOT_EVERY, register_state_transcodings
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +57,22 @@ def store_env(database: str, site_dir: Path) -> dict[str, str]:
     return {"PERSISTENCE_MODULE": "eventsourcing_sqlalchemy", "SQLALCHEMY_URL": database}
 
 
+class _StoreApplication(Application):
+    """The library's application with snapshots of our aggregates (taken by SiteStore)."""
+
+    name = "Application"  # the environment and tables are those of a plain Application
+    is_snapshotting_enabled = True
+    snapshot_class = Snapshot
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        register_state_transcodings(transcoder)
+
+
 class SiteStore:
     def __init__(self, database: str, site_dir: Path):
         site_dir.mkdir(parents=True, exist_ok=True)
-        self.app = Application(env=store_env(database, site_dir))
+        self.app = _StoreApplication(env=store_env(database, site_dir))
         self._lock = threading.Lock()
         self._queue: list[_Slot] = []
         self._writing = False
@@ -84,6 +98,15 @@ class SiteStore:
             return self.app.repository.get(aggregate_id)
         except AggregateNotFoundError:
             return None
+        except MapperDeserialisationError as e:  # a snapshot this code cannot read
+            log.warning("snapshot of %s not readable (%s): replaying its whole log", aggregate_id, e)
+            return self._replay(aggregate_id)
+
+    def _replay(self, aggregate_id: UUID):
+        aggregate = None
+        for event in self.app.events.get(aggregate_id):
+            aggregate = event.mutate(aggregate)
+        return aggregate
 
     def save(self, *aggregates) -> None:
         """Durably store the aggregates' new records. Group commit: saves that arrive while
@@ -108,17 +131,32 @@ class SiteStore:
                     self._writing = False
                     return
             error = None
+            aggregates = [a for slot in batch for a in slot.aggregates]
+            stored_before = [a.version - len(a.pending_events) for a in aggregates]
             try:
-                self.app.save(*(a for slot in batch for a in slot.aggregates))
+                self.app.save(*aggregates)
             except PersistenceError as e:
                 # The whole batch failed: every actor in it reloads what is stored, so none of
                 # them believes in a record that is not on disk.
                 error = StorageUnavailable(f"This site could not store the change: {e}")
             except Exception as e:  # never leave the others of the batch waiting
                 error = e
+            # Taken while the actors wait, as their aggregates must not change meanwhile.
+            due = [] if error else [a for a, before in zip(aggregates, stored_before)
+                                    if a.version // SNAPSHOT_EVERY > before // SNAPSHOT_EVERY]
+            snapshots = [Snapshot.take(a) for a in due]
             for slot in batch:
                 slot.error = error
                 slot.done.set()
+            if snapshots:
+                self._put_snapshots(snapshots)
+
+    def _put_snapshots(self, snapshots) -> None:
+        """Store snapshots; one that fails costs only a longer replay later."""
+        try:
+            self.app.snapshots.put(snapshots)
+        except Exception as e:
+            log.warning("could not store %d snapshots: %r", len(snapshots), e)
 
     def logged_events(self) -> tuple[set[str], set[str]]:
         """Event ids with a participant log here, and with a coordinator log here."""
