@@ -2,6 +2,7 @@
 and of the site-to-site API. Nothing a client sends may cause a 5xx, leave a transaction in
 doubt, or change state when it is refused."""
 
+import hashlib
 import json
 import os
 import struct
@@ -13,11 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from domain.messages import Ballot, Query, RoundRequest, VoteReport, to_wire
 from tests.e2e.cluster import Client, wait_until
 from tests.e2e.helpers import create_event, nothing_in_doubt, photo, views
 from tests.images import bomb_png, jpeg_bytes
 from web.hmac_auth import signed_headers
-from web.peer_client import MESSAGE_PATH
+from web.peer_client import BATCH_PATH
 
 pytestmark = pytest.mark.e2e
 
@@ -121,29 +123,114 @@ def test_any_cookie_gets_an_identity_and_never_someone_elses(site_pair, cookie):
 
 
 message_types = st.sampled_from(["Prepare", "Decision", "Query", "VoteReport", "RoundRequest", "Vote", "Nope"])
+messages = st.builds(
+    lambda kind, fields: {"type": kind, **fields}, message_types,
+    st.dictionaries(st.sampled_from(["txn_id", "event_id", "coordinator", "payload", "commit", "site", "round",
+                                     "ballot", "version", "reason"]), json_values, max_size=6))
+attachment_refs = st.lists(
+    st.lists(st.sampled_from(["photo", "thumb", "movie"]) | st.text(max_size=64) | st.integers(-5, 400) | json_values,
+             min_size=3, max_size=5)
+    | st.tuples(st.sampled_from(["photo", "thumb"]), st.text(alphabet="0123456789abcdef", min_size=64, max_size=64),
+                st.integers(-5, 400), st.integers(-5, 400)).map(list)
+    | json_values,
+    max_size=3) | json_values
+entries = st.fixed_dictionaries({"message": messages | json_values}, optional={"attachments": attachment_refs})
+headers = st.fixed_dictionaries({"messages": st.lists(entries | json_values, max_size=4)}) | json_values
+
+
+@st.composite
+def batch_bodies(draw) -> bytes:
+    """A batch body (a length, a JSON header, raw bytes) with any of its parts garbled."""
+    header = draw(st.binary(max_size=100) | headers.map(lambda h: json.dumps(h).encode()))
+    length = draw(st.none() | st.integers(0, 2**32 - 1))
+    body = struct.pack(">I", len(header) if length is None else length) + header + draw(st.binary(max_size=400))
+    cut = draw(st.none() | st.integers(0, len(body)))
+    return body if cut is None else body[:cut]
+
+
+def post_signed(site_pair, body: bytes):
+    headers = signed_headers(site_pair.settings.secret, 1, "POST", BATCH_PATH, body)
+    return Client(site_pair.url).request(0, "POST", BATCH_PATH, body,
+                                         {"Content-Type": "application/octet-stream", **headers})
 
 
 @FUZZ
-@given(kind=message_types, fields=st.dictionaries(
-    st.sampled_from(["txn_id", "event_id", "coordinator", "payload", "commit", "site", "round", "ballot",
-                     "version", "reason"]), json_values, max_size=6),
-       attachments=json_values)
-def test_any_signed_site_to_site_message_is_answered_without_a_5xx(site_pair, an_event, kind, fields, attachments):
+@given(body=batch_bodies() | st.binary(max_size=200))
+def test_any_signed_site_to_site_batch_is_answered_without_a_5xx(site_pair, an_event, body):
     owner, event_id = an_event
-    body = json.dumps({"message": {"type": kind, **fields}, "attachments": attachments}).encode()
-    headers = signed_headers(site_pair.settings.secret, 1, "POST", MESSAGE_PATH, body)
-    response = Client(site_pair.url).request(0, "POST", MESSAGE_PATH, body,
-                                             {"Content-Type": "application/json", **headers})
+    response = post_signed(site_pair, body)
     assert response.status in (200, 400), response.body[:300]
+    if response.status == 400:
+        assert response.parsed()["error"] == "invalid_message"
     assert views(owner, site_pair, event_id)[0]["state"] == "open"
 
 
-def test_an_unsigned_or_badly_signed_site_to_site_message_gets_401(site_pair):
-    body = b'{"message": {"type": "Query"}}'
-    client = Client(site_pair.url)
-    assert client.request(0, "POST", MESSAGE_PATH, body, {"Content-Type": "application/json"}).status == 401
-    bad = signed_headers("wrong", 1, "POST", MESSAGE_PATH, body)
-    assert client.request(0, "POST", MESSAGE_PATH, body, {**bad, "Content-Type": "application/json"}).status == 401
+# Requests that change nothing at a site (an event id nobody uses): the batch reaches its handlers.
+harmless_messages = st.one_of(
+    st.builds(Query, st.text(max_size=20), st.uuids().map(str), st.integers(-1, 4), st.integers(-1, 4)),
+    st.builds(RoundRequest, st.uuids().map(str), st.integers(-1, 5)),
+    st.builds(VoteReport, st.uuids().map(str), st.integers(-1, 3),
+              st.builds(Ballot, st.text(max_size=10), st.sampled_from(["accept", "reject", "maybe"]),
+                        st.floats(allow_nan=False, allow_infinity=False), st.integers(-1, 4))),
+).map(to_wire)
+
+
+@st.composite
+def attached_to(draw, attached: bytes) -> list:
+    """[kind, sha256, offset, length] of bytes inside the body, with the right checksum or not."""
+    offset = draw(st.integers(0, len(attached)))
+    length = draw(st.integers(0, len(attached) - offset))
+    right = hashlib.sha256(attached[offset:offset + length]).hexdigest()
+    sha = right if draw(st.booleans()) else draw(st.text(alphabet="0123456789abcdef", min_size=64, max_size=64))
+    return [draw(st.sampled_from(["photo", "thumb"])), sha, offset, length]
+
+
+@st.composite
+def framed_batches(draw) -> tuple[list, bytes, bool]:
+    """A correctly framed batch of real messages and attachments, one part of which may be
+    garbled; and whether none is (then the batch is well formed)."""
+    attached = draw(st.binary(max_size=400))
+    count = draw(st.integers(1, 4))
+    garbled = draw(st.none() | st.tuples(st.integers(0, count - 1), st.sampled_from(["message", "attachments"])))
+    entries = []
+    for n in range(count):
+        entries.append({
+            "message": draw(messages | json_values if garbled == (n, "message") else harmless_messages),
+            "attachments": draw(attachment_refs if garbled == (n, "attachments")
+                                else st.lists(attached_to(attached), max_size=3)),
+        })
+    return entries, attached, garbled is None
+
+
+def checksums_match(refs: list, attached: bytes) -> bool:
+    return all(hashlib.sha256(attached[offset:offset + length]).hexdigest() == sha
+               for _, sha, offset, length in refs)
+
+
+@FUZZ
+@given(batch=framed_batches())
+def test_a_framed_batch_is_answered_message_by_message_and_refused_only_if_malformed(site_pair, an_event, batch):
+    owner, event_id = an_event
+    entries, attached, well_formed = batch
+    encoded = json.dumps({"messages": entries}).encode()
+    response = post_signed(site_pair, struct.pack(">I", len(encoded)) + encoded + attached)
+    assert response.status in ((200,) if well_formed else (200, 400)), response.body[:300]
+    if response.status == 200:
+        replies = response.parsed()["replies"]
+        assert len(replies) == len(entries)
+        for entry, reply in zip(entries, replies):
+            if not checksums_match(entry["attachments"], attached):  # this one fails, alone
+                assert reply["error"] == "invalid_message", reply
+    assert views(owner, site_pair, event_id)[0]["state"] == "open"
+
+
+def test_an_unsigned_or_badly_signed_site_to_site_batch_gets_401(site_pair):
+    header = b'{"messages": [{"message": {"type": "Query"}}]}'
+    body = struct.pack(">I", len(header)) + header
+    client, binary = Client(site_pair.url), {"Content-Type": "application/octet-stream"}
+    assert client.request(0, "POST", BATCH_PATH, body, binary).status == 401
+    bad = signed_headers("wrong", 1, "POST", BATCH_PATH, body)
+    assert client.request(0, "POST", BATCH_PATH, body, {**bad, **binary}).status == 401
 
 
 def png_header_claiming(width: int, height: int) -> bytes:

@@ -1,16 +1,15 @@
 """One real site (aiohttp app, real SQLite in tmp_path) driven in-process: auth and identity."""
 
-import json
 import time
 import uuid
 
 import pytest
 
-from domain.messages import CreateEvent, Prepare, to_wire
+from domain.messages import CreateEvent, Prepare
 from web.hmac_auth import signature, signed_headers
 from web.identity import COOKIE_NAME, cookie_value
 from web.keys import SERVICE
-from web.peer_client import MESSAGE_PATH
+from web.peer_client import BATCH_PATH, Outgoing, encode_batch
 from web.settings import load_settings
 from web.site import create_app
 
@@ -26,11 +25,11 @@ async def client(aiohttp_client, tmp_path):
 
 def prepare_body(event_id: str, txn_id: str = "9-t1") -> bytes:
     message = Prepare(txn_id, event_id, 9, CreateEvent("Picnic", 0, "2026-11-26T10:00:00+00:00"))
-    return json.dumps({"message": to_wire(message), "attachments": {}}).encode()
+    return encode_batch([Outgoing(message, None)])
 
 
 async def post_internal(client, body: bytes, headers: dict):
-    return await client.post(MESSAGE_PATH, data=body, headers={"Content-Type": "application/json", **headers})
+    return await client.post(BATCH_PATH, data=body, headers={"Content-Type": "application/octet-stream", **headers})
 
 
 async def test_a_site_to_site_message_without_a_signature_gets_401(client):
@@ -39,14 +38,14 @@ async def test_a_site_to_site_message_without_a_signature_gets_401(client):
 
 
 async def test_a_site_to_site_message_with_a_wrong_signature_gets_401(client):
-    headers = signed_headers("not-the-secret", 1, "POST", MESSAGE_PATH, prepare_body(str(uuid.uuid4())))
+    headers = signed_headers("not-the-secret", 1, "POST", BATCH_PATH, prepare_body(str(uuid.uuid4())))
     resp = await post_internal(client, prepare_body(str(uuid.uuid4())), headers)
     assert resp.status == 401
 
 
 async def test_a_signed_body_that_was_tampered_with_gets_401(client):
     event_id = str(uuid.uuid4())
-    headers = signed_headers(SECRET, 1, "POST", MESSAGE_PATH, prepare_body(event_id))
+    headers = signed_headers(SECRET, 1, "POST", BATCH_PATH, prepare_body(event_id))
     resp = await post_internal(client, prepare_body(event_id, txn_id="9-other"), headers)
     assert resp.status == 401
 
@@ -55,7 +54,7 @@ async def test_a_stale_site_to_site_message_gets_401(client):
     body = prepare_body(str(uuid.uuid4()))
     stale = f"{time.time() - 3600:.3f}"
     headers = {"X-Site": "1", "X-Timestamp": stale,
-               "X-Signature": signature(SECRET, "POST", MESSAGE_PATH, stale, body)}
+               "X-Signature": signature(SECRET, "POST", BATCH_PATH, stale, body)}
     resp = await post_internal(client, body, headers)
     assert resp.status == 401
 
@@ -65,11 +64,11 @@ async def test_a_replayed_prepare_gets_the_same_answer_and_stores_nothing_more(c
     body = prepare_body(event_id)
     answers = []
     for _ in range(3):
-        resp = await post_internal(client, body, signed_headers(SECRET, 9, "POST", MESSAGE_PATH, body))
+        resp = await post_internal(client, body, signed_headers(SECRET, 9, "POST", BATCH_PATH, body))
         assert resp.status == 200
         answers.append(await resp.json())
     assert answers[0] == answers[1] == answers[2]
-    assert answers[0]["reply"]["yes"] is True
+    assert answers[0]["replies"][0]["yes"] is True
     store = client.server.app[SERVICE].store
     assert [e.type for e in store.log(event_id) if e.record is not None] == ["Prepared"]
 
