@@ -44,12 +44,15 @@ class Actors:
         self._retiring: dict[tuple[str, str], list[Envelope]] = {}  # messages held meanwhile
         self._crowded = threading.Event()  # more than max_running run: retire some now
         self._stopping = threading.Event()
-        self.logged: set[str] = set()  # events with a participant log at this site
+        # Events that may have a log here, per role: what the start-up scan found, and every
+        # event an actor was started for since. An actor for any other event starts empty
+        # without reading the store (most actors a site starts are for brand-new events).
+        self.logged: set[str] = set()
+        self.coordinated: set[str] = set()
+        self._known = {PARTICIPANT: self.logged, COORDINATOR: self.coordinated}
 
     def deliver(self, role: str, event_id: str, message, reply: Reply | None = None) -> None:
         """Hand `message` to the actor of (role, event), starting it from the store if needed."""
-        if role == PARTICIPANT:
-            self.logged.add(event_id)
         with self._lock:
             if self._tell((role, event_id), Envelope(message, reply)):
                 return
@@ -64,7 +67,11 @@ class Actors:
             return True
         ref = self._refs.pop(key, None)
         if ref is None or not ref.is_alive():
-            ref = ROLES[key[0]].start(key[1], self.wiring, self.mailbox(*key))
+            role, event_id = key
+            known = self._known[role]
+            fresh = event_id not in known
+            known.add(event_id)
+            ref = ROLES[role].start(event_id, self.wiring, self.mailbox(*key), fresh)
             if len(self._refs) >= self.max_running:
                 self._crowded.set()
         self._refs[key] = ref  # re-inserted last: the dict's order is least recently used first
@@ -89,8 +96,9 @@ class Actors:
 
     def recover(self, work) -> None:
         """Resume what the log says needs it (a scan by the store): ask, resend, abort, wait."""
-        participants, coordinators, logged = work
+        participants, coordinators, logged, coordinated = work
         self.logged |= logged
+        self.coordinated |= coordinated
         for event_id in sorted(participants):
             self.deliver(PARTICIPANT, event_id, Recover())
         for event_id in sorted(coordinators):

@@ -61,8 +61,9 @@ class RoleActor(pykka.ThreadingActor):
     role = "role"
     aggregate_class: type = object
 
-    def __init__(self, event_id: str, wiring: Wiring, mailbox: Reply):
+    def __init__(self, event_id: str, wiring: Wiring, mailbox: Reply, fresh: bool = False):
         super().__init__()
+        self.fresh = fresh  # nothing stored for this role and event yet: no need to read the store
         self.event_id = event_id
         self.wiring = wiring
         self.mailbox = mailbox  # replies and timers reach this role through it, even after a stop
@@ -99,6 +100,8 @@ class RoleActor(pykka.ThreadingActor):
     # --- the loop ------------------------------------------------------------------------------
     def on_start(self) -> None:
         """Rebuild from the store in the actor's own thread (not in whoever started it)."""
+        if self.fresh:
+            return
         try:
             self._load()
         except Exception as error:  # the messages waiting get it as their answer, not silence

@@ -114,7 +114,8 @@ class SiteService:
         """Scan the log, resume only what is unfinished; each resumed actor reports its state."""
         scan = await self.loop.run_in_executor(None, self.store.scan)
         self.existing |= scan.existing
-        self.actors.recover((scan.participants_in_doubt, scan.coordinators_with_work, scan.logged))
+        self.actors.recover((scan.participants_in_doubt, scan.coordinators_with_work, scan.logged,
+                             scan.coordinated))
         self.actors.start_sweeping()
         await asyncio.gather(*(self.ask(PARTICIPANT, e, Snapshot()) for e in scan.participants_in_doubt))
 

@@ -239,6 +239,44 @@ def test_messages_sent_while_an_actor_is_being_retired_reach_its_successor_in_or
         store.close()
 
 
+class CountingStore(SiteStore):
+    loads = 0
+
+    def load_event(self, event_id):
+        self.loads += 1
+        return super().load_event(event_id)
+
+
+def test_an_actor_for_an_event_never_seen_here_starts_without_reading_the_store(tmp_path):
+    store = CountingStore("sqlite", tmp_path)
+    wiring = Wiring(SiteConfig(0, (0,), 10, TIMING), store, lambda *a: None,
+                    lambda d, cb: None, CrashPoints(None))
+    actors = Actors(wiring, idle_s=0.0)
+    try:
+        event_id = str(uuid.uuid4())
+        assert ask(actors, "participant", event_id, Prepare("0-t1", event_id, 0, CreateEvent("P", 0, "now"))).yes
+        assert store.loads == 0
+        assert actors.sweep() == 1
+        assert ask(actors, "participant", event_id, Decision("0-t1", event_id, True)).site == 0
+        assert store.loads == 1  # the second actor for it reads what the first one stored
+        assert ask(actors, "participant", event_id, Snapshot()).exists
+    finally:
+        actors.stop_all()
+        store.close()
+
+    restarted = CountingStore("sqlite", tmp_path)  # a restart: the scan says what is logged
+    actors = Actors(Wiring(SiteConfig(0, (0,), 10, TIMING), restarted, lambda *a: None,
+                           lambda d, cb: None, CrashPoints(None)))
+    try:
+        scan = restarted.scan()
+        actors.recover((set(), set(), scan.logged, scan.coordinated))
+        assert ask(actors, "participant", event_id, Snapshot()).title == "P"
+        assert restarted.loads == 1
+    finally:
+        actors.stop_all()
+        restarted.close()
+
+
 def test_concurrent_saves_are_grouped_and_each_one_is_durable(tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 
