@@ -29,6 +29,8 @@ class CoordinatorActor(RoleActor):
     def load_aggregate(self):
         return self.wiring.store.load_coordination(self.event_id)
 
+    timer_obsolete = staticmethod(coordinator.timer_obsolete)
+
     def decide(self, state, message):
         return coordinator.step(state, message, self.wiring.config, time.time())
 

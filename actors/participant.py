@@ -16,5 +16,7 @@ class ParticipantActor(RoleActor):
     def load_aggregate(self):
         return self.wiring.store.load_event(self.event_id)
 
+    timer_obsolete = staticmethod(participant.timer_obsolete)
+
     def decide(self, state, message):
         return participant.step(state, message, self.wiring.config, time.time())

@@ -8,6 +8,10 @@ it is the least recently used; either way only if it holds nothing that only mem
 participant never does; a coordinator does while it prepares or a client waits). Its timers and
 replies still arrive, through `deliver`, to a fresh actor rebuilt from the store.
 
+A timer due for a retired actor is dropped, not delivered, when the state the actor left says
+it would change nothing (a prepare timeout of a decided transaction, say): every transaction
+leaves a few such timers behind, and each would otherwise start an actor again.
+
 Retiring never blocks `deliver` (the site's event loop calls it): while an actor is asked
 whether it is idle and stopped, messages for its (role, event) wait in a list and go to whichever
 actor plays the role afterwards, so two actors never write one aggregate.
@@ -18,12 +22,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 
 import pykka
 
 from actors.coordinator import CoordinatorActor
 from actors.participant import ParticipantActor
-from actors.role_actor import Envelope, IdleCheck, Reply, Wiring
+from actors.role_actor import Envelope, IdleCheck, Reply, TimerFired, Wiring
 from domain.messages import Recover
 
 log = logging.getLogger(__name__)
@@ -31,6 +36,7 @@ log = logging.getLogger(__name__)
 PARTICIPANT, COORDINATOR = "participant", "coordinator"
 ROLES = {PARTICIPANT: ParticipantActor, COORDINATOR: CoordinatorActor}
 IDLE_CHECK_TIMEOUT_S = 1.0  # an actor busy for longer than this is not idle anyway
+LEFT_STATES = 4096  # states of retired actors kept to judge their timers (least recent go)
 
 
 class Actors:
@@ -42,6 +48,8 @@ class Actors:
         self._refs: dict[tuple[str, str], pykka.ActorRef] = {}  # insertion order = use order
         self._last_used: dict[tuple[str, str], float] = {}
         self._retiring: dict[tuple[str, str], list[Envelope]] = {}  # messages held meanwhile
+        self._left: OrderedDict[tuple[str, str], object] = OrderedDict()  # retired actors' states
+        self.timers_dropped = 0
         self._crowded = threading.Event()  # more than max_running run: retire some now
         self._stopping = threading.Event()
         # Events that may have a log here, per role: what the start-up scan found, and every
@@ -71,6 +79,7 @@ class Actors:
             known = self._known[role]
             fresh = event_id not in known
             known.add(event_id)
+            self._left.pop(key, None)  # the new actor's state will move on from it
             ref = ROLES[role].start(event_id, self.wiring, self.mailbox(*key), fresh)
             if len(self._refs) >= self.max_running:
                 self._crowded.set()
@@ -85,10 +94,26 @@ class Actors:
     def mailbox(self, role: str, event_id: str) -> Reply:
         """Where an actor's replies and timers go: to whichever actor then plays that role."""
         def post(message) -> None:
-            if message is not None and not self._stopping.is_set():
-                self.deliver(role, event_id, message)
+            if message is None or self._stopping.is_set():
+                return
+            if isinstance(message, TimerFired):
+                if self._timer_obsolete(role, event_id, message.message):
+                    return
+                message = message.message
+            self.deliver(role, event_id, message)
 
         return post
+
+    def _timer_obsolete(self, role: str, event_id: str, message) -> bool:
+        key = (role, event_id)
+        with self._lock:
+            if key in self._refs or key in self._retiring:
+                return False  # a running actor judges for itself
+            left = self._left.get(key)
+            if left is None or not ROLES[role].timer_obsolete(left, message):
+                return False
+            self.timers_dropped += 1
+            return True
 
     @property
     def running(self) -> int:
@@ -151,23 +176,27 @@ class Actors:
             self._retiring[key] = []
         # From here on nothing reaches the actor: it answers IdleCheck after everything already
         # in its inbox, and stops with nothing behind it.
-        idle = _ask(ref, IdleCheck(), IDLE_CHECK_TIMEOUT_S)
-        if idle:
+        left = _ask(ref, IdleCheck(), IDLE_CHECK_TIMEOUT_S)  # its state, if it may stop
+        if left is not None:
             try:
                 ref.stop(block=True, timeout=5)
             except (pykka.ActorDeadError, pykka.Timeout):
                 pass
         with self._lock:
             held = self._retiring.pop(key)
-            if idle:
-                self._last_used.pop(key, None)
-            else:
+            if left is None:
                 self._refs[key] = ref
+            else:
+                self._last_used.pop(key, None)
+                self._left[key] = left
+                self._left.move_to_end(key)
+                while len(self._left) > LEFT_STATES:
+                    self._left.popitem(last=False)
             undelivered = [e for e in held if not self._tell(key, e)]
         for envelope in undelivered:
             if envelope.reply is not None:
                 envelope.reply(None)
-        return bool(idle)
+        return left is not None
 
     def stop_all(self) -> None:
         self._stopping.set()

@@ -34,7 +34,15 @@ class Snapshot:
 
 @dataclass(frozen=True)
 class IdleCheck:
-    """From the registry: may this actor stop now without losing anything?"""
+    """From the registry: may this actor stop now without losing anything? The answer is the
+    state it would leave behind, or None while it holds something only memory has."""
+
+
+@dataclass(frozen=True)
+class TimerFired:
+    """A timer this actor set, on its way back through the registry (which may drop it)."""
+
+    message: Any
 
 
 @dataclass(frozen=True)
@@ -89,7 +97,7 @@ class RoleActor(pykka.ThreadingActor):
             envelope.reply(self.state)
             return True
         if isinstance(envelope.message, IdleCheck):
-            envelope.reply(not self.keeps_memory())
+            envelope.reply(None if self.keeps_memory() or self.load_error else self.state)
             return True
         return False
 
@@ -165,5 +173,10 @@ class RoleActor(pykka.ThreadingActor):
             self.wiring.schedule(timer.delay_s, self._timer_callback(timer.message))
 
     def _timer_callback(self, message) -> Callable[[], None]:
-        mailbox = self.mailbox
-        return lambda: mailbox(message)
+        mailbox, fired = self.mailbox, TimerFired(message)
+        return lambda: mailbox(fired)
+
+    @staticmethod
+    def timer_obsolete(state, message) -> bool:
+        """Whether a timer due now would change nothing (see domain): a role may say so."""
+        return False

@@ -328,3 +328,20 @@ _HANDLERS = {
     RoundDeadline: _on_round_deadline,
     Recover: _on_recover,
 }
+
+
+def timer_obsolete(state: CoordinatorState, message) -> bool:
+    """Whether a timer due now would change nothing in `state` or in any later state rebuilt
+    from the store (so a site may drop it rather than start an actor for it). Each test holds
+    for good once true: decisions, stored acknowledgements and closed rounds are final."""
+    if isinstance(message, PrepareTimeout):
+        return _preparing(state, message.txn_id) is None
+    if isinstance(message, ResendDecision):
+        txn = state.txns.get(message.txn_id)
+        return txn is None or (txn.phase != PREPARING and set(txn.sites) <= txn.acks)
+    if isinstance(message, AckWaitOver):  # only a client waiting in memory cares
+        txn = state.txns.get(message.txn_id)
+        return txn is None or txn.phase != COMMITTED or txn.answered
+    if isinstance(message, RoundDeadline):
+        return _open_round(state, message.round) is None
+    return False

@@ -152,3 +152,11 @@ _HANDLERS = {
     Unreachable: _on_unreachable,
     CastVote: _on_cast_vote,
 }
+
+
+def timer_obsolete(state: EventState, message) -> bool:
+    """Whether a timer due now would change nothing in `state` or in any later state (so a
+    site may drop it rather than start an actor for it). Unknown timers are never obsolete."""
+    if isinstance(message, AskOutcome):  # decided transactions are never prepared again
+        return state.prepared is None or state.prepared.txn_id != message.txn_id
+    return False

@@ -8,10 +8,10 @@ import pytest
 
 from actors.crash import CrashPoints
 from actors.registry import Actors
-from actors.role_actor import Failed, Snapshot, Wiring
+from actors.role_actor import Failed, Snapshot, TimerFired, Wiring
 from domain.config import SiteConfig, Timing
 from domain.errors import StorageUnavailable
-from domain.messages import Begin, CreateEvent, Decision, Prepare, Query
+from domain.messages import AskOutcome, Begin, CreateEvent, Decision, Prepare, Query
 from eventstore.store import SiteStore
 
 SITES = (0, 1, 2)
@@ -275,6 +275,30 @@ def test_an_actor_for_an_event_never_seen_here_starts_without_reading_the_store(
     finally:
         actors.stop_all()
         restarted.close()
+
+
+def test_a_timer_of_a_retired_actor_is_dropped_only_when_it_would_change_nothing(tmp_path):
+    store = SiteStore("sqlite", tmp_path)
+    sent = []
+    wiring = Wiring(SiteConfig(0, (0, 1), 10, TIMING), store, lambda site, msg, reply: sent.append(msg),
+                    lambda d, cb: None, CrashPoints(None))
+    actors = Actors(wiring, idle_s=0.0)
+    try:
+        decided, in_doubt = str(uuid.uuid4()), str(uuid.uuid4())
+        for event_id in (decided, in_doubt):
+            assert ask(actors, "participant", event_id, Prepare("1-t", event_id, 1, CreateEvent("P", 1, "now"))).yes
+        assert ask(actors, "participant", decided, Decision("1-t", decided, True)).site == 0
+        assert actors.sweep() == 2 and actors.running == 0
+
+        actors.mailbox("participant", decided)(TimerFired(AskOutcome("1-t", 1)))
+        assert actors.timers_dropped == 1 and actors.running == 0  # no actor started for it
+
+        actors.mailbox("participant", in_doubt)(TimerFired(AskOutcome("1-t", 1)))
+        wait_for(lambda: any(isinstance(m, Query) and m.event_id == in_doubt for m in sent))
+        assert actors.timers_dropped == 1 and actors.running == 1  # it asks around
+    finally:
+        actors.stop_all()
+        store.close()
 
 
 def test_concurrent_saves_are_grouped_and_each_one_is_durable(tmp_path):
