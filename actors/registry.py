@@ -119,17 +119,17 @@ class Actors:
     def running(self) -> int:
         return len(self._refs)
 
-    def recover(self, work) -> None:
-        """Resume what the log says needs it (a scan by the store): ask, resend, abort, wait."""
-        participants, coordinators, logged, coordinated = work
-        self.logged |= logged
-        self.coordinated |= coordinated
+    def recover(self, scan) -> None:
+        """Resume what the log says needs it (the store's LogScan): ask, resend, abort, wait."""
+        self.logged |= scan.logged
+        self.coordinated |= scan.coordinated
+        participants, coordinators = scan.participants_in_doubt, scan.coordinators_with_work
         for event_id in sorted(participants):
             self.deliver(PARTICIPANT, event_id, Recover())
         for event_id in sorted(coordinators):
             self.deliver(COORDINATOR, event_id, Recover())
         log.info("%d events here; resumed %d participants and %d coordinators",
-                 len(logged), len(participants), len(coordinators))
+                 len(scan.logged), len(participants), len(coordinators))
 
     # --- retiring actors -------------------------------------------------------------------------
     def start_sweeping(self, every_s: float = 2.0) -> None:

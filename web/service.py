@@ -31,7 +31,6 @@ from domain.errors import (
     UnknownEvent,
     VotingInProgress,
 )
-from domain.aggregates import PhotoEvent
 from domain.event_state import EventState
 from domain.messages import (
     ACCEPT,
@@ -114,8 +113,7 @@ class SiteService:
         """Scan the log, resume only what is unfinished; each resumed actor reports its state."""
         scan = await self.loop.run_in_executor(None, self.store.scan)
         self.existing |= scan.existing
-        self.actors.recover((scan.participants_in_doubt, scan.coordinators_with_work, scan.logged,
-                             scan.coordinated))
+        self.actors.recover(scan)
         self.actors.start_sweeping()
         await asyncio.gather(*(self.ask(PARTICIPANT, e, Snapshot()) for e in scan.participants_in_doubt))
 
@@ -204,7 +202,7 @@ class SiteService:
             log.warning("event %s could not be read: %r", event_id, e)
             raise StorageUnavailable("This site cannot read its store right now.") from e
         if aggregate is None:
-            return PhotoEvent(event_id=event_id).state
+            raise UnknownEvent()
         return self.views.offer(aggregate.state, aggregate.version)
 
     async def create_event(self, title) -> str:

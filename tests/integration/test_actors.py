@@ -268,8 +268,7 @@ def test_an_actor_for_an_event_never_seen_here_starts_without_reading_the_store(
     actors = Actors(Wiring(SiteConfig(0, (0,), 10, TIMING), restarted, lambda *a: None,
                            lambda d, cb: None, CrashPoints(None)))
     try:
-        scan = restarted.scan()
-        actors.recover((set(), set(), scan.logged, scan.coordinated))
+        actors.recover(restarted.scan())
         assert ask(actors, "participant", event_id, Snapshot()).title == "P"
         assert restarted.loads == 1
     finally:
