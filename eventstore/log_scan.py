@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import threading
 from pathlib import Path
 
 from eventstore.photo_files import write_atomically
@@ -17,6 +18,8 @@ from eventstore.photo_files import write_atomically
 log = logging.getLogger(__name__)
 
 FORMAT = 1  # bump whenever add() or to_json() change: a file folded by other code is then ignored
+CHECKPOINT_AFTER = 1000  # records: a start-up that read a longer tail writes a checkpoint at once
+_BATCH = 5000
 
 
 class LogScan:
@@ -112,6 +115,100 @@ class LogScan:
         }
         scan._round_open = dict(data["round_open"])
         return scan
+
+
+class KeptScan:
+    """The fold of one log (an eventsourcing recorder), kept up to date and checkpointed to a
+    file; without a file (path None) every scan reads the whole log."""
+
+    def __init__(self, recorder, path: Path | None):
+        self.recorder = recorder
+        self.path = path
+        self._lock = threading.Lock()
+        self._scan: LogScan | None = None  # the fold so far, kept by checkpoint() to fold on
+        self._checkpointed_id = 0  # last_id of the checkpoint file, as far as we know
+        self._closed = False
+
+    def scan(self) -> LogScan:
+        """The fold of the whole log: from the checkpoint when there is a sound one, and a long
+        tail is checkpointed at once."""
+        if self.path is None:
+            scan = LogScan()
+            self._fold_tail(scan)
+            return scan
+        with self._lock:
+            if self._catch_up() > CHECKPOINT_AFTER:
+                self._write()
+            scan, self._scan = self._scan, None  # the caller's: checkpoint() starts from the file
+            return scan
+
+    def checkpoint(self) -> None:
+        """Fold the records stored since and rewrite the file, so the next start reads only what
+        comes after. Safe from any thread while records are added: it only reads committed ones.
+        Does nothing without a file or after close()."""
+        if self.path is None:
+            return
+        with self._lock:
+            if self._closed:
+                return
+            self._catch_up()
+            if self._scan.last_id > self._checkpointed_id:
+                self._write()
+
+    def close(self) -> None:
+        with self._lock:  # a checkpoint being written finishes first; none starts after
+            self._closed = True
+
+    def _catch_up(self) -> int:
+        """Bring the kept scan up to the end of the log; returns how many records that read."""
+        if self._scan is None:
+            self._scan = self._load() or LogScan()
+            self._checkpointed_id = self._scan.last_id
+        return self._fold_tail(self._scan)
+
+    def _fold_tail(self, scan: LogScan) -> int:
+        read = 0
+        while True:
+            batch = self.recorder.select_notifications(scan.last_id + 1, _BATCH)
+            scan.fold(batch)
+            read += len(batch)
+            if len(batch) < _BATCH:
+                return read
+
+    def _load(self) -> LogScan | None:
+        """The checkpointed scan, if its file is sound and was folded from this very log."""
+        loaded = read_checkpoint(self.path)
+        if loaded is None:
+            return None
+        scan, database = loaded
+        if database != self._identity(scan.last_id):
+            log.warning("the scan checkpoint %s was made from another log: reading the whole log",
+                        self.path)
+            return None
+        return scan
+
+    def _identity(self, last_id: int) -> dict:
+        """The log as a checkpoint names it: its first record and its record at last_id. Another
+        database has another first record; an older copy or a shorter log has no such last."""
+        first = self.recorder.select_notifications(1, 1)
+        last = self.recorder.select_notifications(last_id, 1, stop=last_id)
+        return {"first": _record_key(first), "last": _record_key(last)}
+
+    def _write(self) -> None:
+        try:
+            write_checkpoint(self.path, self._scan, self._identity(self._scan.last_id))
+        except OSError as e:  # e.g. a full disk: the site runs on, the next start reads more
+            log.warning("could not write the scan checkpoint %s: %s", self.path, e)
+            return
+        self._checkpointed_id = self._scan.last_id
+
+
+def _record_key(notifications) -> list | None:
+    """A record's id and primary key (aggregate, version), or None for no record."""
+    if not notifications:
+        return None
+    n = notifications[0]
+    return [n.id, str(n.originator_id), n.originator_version]
 
 
 def write_checkpoint(path: Path, scan: LogScan, database: dict) -> None:

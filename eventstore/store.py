@@ -19,14 +19,12 @@ from eventsourcing.persistence import JSONTranscoder, MapperDeserialisationError
 
 from domain.aggregates import Coordination, PhotoEvent, coordination_id, record_from_data
 from domain.errors import StorageUnavailable
-from eventstore.log_scan import LogScan, read_checkpoint, write_checkpoint
+from eventstore.log_scan import KeptScan, LogScan
 from eventstore.snapshots import SNAPSHOT_EVERY, register_state_transcodings
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "scan-checkpoint.json"
-CHECKPOINT_AFTER = 1000  # records: a start-up that read a longer tail writes a checkpoint at once
-_BATCH = 5000
 
 
 @dataclass(frozen=True)
@@ -81,11 +79,8 @@ class SiteStore:
         # PostgreSQL concurrent transactions commit their ids out of order: a scan could pass an
         # id whose record commits later and a checkpoint would miss it for good; there start-up
         # reads the whole log.
-        self._checkpoint_path = site_dir / CHECKPOINT_FILE if database == "sqlite" else None
-        self._scan_lock = threading.Lock()
-        self._scan: LogScan | None = None  # the fold so far, kept by checkpoint() to fold on
-        self._checkpointed_id = 0  # last_id of the checkpoint file, as far as this store knows
-        self._closed = False
+        checkpoint = site_dir / CHECKPOINT_FILE if database == "sqlite" else None
+        self._scans = KeptScan(self.app.recorder, checkpoint)
 
     def load_event(self, event_id: str) -> PhotoEvent | None:
         return self._get(UUID(event_id))
@@ -165,73 +160,12 @@ class SiteStore:
 
     def scan(self) -> LogScan:
         """What start-up needs, read without rebuilding any aggregate or starting any actor:
-        which events exist and which roles have unfinished work. Folds only the records stored
-        since the checkpoint when there is a sound one, and checkpoints a long tail at once."""
-        if self._checkpoint_path is None:
-            scan = LogScan()
-            self._fold_tail(scan)
-            return scan
-        with self._scan_lock:
-            if self._catch_up() > CHECKPOINT_AFTER:
-                self._write_checkpoint()
-            scan, self._scan = self._scan, None  # the caller's: checkpoint() starts from the file
-            return scan
+        which events exist and which roles have unfinished work (from the checkpoint on)."""
+        return self._scans.scan()
 
     def checkpoint(self) -> None:
-        """Fold the records stored since and rewrite the checkpoint file, so the next start reads
-        only what comes after. Safe from any thread while saves go on: it only reads committed
-        records. Does nothing where there are no checkpoints (not SQLite) or after close()."""
-        if self._checkpoint_path is None:
-            return
-        with self._scan_lock:
-            if self._closed:
-                return
-            self._catch_up()
-            if self._scan.last_id > self._checkpointed_id:
-                self._write_checkpoint()
-
-    def _catch_up(self) -> int:
-        """Bring the kept scan up to the end of the log; returns how many records that read."""
-        if self._scan is None:
-            self._scan = self._load_checkpoint() or LogScan()
-            self._checkpointed_id = self._scan.last_id
-        return self._fold_tail(self._scan)
-
-    def _fold_tail(self, scan: LogScan) -> int:
-        read = 0
-        while True:
-            batch = self.app.recorder.select_notifications(scan.last_id + 1, _BATCH)
-            scan.fold(batch)
-            read += len(batch)
-            if len(batch) < _BATCH:
-                return read
-
-    def _load_checkpoint(self) -> LogScan | None:
-        """The checkpointed scan, if its file is sound and was folded from this very log."""
-        loaded = read_checkpoint(self._checkpoint_path)
-        if loaded is None:
-            return None
-        scan, database = loaded
-        if database != self._identity(scan.last_id):
-            log.warning("the scan checkpoint %s was made from another log: reading the whole log",
-                        self._checkpoint_path)
-            return None
-        return scan
-
-    def _identity(self, last_id: int) -> dict:
-        """The log as a checkpoint names it: its first record and its record at last_id. Another
-        database has another first record; an older copy or a shorter log has no such last."""
-        first = self.app.recorder.select_notifications(1, 1)
-        last = self.app.recorder.select_notifications(last_id, 1, stop=last_id)
-        return {"first": _record_key(first), "last": _record_key(last)}
-
-    def _write_checkpoint(self) -> None:
-        try:
-            write_checkpoint(self._checkpoint_path, self._scan, self._identity(self._scan.last_id))
-        except OSError as e:  # e.g. a full disk: the site runs on, the next start reads more
-            log.warning("could not write the scan checkpoint %s: %s", self._checkpoint_path, e)
-            return
-        self._checkpointed_id = self._scan.last_id
+        """Checkpoint the start-up scan; safe from any thread while saves go on."""
+        self._scans.checkpoint()
 
     def log(self, event_id: str) -> list[LogEntry]:
         """Every record this site stored for the event, both roles, oldest first."""
@@ -256,17 +190,9 @@ class SiteStore:
             return cursor.fetchone()[0]
 
     def close(self) -> None:
-        with self._scan_lock:  # a checkpoint being written finishes first; none starts after
-            self._closed = True
+        self._scans.close()
         self.app.close()
         engine = getattr(self.app.recorder.datastore, "engine", None)  # SQLAlchemy stores
         if engine is not None and hasattr(engine, "dispose"):
             engine.dispose()
 
-
-def _record_key(notifications) -> list | None:
-    """A record's id and primary key (aggregate, version), or None for no record."""
-    if not notifications:
-        return None
-    n = notifications[0]
-    return [n.id, str(n.originator_id), n.originator_version]

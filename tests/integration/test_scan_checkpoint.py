@@ -16,7 +16,8 @@ from domain.messages import AddPhotos, CreateEvent, PhotoMeta, Publish, StartRou
 from domain.records import Aborted, Acknowledged, Began, Committed, Decided, Prepared
 from eventstore import log_scan
 from eventstore.log_scan import LogScan, read_checkpoint, write_checkpoint
-from eventstore.store import CHECKPOINT_AFTER, CHECKPOINT_FILE, SiteStore
+from eventstore.log_scan import CHECKPOINT_AFTER
+from eventstore.store import CHECKPOINT_FILE, SiteStore
 
 SITES = (0, 1, 2, 3)
 CREATE = CreateEvent("Picnic", 0, "2026-11-26T10:00:00+00:00")
