@@ -3,6 +3,7 @@
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 
 import pytest
 
@@ -38,6 +39,19 @@ def ask(actors, role, event_id, message, timeout=5.0):
     actors.deliver(role, event_id, message, reply)
     assert done.wait(timeout), f"no reply to {message!r}"
     return box[0]
+
+
+@contextmanager
+def one_site(store, sites=(0,), send=lambda *a: None, **options):
+    """Site 0's actors over `store` (their timers never fire); stopped, and the store closed,
+    after the block."""
+    wiring = Wiring(SiteConfig(0, sites, 10, TIMING), store, send, lambda d, cb: None, CrashPoints(None))
+    actors = Actors(wiring, **options)
+    try:
+        yield actors
+    finally:
+        actors.stop_all()
+        store.close()
 
 
 class InProcessCluster:
@@ -128,10 +142,7 @@ class FailingStore(SiteStore):
 
 def test_an_actor_survives_a_failed_store_and_forgets_what_it_could_not_store(tmp_path):
     store = FailingStore("sqlite", tmp_path)
-    wiring = Wiring(SiteConfig(0, (0,), 10, TIMING), store, lambda *a: None,
-                    lambda d, cb: None, CrashPoints(None))
-    actors = Actors(wiring)
-    try:
+    with one_site(store) as actors:
         event_id = str(uuid.uuid4())
         prepare = Prepare("0-t1", event_id, 0, CreateEvent("Picnic", 0, "now"))
         answer = ask(actors, "participant", event_id, prepare)
@@ -142,49 +153,31 @@ def test_an_actor_survives_a_failed_store_and_forgets_what_it_could_not_store(tm
         assert ask(actors, "participant", event_id, prepare).yes is True
         assert ask(actors, "participant", event_id, Decision("0-t1", event_id, True)).site == 0
         assert ask(actors, "participant", event_id, Snapshot()).exists
-    finally:
-        actors.stop_all()
-        store.close()
 
 
 def test_an_idle_actor_is_stopped_and_a_later_message_finds_its_state_rebuilt_from_the_store(tmp_path):
     store = SiteStore("sqlite", tmp_path)
-    wiring = Wiring(SiteConfig(0, (0,), 10, TIMING), store, lambda *a: None,
-                    lambda d, cb: None, CrashPoints(None))
-    actors = Actors(wiring, idle_s=0.0)
-    try:
+    with one_site(store, idle_s=0.0) as actors:
         event_id = str(uuid.uuid4())
         assert ask(actors, "participant", event_id, Prepare("0-t1", event_id, 0, CreateEvent("Picnic", 0, "now"))).yes
         assert actors.running == 1
         assert actors.sweep() == 1 and actors.running == 0
         assert ask(actors, "participant", event_id, Decision("0-t1", event_id, True)).site == 0
         assert ask(actors, "participant", event_id, Snapshot()).title == "Picnic"
-    finally:
-        actors.stop_all()
-        store.close()
 
 
 def test_a_coordinator_with_a_transaction_preparing_is_not_stopped_when_idle(tmp_path):
     store = SiteStore("sqlite", tmp_path)
-    wiring = Wiring(SiteConfig(0, (0, 1), 10, TIMING), store, lambda *a: None,
-                    lambda d, cb: None, CrashPoints(None))
-    actors = Actors(wiring, idle_s=0.0)
-    try:
+    with one_site(store, sites=(0, 1), idle_s=0.0) as actors:
         event_id = str(uuid.uuid4())
         actors.deliver("coordinator", event_id, Begin("0-t1", event_id, CreateEvent("P", 0, "now"), (0, 1)))
         wait_for(lambda: store.load_coordination(event_id) is not None)
         assert actors.sweep() == 0 and actors.running == 1  # its yes votes live only in memory
-    finally:
-        actors.stop_all()
-        store.close()
 
 
 def test_past_max_running_the_least_recently_used_idle_actors_stop_and_keep_their_state(tmp_path):
     store = SiteStore("sqlite", tmp_path)
-    wiring = Wiring(SiteConfig(0, (0,), 10, TIMING), store, lambda *a: None,
-                    lambda d, cb: None, CrashPoints(None))
-    actors = Actors(wiring, idle_s=3600.0, max_running=3)
-    try:
+    with one_site(store, idle_s=3600.0, max_running=3) as actors:
         events = [str(uuid.uuid4()) for _ in range(6)]
         for n, event_id in enumerate(events):
             prepare = Prepare(f"0-t{n}", event_id, 0, CreateEvent(f"Event {n}", 0, "now"))
@@ -195,33 +188,20 @@ def test_past_max_running_the_least_recently_used_idle_actors_stop_and_keep_thei
         assert actors.trim() == 0  # at the limit: nothing more to do
         for n, event_id in enumerate(events):  # the stopped ones come back from the store
             assert ask(actors, "participant", event_id, Snapshot()).prepared.txn_id == f"0-t{n}"
-    finally:
-        actors.stop_all()
-        store.close()
 
 
 def test_the_sweeper_keeps_the_running_actors_near_max_running_while_they_are_used(tmp_path):
-    store = SiteStore("sqlite", tmp_path)
-    wiring = Wiring(SiteConfig(0, (0,), 10, TIMING), store, lambda *a: None,
-                    lambda d, cb: None, CrashPoints(None))
-    actors = Actors(wiring, idle_s=3600.0, max_running=4)
-    actors.start_sweeping(every_s=3600.0)  # only crowding wakes it
-    try:
+    with one_site(SiteStore("sqlite", tmp_path), idle_s=3600.0, max_running=4) as actors:
+        actors.start_sweeping(every_s=3600.0)  # only crowding wakes it
         for n in range(40):
             event_id = str(uuid.uuid4())
             assert ask(actors, "participant", event_id, Prepare(f"0-t{n}", event_id, 0, CreateEvent("E", 0, "now"))).yes
         wait_for(lambda: actors.running <= 4)
-    finally:
-        actors.stop_all()
-        store.close()
 
 
 def test_messages_sent_while_an_actor_is_being_retired_reach_its_successor_in_order(tmp_path):
     store = SiteStore("sqlite", tmp_path)
-    wiring = Wiring(SiteConfig(0, (0,), 10, TIMING), store, lambda *a: None,
-                    lambda d, cb: None, CrashPoints(None))
-    actors = Actors(wiring, idle_s=0.0)
-    try:
+    with one_site(store, idle_s=0.0) as actors:
         event_id = str(uuid.uuid4())
         assert ask(actors, "participant", event_id, Prepare("0-t1", event_id, 0, CreateEvent("P", 0, "now"))).yes
         answers = []
@@ -234,9 +214,6 @@ def test_messages_sent_while_an_actor_is_being_retired_reach_its_successor_in_or
         events = [e for e in store.app.recorder.select_events(uuid.UUID(event_id))]
         assert [store.app.mapper.to_domain_event(e).__class__.__name__ for e in events][-1] == "Committed"
         assert len(events) == 3  # created, prepared, committed once: no actor wrote twice
-    finally:
-        actors.stop_all()
-        store.close()
 
 
 class CountingStore(SiteStore):
@@ -249,10 +226,7 @@ class CountingStore(SiteStore):
 
 def test_an_actor_for_an_event_never_seen_here_starts_without_reading_the_store(tmp_path):
     store = CountingStore("sqlite", tmp_path)
-    wiring = Wiring(SiteConfig(0, (0,), 10, TIMING), store, lambda *a: None,
-                    lambda d, cb: None, CrashPoints(None))
-    actors = Actors(wiring, idle_s=0.0)
-    try:
+    with one_site(store, idle_s=0.0) as actors:
         event_id = str(uuid.uuid4())
         assert ask(actors, "participant", event_id, Prepare("0-t1", event_id, 0, CreateEvent("P", 0, "now"))).yes
         assert store.loads == 0
@@ -260,29 +234,18 @@ def test_an_actor_for_an_event_never_seen_here_starts_without_reading_the_store(
         assert ask(actors, "participant", event_id, Decision("0-t1", event_id, True)).site == 0
         assert store.loads == 1  # the second actor for it reads what the first one stored
         assert ask(actors, "participant", event_id, Snapshot()).exists
-    finally:
-        actors.stop_all()
-        store.close()
 
     restarted = CountingStore("sqlite", tmp_path)  # a restart: the scan says what is logged
-    actors = Actors(Wiring(SiteConfig(0, (0,), 10, TIMING), restarted, lambda *a: None,
-                           lambda d, cb: None, CrashPoints(None)))
-    try:
+    with one_site(restarted) as actors:
         actors.recover(restarted.scan())
         assert ask(actors, "participant", event_id, Snapshot()).title == "P"
         assert restarted.loads == 1
-    finally:
-        actors.stop_all()
-        restarted.close()
 
 
 def test_a_timer_of_a_retired_actor_is_dropped_only_when_it_would_change_nothing(tmp_path):
     store = SiteStore("sqlite", tmp_path)
     sent = []
-    wiring = Wiring(SiteConfig(0, (0, 1), 10, TIMING), store, lambda site, msg, reply: sent.append(msg),
-                    lambda d, cb: None, CrashPoints(None))
-    actors = Actors(wiring, idle_s=0.0)
-    try:
+    with one_site(store, sites=(0, 1), send=lambda site, msg, reply: sent.append(msg), idle_s=0.0) as actors:
         decided, in_doubt = str(uuid.uuid4()), str(uuid.uuid4())
         for event_id in (decided, in_doubt):
             assert ask(actors, "participant", event_id, Prepare("1-t", event_id, 1, CreateEvent("P", 1, "now"))).yes
@@ -295,9 +258,6 @@ def test_a_timer_of_a_retired_actor_is_dropped_only_when_it_would_change_nothing
         actors.mailbox("participant", in_doubt)(TimerFired(AskOutcome("1-t", 1)))
         wait_for(lambda: any(isinstance(m, Query) and m.event_id == in_doubt for m in sent))
         assert actors.timers_dropped == 1 and actors.running == 1  # it asks around
-    finally:
-        actors.stop_all()
-        store.close()
 
 
 def test_concurrent_saves_are_grouped_and_each_one_is_durable(tmp_path):
