@@ -10,8 +10,7 @@ timer may fire at any moment; while healing they fire in the order they fall due
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field, replace
-from typing import Callable
+from dataclasses import replace
 
 import pytest
 from hypothesis import HealthCheck, Phase, settings
@@ -25,125 +24,43 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from domain import coordinator, participant
+from domain import coordinator
 from domain.config import SiteConfig
 from domain.coordinator import CoordinatorState
 from domain.event_state import EventState
 from domain.event_state import fold_all as fold_participant
-from domain.messages import (
-    Ack,
-    AddPhotos,
-    Begin,
-    CreateEvent,
-    Decision,
-    Outcome,
-    PhotoMeta,
-    Prepare,
-    Query,
-    Recover,
-    Unreachable,
-    Vote,
-)
-from domain.records import Aborted, Began, Committed, Decided, Prepared
+from domain.messages import AddPhotos, Begin, CreateEvent, PhotoMeta, Vote
+from domain.records import Began, Committed
 from domain.step import Step
+from tests.unit.simulated_network import (
+    COORDINATOR,
+    CoordinatorStep,
+    SimulatedSites,
+    Site,
+    Violation,
+)
 
 EVENT = "ev-sim"
 HOME = 1  # the site that creates the event
 SUBMITTERS = ("ana", "ben", "cy", "dee")
 MAX_CONTRIBUTORS = 3  # below len(SUBMITTERS), so the limit refuses some uploads
 MAX_TXNS = 10
-HEAL_STEPS = 5_000
 MAX_FAULTS = 12  # per run of the state machine
 MAX_HEALS = 2
-PARTICIPANT, COORDINATOR = "participant", "coordinator"
-REQUESTS = (Prepare, Decision, Query)
-
-CoordinatorStep = Callable[[CoordinatorState, object, SiteConfig], Step]
 
 
-class Violation(AssertionError):
-    """An invariant of the protocol does not hold."""
-
-
-@dataclass(frozen=True)
-class Envelope:
-    src: int
-    dst: int
-    message: object
-
-
-@dataclass(frozen=True)
-class PendingTimer:
-    due: float
-    site: int
-    role: str
-    message: object
-
-
-@dataclass
-class Site:
-    config: SiteConfig
-    participant: EventState
-    coordinator: CoordinatorState
-    participant_log: list = field(default_factory=list)
-    coordinator_log: list = field(default_factory=list)
-
-
-def durable(state: CoordinatorState) -> CoordinatorState:
-    """The coordinator's state without what a crash loses (votes heard, client answered)."""
-    txns = {t: replace(txn, yes=frozenset(), heard=frozenset(), answered=False) for t, txn in state.txns.items()}
-    return replace(state, txns=txns)
-
-
-class Cluster:
+class Cluster(SimulatedSites):
     """The sites of one event and the network between them; every action checks safety."""
 
     def __init__(self, n_sites: int, coordinator_step: CoordinatorStep = coordinator.step,
                  check_answers: bool = False):
         ids = tuple(range(1, n_sites + 1))
-        self.sites = {
-            s: Site(SiteConfig(s, ids, MAX_CONTRIBUTORS), EventState(EVENT),
-                    CoordinatorState(EVENT))
-            for s in ids
-        }
-        self.coordinator_step = coordinator_step
+        sites = {s: Site(SiteConfig(s, ids, MAX_CONTRIBUTORS), EventState(EVENT), CoordinatorState(EVENT))
+                 for s in ids}
+        super().__init__(EVENT, sites, coordinator_step)
         self.check_answers = check_answers
-        self.in_flight: list[Envelope] = []
-        self.timers: list[PendingTimer] = []
-        self.finished: list[tuple[int, object]] = []
-        self.now = 0.0
         self.began = 0
         self.photos = 0
-
-    # --- running a role --------------------------------------------------------------------------
-
-    def _run(self, site_id: int, role: str, message) -> object:
-        site = self.sites[site_id]
-        if role == PARTICIPANT:
-            before = site.participant
-            result = participant.step(before, message, site.config)
-            if result.state != fold_participant(before, result.records):
-                raise Violation(f"participant state is not the fold of its records: {message}")
-            self._check_builds_on_its_version(site_id, before, result.records)
-            site.participant_log.extend(result.records)
-            site.participant = result.state
-        else:
-            before = site.coordinator
-            result = self.coordinator_step(before, message, site.config)
-            if durable(result.state) != durable(coordinator.fold_all(before, result.records)):
-                raise Violation(f"coordinator state is not the fold of its records: {message}")
-            site.coordinator_log.extend(result.records)
-            site.coordinator = result.state
-        # Stored above; only now does anything leave the role.
-        self.in_flight += [Envelope(site_id, send.site, send.message) for send in result.send]
-        self.timers += [PendingTimer(self.now + t.delay_s, site_id, role, t.message)
-                        for t in result.timers]
-        self.finished += [(site_id, f) for f in result.finished]
-        return result.reply
-
-    def _reply(self, src: int, dst: int, reply) -> None:
-        if reply is not None:
-            self.in_flight.append(Envelope(src, dst, reply))
 
     # --- actions ---------------------------------------------------------------------------------
 
@@ -173,88 +90,7 @@ class Cluster:
         return any(isinstance(t.payload, CreateEvent) and t.phase != coordinator.ABORTED
                    for t in txns)
 
-    def deliver(self, index: int) -> None:
-        envelope = self.in_flight.pop(index)
-        src, dst, message = envelope.src, envelope.dst, envelope.message
-        if isinstance(message, (Prepare, Decision)):
-            self._reply(dst, src, self._run(dst, PARTICIPANT, message))
-        elif isinstance(message, Query):
-            answer = self._run(dst, PARTICIPANT, message)
-            if answer.commit is None and message.coordinator == dst:
-                answer = self._run(dst, COORDINATOR, message)
-            self._reply(dst, src, answer)
-        elif isinstance(message, (Vote, Ack)):
-            self._run(dst, COORDINATOR, message)
-        elif isinstance(message, Outcome):
-            self._run(dst, PARTICIPANT, message)
-        else:
-            raise TypeError(f"not a site-to-site message: {message!r}")
-        self.check_safety()
-
-    def duplicate(self, index: int) -> None:
-        self.in_flight.append(self.in_flight[index])
-
-    def drop(self, index: int) -> None:
-        del self.in_flight[index]
-
-    def requests(self) -> list[int]:
-        return [i for i, e in enumerate(self.in_flight) if isinstance(e.message, REQUESTS)]
-
-    def bounce(self, index: int) -> None:
-        """The transport gives up on a request: its sender hears Unreachable instead."""
-        envelope = self.in_flight.pop(index)
-        role = PARTICIPANT if isinstance(envelope.message, Query) else COORDINATOR
-        self._run(envelope.src, role, Unreachable(envelope.dst, envelope.message))
-        self.check_safety()
-
-    def fire(self, index: int) -> None:
-        timer = self.timers.pop(index)
-        self.now = max(self.now, timer.due)
-        self._run(timer.site, timer.role, timer.message)
-        self.check_safety()
-
-    def fire_earliest(self) -> None:
-        if self.timers:
-            self.fire(min(range(len(self.timers)), key=lambda i: self.timers[i].due))
-
-    def crash(self, site_id: int, keep_timers: bool, keep_mail: bool) -> None:
-        """Both roles of a site lose their memory and are rebuilt from their logs."""
-        site = self.sites[site_id]
-        site.participant = fold_participant(EventState(EVENT), site.participant_log)
-        site.coordinator = coordinator.fold_all(CoordinatorState(EVENT), site.coordinator_log)
-        if not keep_timers:
-            self.timers = [t for t in self.timers if t.site != site_id]
-        if not keep_mail:
-            self.in_flight = [e for e in self.in_flight if e.dst != site_id]
-        self.check_safety()
-        self._run(site_id, PARTICIPANT, Recover())
-        self._run(site_id, COORDINATOR, Recover())
-        self.check_safety()
-
-    def heal(self) -> None:
-        """Deliver everything and fire timers as they fall due until nothing is left to do."""
-        for _ in range(HEAL_STEPS):
-            if self.in_flight:
-                self.deliver(0)
-            elif self.timers:
-                self.fire_earliest()
-            else:
-                self.check_healed()
-                return
-        raise Violation(f"not quiet after {HEAL_STEPS} steps")
-
     # --- invariants ------------------------------------------------------------------------------
-
-    def decisions(self) -> dict[str, bool]:
-        """Every coordinator's stored decisions (transaction ids are unique across sites)."""
-        decided: dict[str, bool] = {}
-        for site in self.sites.values():
-            for record in site.coordinator_log:
-                if isinstance(record, Decided):
-                    if decided.get(record.txn_id, record.commit) != record.commit:
-                        raise Violation(f"{record.txn_id} decided both ways")
-                    decided[record.txn_id] = record.commit
-        return decided
 
     def check_safety(self) -> None:
         decided = self.decisions()
@@ -289,7 +125,7 @@ class Cluster:
                                     f"the decision {decided.get(done.txn_id)}")
 
     @staticmethod
-    def _check_builds_on_its_version(site_id: int, state: EventState, records) -> None:
+    def _check_participant_step(site_id: int, state: EventState, records) -> None:
         """An upload commits at version v only on a site that holds version v."""
         for record in records:
             if isinstance(record, Committed) and isinstance(state.prepared.payload, AddPhotos):
@@ -298,23 +134,6 @@ class Cluster:
                     raise Violation(f"site {site_id} committed {record.txn_id}, built on version "
                                     f"{base}, at version {state.version}")
             state = fold_participant(state, [record])
-
-    @staticmethod
-    def _check_participant_log(site_id: int, log: list) -> None:
-        holder = None
-        outcome: dict[str, bool] = {}
-        for record in log:
-            if isinstance(record, Prepared):
-                if holder is not None:
-                    raise Violation(f"site {site_id} prepared {record.txn_id} while {holder} was")
-                holder = record.txn_id
-            elif isinstance(record, (Committed, Aborted)):
-                commit = isinstance(record, Committed)
-                if outcome.get(record.txn_id, commit) != commit:
-                    raise Violation(f"site {site_id} stored both outcomes of {record.txn_id}")
-                outcome[record.txn_id] = commit
-                if record.txn_id == holder:
-                    holder = None
 
     def check_healed(self) -> None:
         decided = self.decisions()
@@ -499,14 +318,14 @@ def test_two_phase_commit_keeps_every_invariant_under_a_seeded_scheduler(batch):
         random_run(seed)
 
 
-def hasty_step(state: CoordinatorState, message, config: SiteConfig) -> Step:
+def hasty_step(state: CoordinatorState, message, config: SiteConfig, now: float) -> Step:
     """A broken coordinator: it takes the first yes vote for a yes from every site."""
     txn = state.txns.get(getattr(message, "txn_id", None))
     if not (isinstance(message, Vote) and message.yes and txn is not None):
-        return coordinator.step(state, message, config)
+        return coordinator.step(state, message, config, now)
     records, send, timers, finished = [], [], [], []
     for site in txn.sites:
-        result = coordinator.step(state, replace(message, site=site), config)
+        result = coordinator.step(state, replace(message, site=site), config, now)
         state = result.state
         records += result.records
         send += result.send

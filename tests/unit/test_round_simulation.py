@@ -19,7 +19,6 @@ from __future__ import annotations
 import random
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from typing import Callable
 
 import pytest
 from hypothesis import HealthCheck, Phase, settings
@@ -33,7 +32,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from domain import coordinator, participant
+from domain import coordinator
 from domain.config import SiteConfig
 from domain.coordinator import CoordinatorState
 from domain.event_state import EventState, RoundOutcome
@@ -41,26 +40,28 @@ from domain.event_state import fold_all as fold_participant
 from domain.messages import (
     ACCEPT,
     REJECT,
-    Ack,
     AddPhotos,
     Ballot,
     Begin,
     CastVote,
     CreateEvent,
     Decision,
-    Outcome,
     PhotoMeta,
-    Prepare,
     Publish,
-    Query,
-    Recover,
     StartRound,
-    Unreachable,
     Vote,
-    VoteReport,
 )
-from domain.records import Aborted, Acknowledged, Began, Committed, Decided, Prepared, VoteCast
+from domain.records import Acknowledged, Began, Committed, Decided, Prepared, VoteCast
 from domain.step import Step
+from tests.unit.simulated_network import (
+    COORDINATOR,
+    HEAL_STEPS,
+    PARTICIPANT,
+    CoordinatorStep,
+    SimulatedSites,
+    Site,
+    Violation,
+)
 
 EVENT = "ev-rounds"
 HOME = 1
@@ -70,16 +71,7 @@ OUTSIDER = "eve"  # never uploads: her votes must be refused
 VOTING_PERIOD_S = 30.0
 MAX_ROUND_STARTS = 4
 MAX_UPLOADS = 3
-HEAL_STEPS = 5_000
-PARTICIPANT, COORDINATOR = "participant", "coordinator"
-REQUESTS = (Prepare, Decision, Query, VoteReport)
 CREATE = CreateEvent("Picnic", HOME, "2024-06-01T12:00:00+00:00")
-
-CoordinatorStep = Callable[[CoordinatorState, object, SiteConfig, float], Step]
-
-
-class Violation(AssertionError):
-    """An invariant of the protocol does not hold."""
 
 
 class InvalidPublication(Violation):
@@ -90,37 +82,10 @@ class RoundLeftOpen(Violation):
     """After healing a site still runs a round that the others have ended."""
 
 
-@dataclass(frozen=True)
-class Envelope:
-    src: int
-    dst: int
-    message: object
-
-
-@dataclass(frozen=True)
-class PendingTimer:
-    due: float
-    site: int
-    role: str
-    message: object
-
-
 @dataclass
-class Site:
-    config: SiteConfig
-    participant: EventState
-    coordinator: CoordinatorState
-    participant_log: list = field(default_factory=list)
-    coordinator_log: list = field(default_factory=list)
+class RoundSite(Site):
     rounds: dict = field(default_factory=dict)  # round -> RoundOutcome, as this site showed it
     published: int | None = None  # the version this site published, once it did
-
-
-def durable(state: CoordinatorState) -> CoordinatorState:
-    """What a crash keeps of a coordinator: not the votes and ballots heard, nor the answers."""
-    txns = {t: replace(txn, yes=frozenset(), heard=frozenset(), ballots=(), answered=False)
-            for t, txn in state.txns.items()}
-    return replace(state, txns=txns)
 
 
 def photo(n: int, submitter: str, site: int) -> PhotoMeta:
@@ -131,22 +96,19 @@ def submitters_of(photos) -> tuple[str, ...]:
     return tuple(dict.fromkeys(p.submitter for p in photos))
 
 
-class Cluster:
+class Cluster(SimulatedSites):
     """The three sites of one event and the network between them; every action checks safety."""
 
     def __init__(self, submitters: int, coordinator_step: CoordinatorStep = coordinator.step,
                  hold_back: bool = False):
-        self.coordinator_step = coordinator_step
+        sites = {s: RoundSite(SiteConfig(s, SITES), EventState(EVENT), CoordinatorState(EVENT))
+                 for s in SITES}
+        super().__init__(EVENT, sites, coordinator_step)
         self.hold_back = hold_back
-        self.in_flight: list[Envelope] = []
-        self.timers: list[PendingTimer] = []
-        self.now = 0.0
         self.began = 0
         self.round_starts = 0
         self.uploads = 0
         self.photos = 0
-        self.sites = {s: Site(SiteConfig(s, SITES), EventState(EVENT), CoordinatorState(EVENT))
-                      for s in SITES}
         self._created_with(USERS[:submitters])
 
     def _created_with(self, users) -> None:
@@ -169,36 +131,6 @@ class Cluster:
             site.participant = fold_participant(EventState(EVENT), site.participant_log)
             site.coordinator = coordinator.fold_all(CoordinatorState(EVENT), site.coordinator_log)
         self.check_safety()
-
-    # --- running a role --------------------------------------------------------------------------
-
-    def _run(self, site_id: int, role: str, message) -> object:
-        site = self.sites[site_id]
-        if role == PARTICIPANT:
-            before = site.participant
-            result = participant.step(before, message, site.config, self.now)
-            if result.state != fold_participant(before, result.records):
-                raise Violation(f"participant state is not the fold of its records: {message}")
-            self._check_participant_step(site_id, before, result.records)
-            site.participant_log.extend(result.records)
-            site.participant = result.state
-            self._note_round_outcome(site_id)
-        else:
-            before = site.coordinator
-            result = self.coordinator_step(before, message, site.config, self.now)
-            if durable(result.state) != durable(coordinator.fold_all(before, result.records)):
-                raise Violation(f"coordinator state is not the fold of its records: {message}")
-            site.coordinator_log.extend(result.records)
-            site.coordinator = result.state
-        # Stored above; only now does anything leave the role.
-        self.in_flight += [Envelope(site_id, send.site, send.message) for send in result.send]
-        self.timers += [PendingTimer(self.now + t.delay_s, site_id, role, t.message)
-                        for t in result.timers]
-        return result.reply
-
-    def _reply(self, src: int, dst: int, reply) -> None:
-        if reply is not None:
-            self.in_flight.append(Envelope(src, dst, reply))
 
     # --- actions ---------------------------------------------------------------------------------
 
@@ -232,9 +164,6 @@ class Cluster:
         self._run(site_id, PARTICIPANT, CastVote(EVENT, user, version, decision, at))
         self.check_safety()
 
-    def deliverable(self) -> list[int]:
-        return [i for i, e in enumerate(self.in_flight) if not self._held_back(e)]
-
     def _held_back(self, envelope: Envelope) -> bool:
         """The schedule that dodges the known bug: an abort of a collection waits until the
         round's start is decided at its destination."""
@@ -245,80 +174,6 @@ class Cluster:
         prepared = self.sites[envelope.dst].participant.prepared
         return (prepared is not None and isinstance(prepared.payload, StartRound)
                 and prepared.payload.round == m.payload.round)
-
-    def deliver(self, index: int) -> None:
-        envelope = self.in_flight[index]
-        if self._held_back(envelope):
-            return
-        del self.in_flight[index]
-        src, dst, message = envelope.src, envelope.dst, envelope.message
-        if isinstance(message, (Prepare, Decision)):
-            self._reply(dst, src, self._run(dst, PARTICIPANT, message))
-        elif isinstance(message, Query):
-            answer = self._run(dst, PARTICIPANT, message)
-            if answer.commit is None and message.coordinator == dst:
-                answer = self._run(dst, COORDINATOR, message)
-            self._reply(dst, src, answer)
-        elif isinstance(message, (Vote, Ack, VoteReport)):
-            self._run(dst, COORDINATOR, message)
-        elif isinstance(message, Outcome):
-            self._run(dst, PARTICIPANT, message)
-        else:
-            raise TypeError(f"not a site-to-site message: {message!r}")
-        self.check_safety()
-
-    def duplicate(self, index: int) -> None:
-        self.in_flight.append(self.in_flight[index])
-
-    def drop(self, index: int) -> None:
-        del self.in_flight[index]
-
-    def requests(self) -> list[int]:
-        return [i for i in self.deliverable() if isinstance(self.in_flight[i].message, REQUESTS)]
-
-    def bounce(self, index: int) -> None:
-        """The transport gives up on a request: its sender hears Unreachable instead."""
-        envelope = self.in_flight.pop(index)
-        role = PARTICIPANT if isinstance(envelope.message, (Query, VoteReport)) else COORDINATOR
-        self._run(envelope.src, role, Unreachable(envelope.dst, envelope.message))
-        self.check_safety()
-
-    def fire(self, index: int) -> None:
-        timer = self.timers.pop(index)
-        self.now = max(self.now, timer.due)
-        self._run(timer.site, timer.role, timer.message)
-        self.check_safety()
-
-    def fire_earliest(self) -> None:
-        if self.timers:
-            self.fire(min(range(len(self.timers)), key=lambda i: self.timers[i].due))
-
-    def crash(self, site_id: int, keep_timers: bool, keep_mail: bool) -> None:
-        """Both roles of a site lose their memory and are rebuilt from their logs."""
-        site = self.sites[site_id]
-        site.participant = fold_participant(EventState(EVENT), site.participant_log)
-        site.coordinator = coordinator.fold_all(CoordinatorState(EVENT), site.coordinator_log)
-        if not keep_timers:
-            self.timers = [t for t in self.timers if t.site != site_id]
-        if not keep_mail:
-            self.in_flight = [e for e in self.in_flight if e.dst != site_id]
-        self.check_safety()
-        self._run(site_id, PARTICIPANT, Recover())
-        self._run(site_id, COORDINATOR, Recover())
-        self.check_safety()
-
-    def heal(self) -> None:
-        """Deliver everything and fire timers as they fall due until nothing is left to do."""
-        for _ in range(HEAL_STEPS):
-            ready = self.deliverable()
-            if ready:
-                self.deliver(ready[0])
-            elif self.timers:
-                self.fire_earliest()
-            else:
-                self.check_healed()
-                return
-        raise Violation(f"not quiet after {HEAL_STEPS} steps")
 
     # --- invariants, step by step --------------------------------------------------------------
 
@@ -349,7 +204,8 @@ class Cluster:
                                         f"{state.version} with round {current}")
             state = fold_participant(state, [record])
 
-    def _note_round_outcome(self, site_id: int) -> None:
+    def _participant_stepped(self, site_id: int) -> None:
+        """A round ends once at a site, and the same way every time the site shows it."""
         site = self.sites[site_id]
         last = site.participant.last_outcome
         if last is None:
@@ -357,17 +213,6 @@ class Cluster:
         shown = site.rounds.setdefault(last.round, last)
         if shown != last:
             raise Violation(f"site {site_id} ended round {last.round} as {shown}, then as {last}")
-
-    def decisions(self) -> dict[str, bool]:
-        """Every coordinator's stored decisions (transaction ids are unique across sites)."""
-        decided: dict[str, bool] = {}
-        for site in self.sites.values():
-            for record in site.coordinator_log:
-                if isinstance(record, Decided):
-                    if decided.get(record.txn_id, record.commit) != record.commit:
-                        raise Violation(f"{record.txn_id} decided both ways")
-                    decided[record.txn_id] = record.commit
-        return decided
 
     def check_safety(self) -> None:
         decided = self.decisions()
@@ -441,23 +286,6 @@ class Cluster:
                     raise InvalidPublication(
                         f"site {site_id} published round {p.round} of {of_version} with accepts "
                         f"{sorted(accepted)} and rejects {rejected} by {p.deadline}")
-
-    @staticmethod
-    def _check_participant_log(site_id: int, log: list) -> None:
-        holder = None
-        outcome: dict[str, bool] = {}
-        for record in log:
-            if isinstance(record, Prepared):
-                if holder is not None:
-                    raise Violation(f"site {site_id} prepared {record.txn_id} while {holder} was")
-                holder = record.txn_id
-            elif isinstance(record, (Committed, Aborted)):
-                commit = isinstance(record, Committed)
-                if outcome.get(record.txn_id, commit) != commit:
-                    raise Violation(f"site {site_id} stored both outcomes of {record.txn_id}")
-                outcome[record.txn_id] = commit
-                if record.txn_id == holder:
-                    holder = None
 
     # --- after healing -------------------------------------------------------------------------
 
