@@ -8,6 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
 from domain import coordinator, participant
 from domain.config import SiteConfig
 from domain.coordinator import CoordinatorState
@@ -226,3 +229,82 @@ class SimulatedSites:
                 outcome[record.txn_id] = commit
                 if record.txn_id == holder:
                     holder = None
+
+
+class NetworkMachine(RuleBasedStateMachine):
+    """The rules both simulations give hypothesis over the network, time and healing. A subclass
+    sets `self.cluster` in its @initialize rule and adds its own actions and its crash rule.
+
+    Each run gets a budget of faults that stop progress (drop, bounce, fire a timer before its
+    turn, crash), from none to many, so that some runs get far and others are stormy.
+    Reordering and duplication are free."""
+
+    max_heals = 2
+
+    def __init__(self):
+        super().__init__()
+        self.cluster: SimulatedSites | None = None
+        self.faults_left = 0
+        self.heals_left = self.max_heals
+
+    def fault(self) -> None:
+        self.faults_left -= 1
+
+    @precondition(lambda self: self.cluster.deliverable())
+    @rule(count=st.integers(1, 8))
+    def deliver_in_order(self, count):
+        for _ in range(count):
+            ready = self.cluster.deliverable()
+            if ready:
+                self.cluster.deliver(ready[0])
+
+    @precondition(lambda self: self.cluster.deliverable())
+    @rule(index=st.integers(0, 63))
+    def deliver_out_of_order(self, index):
+        ready = self.cluster.deliverable()
+        self.cluster.deliver(ready[index % len(ready)])
+
+    @precondition(lambda self: self.cluster.in_flight)
+    @rule(index=st.integers(0, 63))
+    def duplicate(self, index):
+        self.cluster.duplicate(index % len(self.cluster.in_flight))
+
+    @rule()
+    def let_time_pass(self):
+        """The timer that falls due first fires (if there is one)."""
+        self.cluster.fire_earliest()
+
+    @precondition(lambda self: self.faults_left > 0 and self.cluster.in_flight)
+    @rule(index=st.integers(0, 63))
+    def drop(self, index):
+        self.fault()
+        self.cluster.drop(index % len(self.cluster.in_flight))
+
+    @precondition(lambda self: self.faults_left > 0 and self.cluster.requests())
+    @rule(index=st.integers(0, 63))
+    def bounce(self, index):
+        self.fault()
+        requests = self.cluster.requests()
+        self.cluster.bounce(requests[index % len(requests)])
+
+    @precondition(lambda self: self.faults_left > 0 and self.cluster.timers)
+    @rule(index=st.integers(0, 63))
+    def fire(self, index):
+        self.fault()
+        self.cluster.fire(index % len(self.cluster.timers))
+
+    # Healing mid-run lets later phases happen (uploads once the event exists everywhere).
+    @precondition(lambda self: self.heals_left > 0)
+    @rule()
+    def heal(self):
+        self.heals_left -= 1
+        self.cluster.heal()
+
+    @invariant()
+    def safe(self):
+        if self.cluster is not None:
+            self.cluster.check_safety()
+
+    def teardown(self):
+        if self.cluster is not None:
+            self.cluster.heal()

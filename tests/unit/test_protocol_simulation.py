@@ -16,9 +16,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
-    RuleBasedStateMachine,
     initialize,
-    invariant,
     precondition,
     rule,
     run_state_machine_as_test,
@@ -35,6 +33,7 @@ from domain.step import Step
 from tests.unit.simulated_network import (
     COORDINATOR,
     CoordinatorStep,
+    NetworkMachine,
     SimulatedSites,
     Site,
     Violation,
@@ -46,7 +45,6 @@ SUBMITTERS = ("ana", "ben", "cy", "dee")
 MAX_CONTRIBUTORS = 3  # below len(SUBMITTERS), so the limit refuses some uploads
 MAX_TXNS = 10
 MAX_FAULTS = 12  # per run of the state machine
-MAX_HEALS = 2
 
 
 class Cluster(SimulatedSites):
@@ -158,24 +156,10 @@ class Cluster(SimulatedSites):
 # --- driving the cluster -----------------------------------------------------------------------
 
 
-def pick(index: int, items) -> int:
-    return index % len(items)
-
-
-class ProtocolMachine(RuleBasedStateMachine):
-    """Hypothesis chooses the actions; the cluster checks safety after each of them.
-
-    Each run gets a budget of faults that stop progress (drop, bounce, fire any timer before
-    its turn, crash), from none to many, so that some runs get far (uploads on a created
-    event) and others are stormy. Reordering and duplication are free."""
+class ProtocolMachine(NetworkMachine):
+    """Hypothesis chooses the actions; the cluster checks safety after each of them."""
 
     coordinator_step: CoordinatorStep = staticmethod(coordinator.step)
-
-    def __init__(self):
-        super().__init__()
-        self.cluster: Cluster | None = None
-        self.faults_left = 0
-        self.heals_left = MAX_HEALS
 
     @initialize(n_sites=st.integers(3, 4), faults=st.integers(0, MAX_FAULTS))
     def start(self, n_sites, faults):
@@ -185,76 +169,17 @@ class ProtocolMachine(RuleBasedStateMachine):
     def site(self, n: int) -> int:
         return n % len(self.cluster.sites) + 1
 
-    def fault(self) -> None:
-        self.faults_left -= 1
-
     @precondition(lambda self: self.cluster.began < MAX_TXNS)
     @rule(site=st.integers(0, 3),
           submitters=st.lists(st.sampled_from(SUBMITTERS), min_size=1, max_size=2))
     def begin(self, site, submitters):
         self.cluster.begin(self.site(site), submitters)
 
-    @precondition(lambda self: self.cluster.in_flight)
-    @rule(count=st.integers(1, 8))
-    def deliver_in_order(self, count):
-        for _ in range(min(count, len(self.cluster.in_flight))):
-            self.cluster.deliver(0)
-
-    @precondition(lambda self: self.cluster.in_flight)
-    @rule(index=st.integers(0, 63))
-    def deliver_out_of_order(self, index):
-        self.cluster.deliver(pick(index, self.cluster.in_flight))
-
-    @precondition(lambda self: self.cluster.in_flight)
-    @rule(index=st.integers(0, 63))
-    def duplicate(self, index):
-        self.cluster.duplicate(pick(index, self.cluster.in_flight))
-
-    @rule()
-    def let_time_pass(self):
-        """The timer that falls due first fires (if there is one)."""
-        self.cluster.fire_earliest()
-
-    @precondition(lambda self: self.faults_left > 0 and self.cluster.in_flight)
-    @rule(index=st.integers(0, 63))
-    def drop(self, index):
-        self.fault()
-        self.cluster.drop(pick(index, self.cluster.in_flight))
-
-    @precondition(lambda self: self.faults_left > 0 and self.cluster.requests())
-    @rule(index=st.integers(0, 63))
-    def bounce(self, index):
-        self.fault()
-        requests = self.cluster.requests()
-        self.cluster.bounce(requests[pick(index, requests)])
-
-    @precondition(lambda self: self.faults_left > 0 and self.cluster.timers)
-    @rule(index=st.integers(0, 63))
-    def fire(self, index):
-        self.fault()
-        self.cluster.fire(pick(index, self.cluster.timers))
-
     @precondition(lambda self: self.faults_left > 0)
     @rule(site=st.integers(0, 3), keep_timers=st.booleans(), keep_mail=st.booleans())
     def crash(self, site, keep_timers, keep_mail):
         self.fault()
         self.cluster.crash(self.site(site), keep_timers, keep_mail)
-
-    # Healing mid-run lets later phases happen (uploads once the event exists everywhere).
-    @precondition(lambda self: self.heals_left > 0)
-    @rule()
-    def heal(self):
-        self.heals_left -= 1
-        self.cluster.heal()
-
-    @invariant()
-    def safe(self):
-        if self.cluster is not None:
-            self.cluster.check_safety()
-
-    def teardown(self):
-        if self.cluster is not None:
-            self.cluster.heal()
 
 
 SIMULATION = settings(

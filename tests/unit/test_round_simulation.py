@@ -24,9 +24,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
-    RuleBasedStateMachine,
     initialize,
-    invariant,
     precondition,
     rule,
     run_state_machine_as_test,
@@ -58,6 +56,7 @@ from tests.unit.simulated_network import (
     HEAL_STEPS,
     PARTICIPANT,
     CoordinatorStep,
+    NetworkMachine,
     SimulatedSites,
     Site,
     Violation,
@@ -471,17 +470,10 @@ def test_the_checker_catches_a_coordinator_that_publishes_against_the_ballots(br
 # --- the same actions chosen by hypothesis -------------------------------------------------------
 
 
-class RoundMachine(RuleBasedStateMachine):
-    """Hypothesis chooses the actions; the cluster checks safety after each of them. Each run
-    gets a budget of faults that stop progress (drop, bounce, an early timer, a crash)."""
+class RoundMachine(NetworkMachine):
+    """Hypothesis chooses the actions; the cluster checks safety after each of them."""
 
     coordinator_step: CoordinatorStep = staticmethod(coordinator.step)
-
-    def __init__(self):
-        super().__init__()
-        self.cluster: Cluster | None = None
-        self.faults_left = 0
-        self.heals_left = 2
 
     @initialize(submitters=st.sampled_from((2, 3)), faults=st.integers(0, 10),
                 round_at_once=st.booleans())
@@ -490,9 +482,6 @@ class RoundMachine(RuleBasedStateMachine):
         self.faults_left = faults
         if round_at_once:
             self.cluster.start_round()
-
-    def fault(self) -> None:
-        self.faults_left -= 1
 
     @rule()
     def start_round(self):
@@ -522,68 +511,11 @@ class RoundMachine(RuleBasedStateMachine):
     def upload(self, site, user):
         self.cluster.upload(site, user)
 
-    @precondition(lambda self: self.cluster.deliverable())
-    @rule(count=st.integers(1, 8))
-    def deliver_in_order(self, count):
-        for _ in range(count):
-            ready = self.cluster.deliverable()
-            if ready:
-                self.cluster.deliver(ready[0])
-
-    @precondition(lambda self: self.cluster.deliverable())
-    @rule(index=st.integers(0, 63))
-    def deliver_out_of_order(self, index):
-        ready = self.cluster.deliverable()
-        self.cluster.deliver(ready[index % len(ready)])
-
-    @precondition(lambda self: self.cluster.in_flight)
-    @rule(index=st.integers(0, 63))
-    def duplicate(self, index):
-        self.cluster.duplicate(index % len(self.cluster.in_flight))
-
-    @rule()
-    def let_time_pass(self):
-        self.cluster.fire_earliest()
-
-    @precondition(lambda self: self.faults_left > 0 and self.cluster.in_flight)
-    @rule(index=st.integers(0, 63))
-    def drop(self, index):
-        self.fault()
-        self.cluster.drop(index % len(self.cluster.in_flight))
-
-    @precondition(lambda self: self.faults_left > 0 and self.cluster.requests())
-    @rule(index=st.integers(0, 63))
-    def bounce(self, index):
-        self.fault()
-        requests = self.cluster.requests()
-        self.cluster.bounce(requests[index % len(requests)])
-
-    @precondition(lambda self: self.faults_left > 0 and self.cluster.timers)
-    @rule(index=st.integers(0, 63))
-    def fire(self, index):
-        self.fault()
-        self.cluster.fire(index % len(self.cluster.timers))
-
     @precondition(lambda self: self.faults_left > 0)
     @rule(site=st.sampled_from(SITES), keep_timers=st.booleans(), keep_mail=st.booleans())
     def crash(self, site, keep_timers, keep_mail):
         self.fault()
         self.cluster.crash(site, keep_timers, keep_mail)
-
-    @precondition(lambda self: self.heals_left > 0)
-    @rule()
-    def heal(self):
-        self.heals_left -= 1
-        self.cluster.heal()
-
-    @invariant()
-    def safe(self):
-        if self.cluster is not None:
-            self.cluster.check_safety()
-
-    def teardown(self):
-        if self.cluster is not None:
-            self.cluster.heal()
 
 
 SIMULATION = settings(
