@@ -9,20 +9,10 @@ import uuid
 import pytest
 
 from domain.messages import AddPhotos, Ballot, CreateEvent, PhotoMeta, Prepare, Query, VoteReport
+from tests.integration.conftest import SECRET
 from web.hmac_auth import signed_headers
 from web.keys import SERVICE
 from web.peer_client import BATCH_PATH, Outgoing, encode_batch
-from web.settings import load_settings
-from web.site import create_app
-
-SECRET = "integration-secret"
-
-
-@pytest.fixture
-async def client(aiohttp_client, tmp_path):
-    settings = load_settings(None, site_count=1, data_dir=tmp_path, secret=SECRET,
-                             cookie_secret="cookie-secret")
-    return await aiohttp_client(create_app(settings, 0))
 
 
 async def post_batch(client, body: bytes, secret: str = SECRET):

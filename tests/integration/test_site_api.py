@@ -3,24 +3,12 @@
 import time
 import uuid
 
-import pytest
-
 from domain.messages import CreateEvent, Prepare
+from tests.integration.conftest import SECRET
 from web.hmac_auth import signature, signed_headers
 from web.identity import COOKIE_NAME, cookie_value
 from web.keys import SERVICE
 from web.peer_client import BATCH_PATH, Outgoing, encode_batch
-from web.settings import load_settings
-from web.site import create_app
-
-SECRET = "integration-secret"
-
-
-@pytest.fixture
-async def client(aiohttp_client, tmp_path):
-    settings = load_settings(None, site_count=1, data_dir=tmp_path, secret=SECRET,
-                             cookie_secret="cookie-secret")
-    return await aiohttp_client(create_app(settings, 0))
 
 
 def prepare_body(event_id: str, txn_id: str = "9-t1") -> bytes:
