@@ -20,6 +20,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from contextlib import contextmanager
@@ -461,3 +462,52 @@ def postgres_processes(server) -> list:
     pid = int((server.data / "postmaster.pid").read_text().split()[0])
     postmaster = psutil.Process(pid)
     return [postmaster] + postmaster.children(recursive=True)
+
+
+# --- in the background and under a profiler ---------------------------------------------------
+class Background:
+    """Calls `sample()` every `interval` seconds in a thread, for the length of a with block."""
+
+    interval = 1.0
+
+    def __init__(self):
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def sample(self) -> None:
+        raise NotImplementedError
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.sample()
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+class SiteProfiles:
+    """Sites run under benchmarks/profile_site.py: `env` makes the launcher do it, `start`
+    begins the count (so start-up is left out), `show` prints each site's profile."""
+
+    def __init__(self, mode: str):
+        self.mode = mode
+        self.dir = Path(tempfile.mkdtemp(prefix="bench-profile-"))
+        self.env = {"PHOTO_SITE_MODULE": "benchmarks.profile_site", "BENCH_PROFILE_DIR": str(self.dir),
+                    "BENCH_PROFILE_MODE": mode}
+
+    def start(self, sites: Sites) -> None:
+        for k in range(sites.count):
+            sites.process(k).send_signal(signal.SIGUSR1)
+
+    def show(self, over: str, count: int = 4) -> None:
+        """Print every site's profile (`over`: what ran meanwhile), then remove them."""
+        for k in range(count):
+            report = self.dir / f"site-{k}.txt"
+            print(f"\n== {self.mode} profile of site {k} over {over}:")
+            print(report.read_text() if report.exists() else "(no profile written)")
+        shutil.rmtree(self.dir, ignore_errors=True)

@@ -35,9 +35,7 @@ import pstats
 import random
 import signal
 import sqlite3
-import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -125,34 +123,25 @@ async def populate(sites: h.Sites, args, cookies: list[str], pop: Population) ->
     return time.perf_counter() - started, n >= args.events
 
 
-class Sampler:
+class Sampler(h.Background):
     """Peak RSS and threads per site, sampled every interval in a thread."""
 
-    def __init__(self, sites: h.Sites, interval: float = 0.5):
-        self.sites, self.interval = sites, interval
+    interval = 0.5
+
+    def __init__(self, sites: h.Sites):
+        super().__init__()
+        self.sites = sites
         self.peak_rss = [0.0] * sites.count
         self.peak_threads = [0] * sites.count
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            for k in range(self.sites.count):
-                try:
-                    rss, threads = self.sites.resources(k)
-                except Exception:
-                    continue
-                self.peak_rss[k] = max(self.peak_rss[k], rss)
-                self.peak_threads[k] = max(self.peak_threads[k], threads)
-            self._stop.wait(self.interval)
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
+    def sample(self) -> None:
+        for k in range(self.sites.count):
+            try:
+                rss, threads = self.sites.resources(k)
+            except Exception:
+                continue
+            self.peak_rss[k] = max(self.peak_rss[k], rss)
+            self.peak_threads[k] = max(self.peak_threads[k], threads)
 
 
 async def mixed_load(sites: h.Sites, args, pop: Population, cookies: list[str]) -> dict:

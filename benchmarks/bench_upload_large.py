@@ -233,28 +233,16 @@ def main() -> int:
             for k in range(4):
                 pg.create_database(f"photos_site{k}")
             database = pg.url("photos_site{site}")
-        env, profile_dir = None, None
-        if args.profile:
-            profile_dir = Path(tempfile.mkdtemp(prefix="bench-profile-"))
-            env = {"PHOTO_SITE_MODULE": "benchmarks.profile_site", "BENCH_PROFILE_DIR": str(profile_dir),
-                   "BENCH_PROFILE_MODE": args.profile}
-        with h.running_sites(4, database, env=env) as sites:
+        profiles = h.SiteProfiles(args.profile) if args.profile else None
+        with h.running_sites(4, database, env=profiles.env if profiles else None) as sites:
             print("uploads: " + h.wait_quiet(args.wait_quiet, args.wait_quiet_max_s), flush=True)
-            if args.profile:
-                import signal
-
-                for k in range(sites.count):
-                    sites.process(k).send_signal(signal.SIGUSR1)
+            if profiles:
+                profiles.start(sites)
             load_before = h.load()
             result = asyncio.run(run_uploads(sites, photos[:args.uploads], args.per_event, args.poll_ms / 1000))
             load_after = h.load()
-        if profile_dir is not None:
-            for k in range(4):
-                report = profile_dir / f"site-{k}.txt"
-                print(f"\n== {args.profile} profile of site {k} over the uploads (each site coordinates "
-                      f"a quarter of them and takes part in all):")
-                print(report.read_text() if report.exists() else "(no profile written)")
-            shutil.rmtree(profile_dir, ignore_errors=True)
+        if profiles:
+            profiles.show("the uploads (each site coordinates a quarter of them and takes part in all)")
     finally:
         if pg is not None:
             pg.stop()

@@ -48,29 +48,19 @@ import _harness as h  # noqa: E402
 WARMUP_S = 0.5
 
 
-class FsyncWatch:
+class FsyncWatch(h.Background):
     """fdatasync latency (median of 3) once a second, in a thread, with the time it was seen."""
 
     def __init__(self):
+        super().__init__()
         self.seen: list[tuple[float, float]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _run(self) -> None:
-        while not self._stop.wait(1.0):
-            self.seen.append((time.perf_counter(), h.fsync_ms(3)))
+    def sample(self) -> None:
+        self.seen.append((time.perf_counter(), h.fsync_ms(3)))
 
     def median(self, spans: list[tuple[float, float]]) -> float:
         values = [ms for t, ms in self.seen if any(a <= t <= b for a, b in spans)]
         return statistics.median(values) if values else float("nan")
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._thread.join()
 
 
 # --- ours -------------------------------------------------------------------------------------
@@ -233,33 +223,20 @@ def compare(sites: h.Sites, pg_servers: list | None, args, watch: FsyncWatch, st
 
 # --- profiling ----------------------------------------------------------------------------------
 def profile_ours(store: str, args) -> None:
-    import signal
-    import tempfile
-
-    profile_dir = Path(tempfile.mkdtemp(prefix="bench-profile-"))
-    env = {"PHOTO_SITE_MODULE": "benchmarks.profile_site", "BENCH_PROFILE_DIR": str(profile_dir),
-           "BENCH_PROFILE_MODE": args.profile}
+    profiles = h.SiteProfiles(args.profile)
     pg = None
     try:
         database = "sqlite"
         if store == "postgres":
             pg, database = store_server()
-        with h.running_sites(4, database, env=env) as sites:
-            for k in range(sites.count):  # count from here: leave start-up out
-                sites.process(k).send_signal(signal.SIGUSR1)
+        with h.running_sites(4, database, env=profiles.env) as sites:
+            profiles.start(sites)
             with FsyncWatch() as watch:
                 result = combine([asyncio.run(ours_slice(sites, args.clients, args.duration, pg))], args.clients, watch)
     finally:
         if pg is not None:
             pg.stop()
-    for k in range(4):
-        report = profile_dir / f"site-{k}.txt"
-        print(f"\n== {args.profile} profile of site {k} ({store} store) over the {args.clients}-client "
-              f"create-event load (and the stop):")
-        print(report.read_text() if report.exists() else "(no profile written)")
-    import shutil
-
-    shutil.rmtree(profile_dir, ignore_errors=True)
+    profiles.show(f"the {args.clients}-client create-event load (and the stop), {store} store")
     print(f"\n(under the profiler: {result['per_s']:.0f} txn/s, p50 {result['p50']:.0f} ms, "
           f"server CPU {result['server_cpu_ms']:.1f} ms/txn; load {result['load']})")
 
