@@ -76,3 +76,10 @@ def vote_refusal(state: EventState, vote: CastVote) -> str | None:
     if state.collecting or vote.at > current.deadline:
         return "voting_closed"
     return None
+
+
+def starts_round(state: EventState, user: str, decision: str) -> bool:
+    """Whether this vote is the accept that opens a round (at the home site) before it counts:
+    a submitter accepting an event that is open."""
+    return (state.round is None and decision == ACCEPT and not state.published
+            and user in state.submitters)

@@ -60,7 +60,7 @@ async def upload_photos(request: web.Request) -> web.Response:
 
 async def vote(request: web.Request) -> web.Response:
     data = await read_json(request)
-    answer = await request.app[SERVICE].vote(
+    answer = await request.app[SERVICE].voting.vote(
         request.match_info["event_id"], request[USER_KEY], data.get("montage_version"), data.get("decision")
     )
     return web.json_response(

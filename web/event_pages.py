@@ -109,7 +109,7 @@ async def vote_from_form(request: web.Request) -> web.Response:
     form = await request.post()
     version = str(form.get("montage_version", ""))
     try:
-        answer = await request.app[SERVICE].vote(event_id, request[USER_KEY],
+        answer = await request.app[SERVICE].voting.vote(event_id, request[USER_KEY],
                                                  int(version) if version.isdigit() else None,
                                                  form.get("decision"))
     except PhotoSessionError as e:

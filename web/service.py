@@ -1,4 +1,5 @@
-"""The use cases of one site: one method each, called by thin HTTP handlers.
+"""The use cases of one site: one method each, called by thin HTTP handlers (votes and the
+rounds they start are in web.voting).
 
 It bridges asyncio and the actors (a reply callback resolves a future on the loop; nothing here
 blocks the loop on an actor) and turns transaction outcomes into answers or errors.
@@ -13,31 +14,24 @@ import time
 import uuid
 from datetime import datetime, timezone
 
-import aiohttp
-
 from actors.registry import COORDINATOR, PARTICIPANT, Actors
 from actors.role_actor import Failed, Snapshot
 from domain.admission import CONFLICT
 from domain.errors import (
     Busy,
     EventPublished,
-    InvalidRequest,
     InvalidTitle,
     OutcomeUnknown,
     PhotoSessionError,
     SiteUnreachable,
     StorageUnavailable,
-    SupersededMontage,
     UnknownEvent,
     VotingInProgress,
 )
 from domain.event_state import EventState
 from domain.messages import (
-    ACCEPT,
-    REJECT,
     AddPhotos,
     Begin,
-    CastVote,
     CreateEvent,
     Decision,
     PhotoMeta,
@@ -45,8 +39,6 @@ from domain.messages import (
     Query,
     RoundAnswer,
     RoundRequest,
-    StartRound,
-    VoteAnswer,
     VoteReport,
 )
 from domain.step import Finished
@@ -57,6 +49,11 @@ from web.live import Subscribers
 
 log = logging.getLogger(__name__)
 MAX_TITLE = 200
+
+
+async def back_off(attempt: int) -> None:
+    """A randomised, bounded pause before a transaction that conflicted is tried again."""
+    await asyncio.sleep(random.uniform(0.005, 0.02 * 2 ** min(attempt, 5)))
 
 
 def valid_event_id(event_id: str) -> bool:
@@ -77,6 +74,7 @@ class SiteService:
         self.actors: Actors | None = None  # wired by web.site once the transport exists
         self.transport = None
         self.subscribers = Subscribers()  # live readers of events (server-sent events)
+        self.voting = None  # web.voting.Voting, wired by web.site
         self.views = EventViews(settings.capacity.cached_events)  # reads without actors
         self.existing: set[str] = set()  # events that exist here (committed creation)
         self.in_doubt: dict[str, str] = {}  # event -> transaction prepared here, undecided
@@ -178,7 +176,7 @@ class SiteService:
             return None
         if isinstance(message, RoundRequest):
             try:
-                return await self.start_round(message.event_id, message.version)
+                return await self.voting.start_round(message.event_id, message.version)
             except PhotoSessionError as e:
                 return RoundAnswer(message.event_id, None, None, e.code)
         return None
@@ -247,82 +245,8 @@ class SiteService:
             if finished.reason != CONFLICT:
                 raise error_for_reason(finished.reason)
             # Another upload got there first: not the user's problem; back off and rebase.
-            await asyncio.sleep(random.uniform(0.005, 0.02 * 2 ** min(attempt, 5)))
+            await back_off(attempt)
         raise Busy()
-
-    # --- voting -------------------------------------------------------------------------------
-    async def start_round(self, event_id: str, version: int) -> RoundAnswer:
-        """At the home site: freeze the event at `version` everywhere and open a round."""
-        for attempt in range(self.settings.protocol.upload_attempts):
-            state = await self.event_state(event_id)
-            if state.round is not None and state.round.version == version:
-                return RoundAnswer(event_id, state.round.round, state.round.deadline)
-            if state.published:
-                raise EventPublished()
-            if state.round is not None or state.version != version:
-                raise SupersededMontage()
-            deadline = time.time() + self.settings.voting_period_s
-            payload = StartRound(state.rounds + 1, version, deadline, state.submitters)
-            finished = await self.run_transaction(event_id, payload)
-            if finished.commit:
-                return RoundAnswer(event_id, payload.round, deadline)
-            if finished.reason not in (CONFLICT, "voting_in_progress"):
-                raise error_for_reason(finished.reason)
-            await asyncio.sleep(random.uniform(0.005, 0.02 * 2 ** min(attempt, 5)))
-        raise Busy()
-
-    async def _round_started_at_home(self, state: EventState, version: int) -> None:
-        """Have the home site start a round on `version`; return once this site holds it."""
-        if state.home_site == self.site:
-            await self.start_round(state.event_id, version)
-            await self._local_round(state.event_id, version, self.settings.protocol.ack_wait_s + 2)
-            return
-        reached = False
-        for attempt in range(3):  # the request is idempotent at the home site
-            try:
-                answer = await self.transport.post(state.home_site, RoundRequest(state.event_id, version))
-            except aiohttp.ClientConnectorError:
-                pass  # refused: it never got there
-            except Exception:
-                reached = True  # sent, but the answer was lost or late: it may have started
-            else:
-                if answer.error:
-                    raise error_for_reason(answer.error)
-                reached = True
-            # This site takes part in the round start, so it hears of a round that started.
-            wait = self.settings.protocol.ack_wait_s + (self.settings.protocol.prepare_timeout_s if reached else 0)
-            if await self._local_round(state.event_id, version, wait):
-                return
-        if reached:
-            raise OutcomeUnknown("The vote may have started; reload the event and vote again if it did.")
-        raise SiteUnreachable("The event's home site could not be reached to start the vote.")
-
-    async def _local_round(self, event_id: str, version: int, wait_s: float) -> bool:
-        """Whether this site holds a round on `version`, waiting up to wait_s for one."""
-        deadline = time.monotonic() + wait_s
-        while True:
-            current = (await self.event_state(event_id)).round
-            if current is not None and current.version == version:
-                return True
-            if time.monotonic() >= deadline:
-                return False
-            await asyncio.sleep(0.02)
-
-    async def vote(self, event_id: str, user_id: str, version, decision) -> VoteAnswer:
-        if decision not in (ACCEPT, REJECT) or not isinstance(version, int) or isinstance(version, bool):
-            raise InvalidRequest('Send {"montage_version": <number>, "decision": "accept" | "reject"}.')
-        state = await self.event_state(event_id)
-        starts_round = (state.round is None and decision == ACCEPT and not state.published
-                        and user_id in state.submitters)
-        if starts_round:
-            if version != state.version:
-                raise SupersededMontage()
-            await self._round_started_at_home(state, version)
-        vote = CastVote(event_id, user_id, version, decision, time.time())
-        answer = await self.ask(PARTICIPANT, event_id, vote)
-        if answer.error:
-            raise error_for_reason(answer.error)
-        return answer
 
 
 def _resolve(future: asyncio.Future, value) -> None:

@@ -35,6 +35,7 @@ from web.peer_client import Transport
 from web.rendering import refused_page
 from web.service import SiteService
 from web.settings import Settings, load_settings
+from web.voting import Voting
 
 log = logging.getLogger("site")
 
@@ -72,6 +73,7 @@ async def _run_site(app: web.Application):
     capacity = settings.capacity
     service.actors = Actors(wiring, idle_s=capacity.actor_idle_s, max_running=capacity.max_actors)
     service.transport = transport
+    service.voting = Voting(service)
     app[SERVICE] = service
     await service.start()
     checkpoints = asyncio.create_task(_checkpoint_periodically(loop, store))
