@@ -372,17 +372,25 @@ def test_a_participant_site_down_at_collection_aborts_the_round_as_unreachable_a
     accepted(b, 1, event_id, 3)  # the event is open again at site 1 too: round 2 starts
 
 
+def home_site_killed_while_collecting(cluster, event_id, people, crash_point: str) -> None:
+    """A accepts at the home site (0), which stores her report; B and C accept at sites 1 and 2,
+    which completes the reports, so the home site collects and dies at `crash_point`."""
+    a, b, c = people
+    accepted(a, 0, event_id, 3)
+    wait_until(lambda: reported_users(a, 0, event_id) == {a.get_json(0, "/api/me")[1]["user_id"]},
+               5, message="the home site stored A's report")
+    restart_armed(cluster, 0, crash_point)
+    accepted(b, 1, event_id, 3)
+    accepted(c, 2, event_id, 3)
+    assert cluster.wait_exit(0, 10) == -9
+
+
 def test_the_home_site_killed_after_storing_a_publish_decision_publishes_everywhere_after_restart(
         cluster_factory, client_factory):
     cluster = cluster_factory(settings_overrides=LONG_PERIOD)
     event_id, (a, b, c) = three_submitters(cluster, client_factory)
-    accepted(a, 0, event_id, 3)
-    wait_until(lambda: reported_users(a, 0, event_id) == {a.get_json(0, "/api/me")[1]["user_id"]},
-               5, message="the home site stored A's report")
-    restart_armed(cluster, 0, "coordinator.after_decision_stored_before_send")
-    accepted(b, 1, event_id, 3)
-    accepted(c, 2, event_id, 3)  # completes the reports: the home site collects and decides
-    assert cluster.wait_exit(0, 10) == -9
+    home_site_killed_while_collecting(cluster, event_id, (a, b, c),
+                                      "coordinator.after_decision_stored_before_send")
 
     for k, view in views(a, cluster, event_id, sites=(1, 2, 3)).items():
         assert view["state"] == "voting" and view["vote"]["closed"] is True, (k, view)
@@ -400,13 +408,7 @@ def test_the_home_site_killed_before_storing_its_collection_decision_aborts_the_
         cluster_factory, client_factory):
     cluster = cluster_factory(settings_overrides=LONG_PERIOD)
     event_id, (a, b, c) = three_submitters(cluster, client_factory)
-    accepted(a, 0, event_id, 3)
-    wait_until(lambda: reported_users(a, 0, event_id) == {a.get_json(0, "/api/me")[1]["user_id"]},
-               5, message="the home site stored A's report")
-    restart_armed(cluster, 0, "coordinator.before_decision_stored")
-    accepted(b, 1, event_id, 3)
-    accepted(c, 2, event_id, 3)
-    assert cluster.wait_exit(0, 10) == -9
+    home_site_killed_while_collecting(cluster, event_id, (a, b, c), "coordinator.before_decision_stored")
 
     cluster.start(0)
     cluster.wait_ready(0)
