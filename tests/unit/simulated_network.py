@@ -212,6 +212,25 @@ class SimulatedSites:
                     decided[record.txn_id] = record.commit
         return decided
 
+    def _check_agreement(self, decided: dict[str, bool]) -> None:
+        """What any site knows of a transaction never contradicts another or the decision, and
+        every site's photo list is a prefix of the longest one."""
+        txns = set(decided)
+        for site in self.sites.values():
+            txns |= set(site.participant.answers) | set(site.participant.outcomes)
+        for txn_id in txns:
+            known = {s: site.participant.knows_outcome(txn_id) for s, site in self.sites.items()}
+            seen = {v for v in known.values() if v is not None}
+            if txn_id in decided:
+                seen.add(decided[txn_id])
+            if len(seen) > 1:
+                raise Violation(f"{txn_id}: sites know {known}, coordinator {decided.get(txn_id)}")
+        lists = {s: [p.photo_id for p in site.participant.photos] for s, site in self.sites.items()}
+        longest = max(lists.values(), key=len)
+        for s, photos in lists.items():
+            if photos != longest[: len(photos)]:
+                raise Violation(f"site {s} holds {photos}, another site {longest}")
+
     @staticmethod
     def _check_participant_log(site_id: int, log: list) -> None:
         """At most one transaction prepared at a time, and one outcome per transaction."""

@@ -94,24 +94,7 @@ class Cluster(SimulatedSites):
         decided = self.decisions()
         for site_id, site in self.sites.items():
             self._check_participant_log(site_id, site.participant_log)
-        # Agreement: what any site knows of a transaction never contradicts another or the
-        # coordinator's decision.
-        txns = set(decided)
-        for site in self.sites.values():
-            txns |= set(site.participant.answers) | set(site.participant.outcomes)
-        for txn_id in txns:
-            known = {s: site.participant.knows_outcome(txn_id) for s, site in self.sites.items()}
-            seen = {v for v in known.values() if v is not None}
-            if txn_id in decided:
-                seen.add(decided[txn_id])
-            if len(seen) > 1:
-                raise Violation(f"{txn_id}: sites know {known}, coordinator {decided.get(txn_id)}")
-        # Same history: every site's photo list is a prefix of the longest one.
-        lists = {s: [p.photo_id for p in site.participant.photos] for s, site in self.sites.items()}
-        longest = max(lists.values(), key=len)
-        for s, photos in lists.items():
-            if photos != longest[: len(photos)]:
-                raise Violation(f"site {s} holds {photos}, another site {longest}")
+        self._check_agreement(decided)
         created = {(p.title, p.home_site) for p in (x.participant for x in self.sites.values())
                    if p.exists}
         if len(created) > 1:

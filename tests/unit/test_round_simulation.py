@@ -222,24 +222,6 @@ class Cluster(SimulatedSites):
         self._check_published_for_good()
         self._check_validity()
 
-    def _check_agreement(self, decided: dict[str, bool]) -> None:
-        """What any site knows of a transaction never contradicts another or the decision."""
-        txns = set(decided)
-        for site in self.sites.values():
-            txns |= set(site.participant.answers) | set(site.participant.outcomes)
-        for txn_id in txns:
-            known = {s: site.participant.knows_outcome(txn_id) for s, site in self.sites.items()}
-            seen = {v for v in known.values() if v is not None}
-            if txn_id in decided:
-                seen.add(decided[txn_id])
-            if len(seen) > 1:
-                raise Violation(f"{txn_id}: sites know {known}, coordinator {decided.get(txn_id)}")
-        lists = {s: [p.photo_id for p in site.participant.photos] for s, site in self.sites.items()}
-        longest = max(lists.values(), key=len)
-        for s, photos in lists.items():
-            if photos != longest[: len(photos)]:
-                raise Violation(f"site {s} holds {photos}, another site {longest}")
-
     def _check_rounds_agree(self) -> None:
         """A round publishes on all sites or aborts on all (and for the same reason)."""
         ended: dict[int, RoundOutcome] = {}
