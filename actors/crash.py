@@ -12,6 +12,7 @@ STEP_NAMES = {
     "Committed": "decision",
     "Aborted": "decision",
     "VoteCast": "vote",
+    "Withdrawn": "withdrawal",
     "Began": "begin",
     "Decided": "decision",
     "Acknowledged": "ack",
@@ -38,7 +39,7 @@ class CrashPoints:
 def all_crash_points() -> list[str]:
     points = []
     for role, records in (
-        ("participant", ("Prepared", "Refused", "Committed", "VoteCast")),
+        ("participant", ("Prepared", "Refused", "Committed", "VoteCast", "Withdrawn")),
         ("coordinator", ("Began", "Decided", "Acknowledged", "Reported")),
     ):
         for step in dict.fromkeys(STEP_NAMES[r] for r in records):

@@ -12,6 +12,7 @@ from domain.event_state import EventState
 from domain.messages import ACCEPT, REJECT, AddPhotos, CastVote, CreateEvent, Payload, Publish, StartRound
 
 CONFLICT = "conflict"
+REQUEST_SPENT = "request_spent"
 
 
 def _open_for_changes(state: EventState) -> str | None:
@@ -41,6 +42,8 @@ def refusal_reason(state: EventState, payload: Payload, config: SiteConfig) -> s
             return "contributor_limit"
         return None
     if isinstance(payload, StartRound):
+        if payload.request and (payload.request in state.withdrawn or payload.request in state.started):
+            return REQUEST_SPENT  # a late copy of a request that was given up, or already served
         if reason := _open_for_changes(state):
             return reason
         if state.version != payload.version:

@@ -101,7 +101,9 @@ def fold(state: CoordinatorState, record) -> CoordinatorState:
         phase = COMMITTED if record.commit else ABORTED
         state = state.with_txn(record.txn_id, replace(txn, phase=phase, reason=record.reason))
         if isinstance(txn.payload, StartRound) and record.commit:
-            state = replace(state, active=ActiveRound(txn.payload))
+            opening = txn.payload.ballot  # the accept that asked for the round counts at once
+            reported = {_ballot_key(opening): opening} if opening else {}
+            state = replace(state, active=ActiveRound(txn.payload, reported=reported))
         elif isinstance(txn.payload, Publish):
             state = replace(state, active=None)
         return state
@@ -201,7 +203,10 @@ def _on_vote(state: CoordinatorState, msg: Vote, config: SiteConfig, now: float)
         p = txn.payload
         verdict, reason = tally(p.submitters, txn.ballots, p.deadline, final=True)
         return _decide(state, msg.txn_id, verdict == PUBLISH, reason, config, now)
-    return _decide(state, msg.txn_id, True, None, config, now)
+    decided = _decide(state, msg.txn_id, True, None, config, now)
+    if isinstance(txn.payload, StartRound):  # one submitter: the opening accept decides it
+        return _merge(decided, _collect_if_decided(decided.state, config, now))
+    return decided
 
 
 def _on_unreachable(state: CoordinatorState, msg: Unreachable, config, now) -> Step:
@@ -285,12 +290,18 @@ def _on_vote_report(state: CoordinatorState, msg: VoteReport, config, now) -> St
         return Step(state)
     record = Reported(msg.round, msg.ballot)
     state = fold(state, record)
+    return _merge(Step(state, records=(record,)), _collect_if_decided(state, config, now))
+
+
+def _collect_if_decided(state: CoordinatorState, config: SiteConfig, now: float) -> Step:
+    """Collect the active round at once when the votes heard already decide it (a reject, or
+    an accept from every submitter); otherwise wait for more reports or the deadline."""
     active = state.active
     start = active.start
     verdict, _ = tally(start.submitters, active.reported.values(), start.deadline, final=False)
     if verdict == PENDING:
-        return Step(state, records=(record,))
-    return _merge(Step(state, records=(record,)), _collect(state, config, now))
+        return Step(state)
+    return _collect(state, config, now)
 
 
 def _on_round_deadline(state: CoordinatorState, msg: RoundDeadline, config, now) -> Step:

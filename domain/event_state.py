@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, replace
 from typing import Mapping
 
 from domain.messages import AddPhotos, Ballot, CreateEvent, Payload, PhotoMeta, Publish, StartRound
-from domain.records import Aborted, Committed, Prepared, Refused, VoteCast
+from domain.records import Aborted, Committed, Prepared, Refused, VoteCast, Withdrawn
 
 
 @dataclass(frozen=True)
@@ -15,7 +15,8 @@ class Round:
     version: int
     deadline: float
     submitters: tuple[str, ...]
-    ballots: Mapping[str, Ballot] = field(default_factory=dict)  # votes cast at this site
+    ballots: Mapping[str, Ballot] = field(default_factory=dict)  # cast here, and the opening accept
+    request: str = ""  # the accept that asked for the round (its ballot opens `ballots`)
 
     @property
     def accepted(self) -> int:
@@ -46,6 +47,8 @@ class EventState:
     ended: frozenset[int] = frozenset()  # rounds whose collection was decided (here or not yet open)
     last_outcome: RoundOutcome | None = None
     published_version: int | None = None
+    started: Mapping[str, StartRound] = field(default_factory=dict)  # request -> the round it opened
+    withdrawn: frozenset[str] = frozenset()  # round requests given up here: refused for good
 
     @property
     def version(self) -> int:
@@ -87,9 +90,13 @@ def apply_commit(state: EventState, payload: Payload) -> EventState:
         return replace(state, photos=state.photos + tuple(payload.photos))
     if isinstance(payload, StartRound):
         state = replace(state, rounds=max(state.rounds, payload.round))
+        if payload.request:
+            state = replace(state, started={**state.started, payload.request: payload})
         if payload.round in state.ended:  # its collection's abort overtook the start: already over
             return state
-        current = Round(payload.round, payload.version, payload.deadline, payload.submitters)
+        ballots = {payload.ballot.user: payload.ballot} if payload.ballot else {}
+        current = Round(payload.round, payload.version, payload.deadline, payload.submitters,
+                        ballots, payload.request)
         return replace(state, round=current)
     if isinstance(payload, Publish):
         return replace(state, round=None, published_version=payload.version,
@@ -137,6 +144,8 @@ def fold(state: EventState, record) -> EventState:
             raise ValueError(f"vote for round {record.round}, which is not running here")
         ballots = {**current.ballots, record.ballot.user: record.ballot}
         return replace(state, round=replace(current, ballots=ballots))
+    if isinstance(record, Withdrawn):
+        return replace(state, withdrawn=state.withdrawn | {record.request})
     raise TypeError(f"not a participant record: {record!r}")
 
 

@@ -23,6 +23,19 @@ class PhotoMeta:
     submitter_name: str = ""  # the display name the submitter chose, if any
 
 
+ACCEPT, REJECT = "accept", "reject"
+
+
+@dataclass(frozen=True)
+class Ballot:
+    """One vote as the site where it was cast stored it; `at` is that site's clock (epoch s)."""
+
+    user: str
+    decision: str
+    at: float
+    site: int
+
+
 @dataclass(frozen=True)
 class CreateEvent:
     title: str
@@ -38,12 +51,18 @@ class AddPhotos:
 
 @dataclass(frozen=True)
 class StartRound:
-    """Freeze the event at `version` and open voting round `round` until `deadline` (epoch s)."""
+    """Freeze the event at `version` and open voting round `round` until `deadline` (epoch s).
+
+    `request` names the accept that asked for the round (made by the voter's site, so a copy of
+    the request can be recognised and a withdrawn one refused); `ballot` is that accept, which
+    the round starts with: the commit that opens the round also records the first vote."""
 
     round: int
     version: int
     deadline: float
     submitters: tuple[str, ...]
+    request: str = ""
+    ballot: Ballot | None = None
 
 
 @dataclass(frozen=True)
@@ -57,18 +76,6 @@ class Publish:
 
 
 Payload = CreateEvent | AddPhotos | StartRound | Publish
-
-ACCEPT, REJECT = "accept", "reject"
-
-
-@dataclass(frozen=True)
-class Ballot:
-    """One vote as the site where it was cast stored it; `at` is that site's clock (epoch s)."""
-
-    user: str
-    decision: str
-    at: float
-    site: int
 
 # --- site-to-site requests and their replies -----------------------------------------------------
 
@@ -143,18 +150,27 @@ class VoteReport:
 
 @dataclass(frozen=True)
 class RoundRequest:
-    """From the site of a first accept to the home site: start a round on `version`."""
+    """From the site of a first accept to the home site: start a round on `version` that opens
+    with `ballot`. Idempotent by `request`: a copy gets the round that request started."""
 
     event_id: str
     version: int
+    request: str = ""
+    ballot: Ballot | None = None
 
 
 @dataclass(frozen=True)
 class RoundAnswer:
+    """`mine`: the round was started by this request (its ballot is in it), by the StartRound
+    `txn_id` when the answer comes from that commit; otherwise a round already running on the
+    version (the voter votes in it) or, with `error`, why none was started for the request."""
+
     event_id: str
     round: int | None
     deadline: float | None
     error: str | None = None
+    mine: bool = False
+    txn_id: str | None = None
 
 
 # --- local messages: from the site's own service layer, timers and transport --------------------
@@ -218,6 +234,19 @@ class VoteAnswer:
     round: int | None
     deadline: float | None
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class Withdraw:
+    """From this site's voting: give up round request `request` unless it is already settled.
+    Answered WITHDRAWN (stored: this site will refuse that request's StartRound, so it can never
+    start a round), STARTED (it committed here) or IN_DOUBT (prepared here, undecided)."""
+
+    event_id: str
+    request: str
+
+
+WITHDRAWN, STARTED, IN_DOUBT = "withdrawn", "started", "in_doubt"
 
 
 @dataclass(frozen=True)

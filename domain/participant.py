@@ -25,11 +25,16 @@ from domain.messages import (
     Query,
     Recover,
     Unreachable,
+    IN_DOUBT,
+    STARTED,
+    WITHDRAWN,
+    StartRound,
     Vote,
     VoteAnswer,
     VoteReport,
+    Withdraw,
 )
-from domain.records import Aborted, Committed, Prepared, Refused, VoteCast
+from domain.records import Aborted, Committed, Prepared, Refused, VoteCast, Withdrawn
 from domain.step import Send, Step, Timer
 
 
@@ -58,15 +63,35 @@ def _on_prepare(state: EventState, msg: Prepare, config: SiteConfig) -> Step[Eve
         return Step(state, reply=vote(reason is None, reason, ballots_for(state)))
     if msg.txn_id in state.outcomes:  # the abort overtook the prepare
         return Step(state, reply=vote(False, "aborted"))
-    reason = refusal_reason(state, msg.payload, config)
+    implied = _start_implied_by(state, msg)
+    current = fold_all(state, implied)
+    reason = refusal_reason(current, msg.payload, config)
     if reason is not None:
-        return _stored(state, [Refused(msg.txn_id, msg.coordinator, reason)], reply=vote(False, reason))
+        return _stored(state, [*implied, Refused(msg.txn_id, msg.coordinator, reason)],
+                       reply=vote(False, reason))
     return _stored(
         state,
-        [Prepared(msg.txn_id, msg.coordinator, msg.payload)],
-        reply=vote(True, None, ballots_for(state)),
+        [*implied, Prepared(msg.txn_id, msg.coordinator, msg.payload)],
+        reply=vote(True, None, ballots_for(current)),
         timers=(Timer(config.timing.in_doubt_s, AskOutcome(msg.txn_id, 1)),),
     )
+
+
+def _start_implied_by(state: EventState, msg: Prepare) -> list:
+    """The records that apply a StartRound whose commit the prepare `msg` proves.
+
+    A home site begins the collection of round r only after the StartRound of round r committed,
+    and that commit needed this site's yes; this site holds one prepared transaction at a time,
+    so if it still holds a StartRound of round r from that home site (and has started no round
+    r), that is the one that committed. Its decision may simply not have arrived yet: refusing
+    the collection for that would throw the round away."""
+    prepared = state.prepared
+    if (isinstance(msg.payload, Publish) and prepared is not None
+            and isinstance(prepared.payload, StartRound)
+            and prepared.payload.round == msg.payload.round
+            and prepared.coordinator == msg.coordinator and state.rounds < msg.payload.round):
+        return [Committed(prepared.txn_id)]
+    return []
 
 
 def _conclude(state: EventState, txn_id: str, commit: bool, reason=None, payload=None) -> list:
@@ -142,6 +167,20 @@ def _on_cast_vote(state: EventState, msg: CastVote, config: SiteConfig):
     )
 
 
+def _on_withdraw(state: EventState, msg: Withdraw, config: SiteConfig):
+    """Give up a round request unless it is settled here; once stored, its StartRound is refused
+    here, so it can never commit (every site must vote yes) and the voter may say so."""
+    prepared = state.prepared
+    if (prepared is not None and isinstance(prepared.payload, StartRound)
+            and prepared.payload.request == msg.request):
+        return Step(state, reply=IN_DOUBT)
+    if msg.request in state.started:
+        return Step(state, reply=STARTED)
+    if msg.request in state.withdrawn:
+        return Step(state, reply=WITHDRAWN)
+    return _stored(state, [Withdrawn(msg.request)], reply=WITHDRAWN)
+
+
 _HANDLERS = {
     Prepare: _on_prepare,
     Decision: _on_decision,
@@ -151,6 +190,7 @@ _HANDLERS = {
     Recover: _on_recover,
     Unreachable: _on_unreachable,
     CastVote: _on_cast_vote,
+    Withdraw: _on_withdraw,
 }
 
 

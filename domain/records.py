@@ -52,6 +52,14 @@ class VoteCast:
     ballot: Ballot
 
 
+@dataclass(frozen=True)
+class Withdrawn:
+    """This site gave up round request `request` for the voter who made it here: the request's
+    StartRound is refused here from now on, so it can never open a round."""
+
+    request: str
+
+
 # --- coordinator ---------------------------------------------------------------------------------
 
 
@@ -85,6 +93,6 @@ class Reported:
     ballot: Ballot
 
 
-PARTICIPANT_RECORDS = (Prepared, Refused, Committed, Aborted, VoteCast)
+PARTICIPANT_RECORDS = (Prepared, Refused, Committed, Aborted, VoteCast, Withdrawn)
 COORDINATOR_RECORDS = (Began, Decided, Acknowledged, Reported)
-Record = Prepared | Refused | Committed | Aborted | VoteCast | Began | Decided | Acknowledged | Reported
+Record = Prepared | Refused | Committed | Aborted | VoteCast | Withdrawn | Began | Decided | Acknowledged | Reported

@@ -23,7 +23,7 @@ from domain import coordinator, event_state
 from domain.aggregates import RECORD_TYPES
 
 SNAPSHOT_EVERY = 32  # records between snapshots of one aggregate
-FORMAT = 1  # bump when a state class changes shape: older snapshots are then not read
+FORMAT = 2  # bump when a state class changes shape: older snapshots are then not read
 
 STATE_TYPES: dict[str, type] = {
     **RECORD_TYPES,

@@ -24,7 +24,7 @@ VOTES = "votes of round "  # the key of a round's votes (transaction ids are "<s
 
 # Causal order within a transaction; rows of one rank are in time order.
 _RANK = {"Began": 0, "Prepared": 1, "Refused": 1, "Decided": 2, "Committed": 3, "Aborted": 3,
-         "Acknowledged": 3, "VoteCast": 0, "Reported": 0}
+         "Acknowledged": 3, "VoteCast": 0, "Withdrawn": 0, "Reported": 0}
 
 
 @dataclass(frozen=True)

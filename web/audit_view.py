@@ -90,6 +90,8 @@ def sentence(entry: Mapping, what: str, names: Mapping[str, str]) -> str:
     if kind == "VoteCast":
         who = person(ballot.get("user", ""), names)
         return f"recorded {who}'s vote: {ballot.get('decision')} (round {data.get('round')})"
+    if kind == "Withdrawn":
+        return "gave up a request to start a vote: it can never start one now"
     if kind == "Reported":
         return (f"heard that {person(ballot.get('user', ''), names)} voted {ballot.get('decision')} "
                 f"at site {ballot.get('site')} (round {data.get('round')})")

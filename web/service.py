@@ -115,6 +115,13 @@ class SiteService:
         self.actors.start_sweeping()
         await asyncio.gather(*(self.ask(PARTICIPANT, e, Snapshot()) for e in scan.participants_in_doubt))
 
+    @property
+    def budget_s(self) -> float:
+        """How long a client's change may take here before its answer is due: a prepare round,
+        the acknowledgements, one request, and some slack for a busy machine."""
+        p = self.settings.protocol
+        return p.prepare_timeout_s + p.ack_wait_s + p.request_timeout_s + 5
+
     # --- bridging to actors -------------------------------------------------------------------
     async def ask(self, role: str, event_id: str, message, timeout: float = 30.0):
         future = self.loop.create_future()
@@ -133,10 +140,8 @@ class SiteService:
     async def run_transaction(self, event_id: str, payload) -> Finished:
         txn_id = f"{self.site}-{uuid.uuid4().hex}"
         begin = Begin(txn_id, event_id, payload, self.settings.sites)
-        protocol = self.settings.protocol
-        budget = protocol.prepare_timeout_s + protocol.ack_wait_s + protocol.request_timeout_s + 5
         try:
-            return await self.ask(COORDINATOR, event_id, begin, timeout=budget)
+            return await self.ask(COORDINATOR, event_id, begin, timeout=self.budget_s)
         except asyncio.TimeoutError:
             # This site stalled (or is overloaded): the transaction may well have committed.
             # Its coordinator decides within the prepare timeout, so ask it for the outcome.
@@ -176,7 +181,7 @@ class SiteService:
             return None
         if isinstance(message, RoundRequest):
             try:
-                return await self.voting.start_round(message.event_id, message.version)
+                return await self.voting.start_round(message)
             except PhotoSessionError as e:
                 return RoundAnswer(message.event_id, None, None, e.code)
         return None

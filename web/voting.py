@@ -1,8 +1,8 @@
 """Votes, and the rounds the first accept starts: the voting use cases of one site.
 
-A vote is stored at the site where it is cast. The first accept of an open event first has the
-event's home site start a round (a two-phase commit that freezes the event everywhere), and the
-vote counts once this site holds that round.
+A vote is stored at the site where it is cast. The first accept of an open event asks the
+event's home site for a round that opens with it (a two-phase commit that freezes the event
+everywhere and records that accept); web.round_start settles that request at the voter's site.
 """
 
 from __future__ import annotations
@@ -10,21 +10,12 @@ from __future__ import annotations
 import asyncio
 import time
 
-import aiohttp
-
 from actors.registry import PARTICIPANT
 from domain.admission import CONFLICT, starts_round
-from domain.errors import (
-    Busy,
-    EventPublished,
-    InvalidRequest,
-    OutcomeUnknown,
-    SiteUnreachable,
-    SupersededMontage,
-)
-from domain.event_state import EventState
-from domain.messages import ACCEPT, REJECT, CastVote, RoundAnswer, RoundRequest, StartRound, VoteAnswer
+from domain.errors import Busy, EventPublished, InvalidRequest, SupersededMontage
+from domain.messages import ACCEPT, REJECT, Ballot, CastVote, RoundAnswer, RoundRequest, StartRound, VoteAnswer
 from web.errors import error_for_reason
+from web.round_start import RoundStart
 from web.service import SiteService, back_off
 
 
@@ -32,11 +23,25 @@ class Voting:
     def __init__(self, service: SiteService):
         self.service = service  # its reads of events, its transactions and its transport
         self.settings = service.settings
+        self._starting: dict[str, asyncio.Task] = {}  # round requests being served (home site)
 
-    async def start_round(self, event_id: str, version: int) -> RoundAnswer:
-        """At the home site: freeze the event at `version` everywhere and open a round."""
+    async def start_round(self, request: RoundRequest) -> RoundAnswer:
+        """At the home site: freeze the event at the request's version everywhere and open a
+        round with its ballot. Idempotent by request id: a copy gets the same answer."""
+        task = self._starting.get(request.request)
+        if task is None:
+            task = asyncio.ensure_future(self._start_round(request))
+            self._starting[request.request] = task
+            task.add_done_callback(lambda _: self._starting.pop(request.request, None))
+        return await asyncio.shield(task)
+
+    async def _start_round(self, request: RoundRequest) -> RoundAnswer:
+        event_id, version = request.event_id, request.version
         for attempt in range(self.settings.protocol.upload_attempts):
             state = await self.service.event_state(event_id)
+            if request.request in state.started:
+                start = state.started[request.request]
+                return RoundAnswer(event_id, start.round, start.deadline, mine=True)
             if state.round is not None and state.round.version == version:
                 return RoundAnswer(event_id, state.round.round, state.round.deadline)
             if state.published:
@@ -44,10 +49,11 @@ class Voting:
             if state.round is not None or state.version != version:
                 raise SupersededMontage()
             deadline = time.time() + self.settings.voting_period_s
-            payload = StartRound(state.rounds + 1, version, deadline, state.submitters)
+            payload = StartRound(state.rounds + 1, version, deadline, state.submitters,
+                                 request.request, request.ballot)
             finished = await self.service.run_transaction(event_id, payload)
             if finished.commit:
-                return RoundAnswer(event_id, payload.round, deadline)
+                return RoundAnswer(event_id, payload.round, deadline, mine=True, txn_id=finished.txn_id)
             if finished.reason not in (CONFLICT, "voting_in_progress"):
                 raise error_for_reason(finished.reason)
             await back_off(attempt)
@@ -60,47 +66,12 @@ class Voting:
         if starts_round(state, user_id, decision):
             if version != state.version:
                 raise SupersededMontage()
-            await self._round_started_at_home(state, version)
+            ballot = Ballot(user_id, ACCEPT, time.time(), self.service.site)
+            start = await RoundStart(self.service, state, version, ballot).settle()
+            if start is not None:  # this accept opened the round: the commit recorded it
+                return VoteAnswer(start.round, start.deadline)
         vote = CastVote(event_id, user_id, version, decision, time.time())
         answer = await self.service.ask(PARTICIPANT, event_id, vote)
         if answer.error:
             raise error_for_reason(answer.error)
         return answer
-
-    async def _round_started_at_home(self, state: EventState, version: int) -> None:
-        """Have the home site start a round on `version`; return once this site holds it."""
-        protocol = self.settings.protocol
-        if state.home_site == self.service.site:
-            await self.start_round(state.event_id, version)
-            await self._local_round(state.event_id, version, protocol.ack_wait_s + 2)
-            return
-        reached = False
-        for attempt in range(3):  # the request is idempotent at the home site
-            try:
-                answer = await self.service.transport.post(state.home_site, RoundRequest(state.event_id, version))
-            except aiohttp.ClientConnectorError:
-                pass  # refused: it never got there
-            except Exception:
-                reached = True  # sent, but the answer was lost or late: it may have started
-            else:
-                if answer.error:
-                    raise error_for_reason(answer.error)
-                reached = True
-            # This site takes part in the round start, so it hears of a round that started.
-            wait = protocol.ack_wait_s + (protocol.prepare_timeout_s if reached else 0)
-            if await self._local_round(state.event_id, version, wait):
-                return
-        if reached:
-            raise OutcomeUnknown("The vote may have started; reload the event and vote again if it did.")
-        raise SiteUnreachable("The event's home site could not be reached to start the vote.")
-
-    async def _local_round(self, event_id: str, version: int, wait_s: float) -> bool:
-        """Whether this site holds a round on `version`, waiting up to wait_s for one."""
-        deadline = time.monotonic() + wait_s
-        while True:
-            current = (await self.service.event_state(event_id)).round
-            if current is not None and current.version == version:
-                return True
-            if time.monotonic() >= deadline:
-                return False
-            await asyncio.sleep(0.02)

@@ -41,10 +41,14 @@ class SiteLog:
                 yield s.record, s.payload
 
     def ballots(self) -> Iterator[tuple[int, object]]:
-        """(round, ballot) of every vote cast at this site."""
-        for r in self.participant:
-            if isinstance(r, VoteCast):
-                yield r.round, r.ballot
+        """(round, ballot) of every vote cast at this site: stored as cast, or the accept a
+        round opened with (its commit records it)."""
+        for s in self.steps:
+            if isinstance(s.record, VoteCast):
+                yield s.record.round, s.record.ballot
+            elif (isinstance(s.record, Committed) and isinstance(s.payload, StartRound)
+                  and s.payload.ballot is not None and s.payload.ballot.site == self.site):
+                yield s.payload.round, s.payload.ballot
 
     def began(self) -> dict[str, Began]:
         return {r.txn_id: r for r in self.coordinator if isinstance(r, Began)}

@@ -232,3 +232,31 @@ def test_a_committed_photo_whose_file_is_missing_or_corrupt_is_caught(tmp_path):
                        {s: tmp_path / f"site-{s}" for s in SITES})
     assert [(v.invariant, v.sites) for v in violations] == [("acknowledged", (1,))] * 2, violations
     assert {v.message.split(": ")[1].split("/")[0] for v in violations} == {"photos", "thumbs"}
+
+
+def test_the_indefinite_504_outcome_unknown_is_allowed_and_any_other_5xx_is_caught():
+    vote = history()[2]
+    unknown = replace(vote, outcome="info", result={"status": 504, "error": "outcome_unknown"})
+    assert run_checker(ops=[*history()[:2], unknown]) == []
+    broken = replace(vote, outcome="info", result={"status": 500, "error": "internal"})
+    assert invariants_named(run_checker(ops=[*history()[:2], broken])) == {"api"}
+
+
+def test_the_accept_a_round_opened_with_is_the_recorded_vote_of_its_site():
+    """The accept at site 1 asked for the round, so the round's commit recorded it there."""
+    opened = (START[0], replace(START[1], request="1-req", ballot=BALLOT))
+    records = story()
+    for site in SITES:
+        records[site] = [(role, r) for role, r in records[site] if not isinstance(r, VoteCast)]
+        records[site] = [(role, Prepared(r.txn_id, r.coordinator, opened[1])
+                          if isinstance(r, Prepared) and r.txn_id == START[0] else r)
+                         for role, r in records[site]]
+    records[0] = [(role, Began(r.txn_id, opened[1], r.sites) if isinstance(r, Began) and r.txn_id == START[0]
+                   else r) for role, r in records[0]]
+    assert run_checker(records) == []
+    moved = replace(BALLOT, site=0)  # recorded at the other site: not where the voter was told
+    for site in SITES:
+        records[site] = [(role, Prepared(r.txn_id, r.coordinator, replace(opened[1], ballot=moved))
+                          if isinstance(r, Prepared) and r.txn_id == START[0] else r)
+                         for role, r in records[site]]
+    assert "finality" in invariants_named(run_checker(records))

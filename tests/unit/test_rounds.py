@@ -45,7 +45,9 @@ from domain.messages import (
     Vote,
     VoteAnswer,
     VoteReport,
+    Withdraw,
 )
+from domain.messages import IN_DOUBT, STARTED, WITHDRAWN
 from domain.records import (
     Aborted,
     Acknowledged,
@@ -56,6 +58,7 @@ from domain.records import (
     Refused,
     Reported,
     VoteCast,
+    Withdrawn,
 )
 from domain.step import Finished, Send, Timer
 
@@ -73,6 +76,10 @@ CREATE = CreateEvent(title="Picnic", home_site=HOME, created_at="2024-06-01T12:0
 START = StartRound(1, 2, DEADLINE, SUBMITTERS)
 PUBLISH = Publish(1, 2, DEADLINE, SUBMITTERS)
 START_TXN = "t-start"
+REQUEST = "2-ann-accept"  # a round request made at this site for ann's accept
+OPENED = replace(START, request=REQUEST, ballot=Ballot("ann", ACCEPT, NOW - 1, HERE))
+ALONE = StartRound(1, 1, DEADLINE, ("ann",), REQUEST, Ballot("ann", ACCEPT, NOW - 1, HERE))
+ALONE_PUBLISH = Publish(1, 1, DEADLINE, ("ann",))
 COLLECT = "1-r1-collect"  # the home site's collection of round 1
 
 
@@ -244,11 +251,33 @@ ADMISSION = (
       open_event(), prepare(COLLECT, PUBLISH),
       records=(Refused(COLLECT, HOME, "no_such_round"),),
       reply=answer(COLLECT, False, "no_such_round")),
-    P("a collection reaching a site whose round start is still in doubt is refused as "
-      "no_such_round",
+    P("a collection reaching a site whose round start is still in doubt proves that start "
+      "committed: the site applies it, then prepares the collection",
       [*open_event(), Prepared(START_TXN, HOME, START)], prepare(COLLECT, PUBLISH),
+      records=(Committed(START_TXN), Prepared(COLLECT, HOME, PUBLISH)),
+      timers=in_doubt_timer(COLLECT), reply=answer(COLLECT, True), shows=VOTING),
+    P("a collection proves nothing about a round start from another coordinator",
+      [*open_event(), Prepared(START_TXN, 3, START)], prepare(COLLECT, PUBLISH),
       records=(Refused(COLLECT, HOME, "no_such_round"),),
       reply=answer(COLLECT, False, "no_such_round")),
+    P("a collection proves nothing about a round start of another round number",
+      [*open_event(), Prepared(START_TXN, HOME, replace(START, round=2))], prepare(COLLECT, PUBLISH),
+      records=(Refused(COLLECT, HOME, "no_such_round"),),
+      reply=answer(COLLECT, False, "no_such_round")),
+    P("a round start carries the accept that asked for it: its commit opens the round with "
+      "that ballot",
+      [*open_event(), Prepared(START_TXN, HOME, OPENED)], Decision(START_TXN, EVENT, True),
+      records=(Committed(START_TXN),), reply=Ack(START_TXN, EVENT, HERE), shows=VOTING),
+    P("a copy of a round request that already opened a round is refused as request_spent",
+      [*open_event(), Prepared(START_TXN, HOME, OPENED), Committed(START_TXN),
+       Prepared(COLLECT, HOME, PUBLISH), Aborted(COLLECT, "timeout")],
+      prepare("t-start-2", replace(OPENED, round=2)),
+      records=(Refused("t-start-2", HOME, "request_spent"),),
+      reply=answer("t-start-2", False, "request_spent")),
+    P("a round request withdrawn here is refused as request_spent: it can never start a round",
+      [*open_event(), Withdrawn(REQUEST)], prepare(START_TXN, OPENED),
+      records=(Refused(START_TXN, HOME, "request_spent"),),
+      reply=answer(START_TXN, False, "request_spent")),
 )
 
 
@@ -286,6 +315,9 @@ CASTING = (
     P("a vote while the round start is still in doubt here is refused as no_vote_in_progress",
       [*open_event(), Prepared(START_TXN, HOME, START)], cast("ann"),
       reply=refused_vote("no_vote_in_progress")),
+    P("the accept that opened the round is a recorded vote: another is refused as already_voted",
+      [*open_event(), Prepared(START_TXN, HOME, OPENED), Committed(START_TXN)], cast("ann"),
+      reply=refused_vote("already_voted")),
     P("a vote on a superseded montage version is refused as superseded_montage",
       voting(), cast("ann", version=1), reply=refused_vote("superseded_montage")),
     P("a second vote by the same person at this site is refused as already_voted",
@@ -309,6 +341,28 @@ CASTING = (
 
 @table(*CASTING)
 def test_a_participant_records_a_vote_durably_and_reports_it_or_says_why_not(row):
+    check_participant(row)
+
+
+WITHDRAWING = (
+    P("a round request not seen here is withdrawn durably: its start will be refused here",
+      open_event(), Withdraw(EVENT, REQUEST), records=(Withdrawn(REQUEST),), reply=WITHDRAWN),
+    P("withdrawing twice stores nothing more",
+      [*open_event(), Withdrawn(REQUEST)], Withdraw(EVENT, REQUEST), reply=WITHDRAWN),
+    P("a round request prepared here cannot be withdrawn: it is in doubt",
+      [*open_event(), Prepared(START_TXN, HOME, OPENED)], Withdraw(EVENT, REQUEST),
+      reply=IN_DOUBT),
+    P("a round request whose start committed here is not withdrawn: it started the round",
+      [*open_event(), Prepared(START_TXN, HOME, OPENED), Committed(START_TXN)],
+      Withdraw(EVENT, REQUEST), reply=STARTED),
+    P("a request is withdrawn while another's round start is prepared here",
+      [*open_event(), Prepared(START_TXN, HOME, START)], Withdraw(EVENT, REQUEST),
+      records=(Withdrawn(REQUEST),), reply=WITHDRAWN),
+)
+
+
+@table(*WITHDRAWING)
+def test_a_voters_site_withdraws_a_round_request_only_while_it_cannot_have_started(row):
     check_participant(row)
 
 
@@ -539,6 +593,20 @@ STARTING_ROUNDS = (
       now=DEADLINE + 7,
       records=(Decided(START_TXN, True, None),), send=decisions(START_TXN, True, None, START),
       timers=(resend_timer(START_TXN), ACK_WAIT, Timer(0.0, RoundDeadline(1))), round="open"),
+    C("the accept a round start carries counts as reported once the round is open",
+      [Began(START_TXN, OPENED, SITES), site_vote(1, START_TXN), site_vote(2, START_TXN)],
+      site_vote(3, START_TXN),
+      records=(Decided(START_TXN, True, None),), send=decisions(START_TXN, True, None, OPENED),
+      timers=(resend_timer(START_TXN), ACK_WAIT, Timer(DEADLINE - NOW, RoundDeadline(1))),
+      round="open"),
+    C("a round whose only submitter opened it collects as soon as it is open",
+      [Began(START_TXN, ALONE, SITES), site_vote(1, START_TXN), site_vote(2, START_TXN)],
+      site_vote(3, START_TXN),
+      records=(Decided(START_TXN, True, None), Began(COLLECT, ALONE_PUBLISH, SITES)),
+      send=(*decisions(START_TXN, True, None, ALONE), *prepares(COLLECT, ALONE_PUBLISH)),
+      timers=(resend_timer(START_TXN), ACK_WAIT, Timer(DEADLINE - NOW, RoundDeadline(1)),
+              Timer(TIMING.prepare_timeout_s, PrepareTimeout(COLLECT))),
+      round="collecting"),
     C("an aborted round start opens no round and sets no deadline",
       [*STARTING, site_vote(1, START_TXN)], site_no(2, "voting_in_progress", START_TXN),
       records=(Decided(START_TXN, False, "voting_in_progress"),),
@@ -560,6 +628,11 @@ REPORTS = (
       ROUND_OPEN, report("bob", REJECT),
       **{**collection_begins(),
          "records": (stored(report("bob", REJECT)), Began(COLLECT, PUBLISH, SITES))},
+      round="collecting"),
+    C("the report of the other submitter's accept after the opening one starts the collection",
+      [Began(START_TXN, OPENED, SITES), Decided(START_TXN, True, None)], report("bob", site=1),
+      **{**collection_begins(),
+         "records": (stored(report("bob", site=1)), Began(COLLECT, PUBLISH, SITES))},
       round="collecting"),
     C("the report of the last submitter's accept starts the collection at once",
       [*ROUND_OPEN, stored(report("ann", site=3))], report("bob", site=1),
