@@ -63,6 +63,8 @@ class Wiring:
     crash: CrashPoints
     # (event, role, state, how many records it is built from): a stored change, or a start
     on_change: Callable[[str, str, Any, int], None] = lambda event_id, role, state, seq: None
+    # (event, role, records just stored, the state they lead to): what the site counts
+    on_records: Callable[[str, str, tuple, Any], None] = lambda event_id, role, records, state: None
 
 
 class RoleActor(pykka.ThreadingActor):
@@ -159,6 +161,7 @@ class RoleActor(pykka.ThreadingActor):
             for record in step.records:
                 self.aggregate.record(record)
             self.wiring.store.save(self.aggregate)
+            self.wiring.on_records(self.event_id, self.role, step.records, step.state)
             for name in names:
                 crash.hit(self.role, "after_stored", name)
         self.state = step.state

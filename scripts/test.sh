@@ -4,38 +4,45 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Browser tests drive Debian's Chromium (/usr/bin/chromium). Install it only when there are
-# browser tests, it is missing, and we are root (as on CI); otherwise do nothing.
-ensure_chromium() {
-    if ! compgen -G "tests/browser/test_*.py" >/dev/null || [ -x /usr/bin/chromium ]; then
-        return 0
-    fi
+# Tools some tiers need, installed from Debian when missing and we are root (as on CI). A test
+# whose tool is still missing fails (it never skips), saying how to install it.
+apt_updated=""
+apt_install() {
     if [ "$(id -u)" -ne 0 ]; then
-        echo "test: /usr/bin/chromium is missing; install Debian's chromium for browser tests" >&2
+        echo "test: $1 is missing; install Debian's $2 (as root) or those tests fail" >&2
         return 0
     fi
-    echo "test: installing Debian's chromium for the browser tests" >&2
-    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
-            >/dev/null; }; then
-        echo "test: could not install chromium; the browser tests will say so" >&2
+    echo "test: installing Debian's $2: $1 is missing" >&2
+    if [ -z "$apt_updated" ]; then
+        apt-get update -qq
+        apt_updated=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+}
+
+# Browser tests drive Debian's Chromium (/usr/bin/chromium), when there are browser tests.
+ensure_chromium() {
+    if compgen -G "tests/browser/test_*.py" >/dev/null && [ ! -x /usr/bin/chromium ]; then
+        apt_install "chromium, for the browser tests," chromium
     fi
 }
 
 # Tests of the PostgreSQL event store start their own server from Debian's binaries.
 ensure_postgresql() {
-    if compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
-        return 0
+    if ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+        apt_install "PostgreSQL, for the event-store tests," postgresql
     fi
-    if [ "$(id -u)" -ne 0 ]; then
-        echo "test: PostgreSQL is missing; install Debian's postgresql for the store tests" >&2
-        return 0
+}
+
+# TLC (tests/model) runs on a Java runtime.
+ensure_java() {
+    if compgen -G "tests/model/test_*.py" >/dev/null && ! command -v java >/dev/null; then
+        apt_install "java, for TLC in tests/model," default-jre-headless
     fi
-    echo "test: installing Debian's postgresql for the event-store tests" >&2
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
 }
 
 bash scripts/setup.sh --dev
 ensure_chromium
 ensure_postgresql
+ensure_java
 exec .venv/bin/python -m pytest -q "$@"

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SETTINGS = PROJECT_ROOT / "settings.toml"
+LOG_FORMATS = ("text", "json")
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class Settings:
     crash_at: str | None = None  # a named crash point (tests only): the site SIGKILLs itself there
     # How this site reaches each peer, when not directly (tests route links through proxies).
     peer_urls: tuple[tuple[int, str], ...] = ()
+    log_format: str = "text"  # "text" or "json" (one JSON object per line)
 
     def site_url(self, site: int) -> str:
         if self.urls:
@@ -102,6 +104,7 @@ def load_settings(path: str | Path | None = None, **overrides) -> Settings:
     capacity = CapacitySettings(
         **{k: v for k, v in raw.get("capacity", {}).items() if k in capacity_fields}
     )
+    log_format = str(raw.get("logging", {}).get("format", "text"))
     settings = Settings(
         site_count=int(sites.get("count", 4)),
         base_port=int(sites.get("base_port", 8000)),
@@ -117,8 +120,13 @@ def load_settings(path: str | Path | None = None, **overrides) -> Settings:
         database=str(storage.get("database", "sqlite")),
         protocol=protocol,
         capacity=capacity,
+        log_format=log_format,
     )
     given = {k: v for k, v in overrides.items() if v is not None}
     if "data_dir" in given:
         given["data_dir"] = Path(given["data_dir"]).absolute()
-    return replace(settings, **given)
+    settings = replace(settings, **given)
+    if settings.log_format not in LOG_FORMATS:
+        raise ValueError(f"logging.format must be one of {', '.join(LOG_FORMATS)}, "
+                         f"not {settings.log_format!r}")
+    return settings

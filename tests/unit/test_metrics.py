@@ -1,0 +1,119 @@
+"""A site's figures, fed the records and states its actors produce (no actors, no HTTP)."""
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client import generate_latest
+
+from domain.coordinator import CoordinatorState, fold_all
+from domain.messages import AddPhotos, CreateEvent
+from domain.records import Acknowledged, Began, Decided
+from web.metrics import CountedStore, Metrics, SiteFigures
+
+SITES = (0, 1, 2)
+
+
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+def stored(metrics, state, *records):
+    """What a coordinator actor does after a save: report the records and the state they make."""
+    state = fold_all(state, records)
+    metrics.on_records("e1", "coordinator", records, state)
+    metrics.on_change("e1", "coordinator", state, 0)
+    return state
+
+
+def sample(metrics, name, **labels):
+    return metrics.registry.get_sample_value(name, labels)
+
+
+def test_a_committed_create_is_counted_by_kind_with_its_prepare_to_decision_time():
+    clock = Clock()
+    metrics = Metrics(clock)
+    state = stored(metrics, CoordinatorState("e1"), Began("t1", CreateEvent("Picnic", 0, "now"), SITES))
+    clock.now += 0.2
+    stored(metrics, state, Decided("t1", True, None))
+    assert sample(metrics, "photos_transactions_total", kind="create", outcome="committed", reason="none") == 1
+    assert sample(metrics, "photos_transaction_decision_seconds_count", kind="create") == 1
+    assert sample(metrics, "photos_transaction_decision_seconds_sum", kind="create") == pytest.approx(0.2)
+
+
+def test_an_abort_is_counted_with_its_reason():
+    metrics = Metrics(Clock())
+    state = stored(metrics, CoordinatorState("e1"), Began("t1", AddPhotos(0, ()), SITES))
+    stored(metrics, state, Decided("t1", False, "conflict"))
+    assert sample(metrics, "photos_transactions_total", kind="upload", outcome="aborted", reason="conflict") == 1
+    assert sample(metrics, "photos_transactions_total", kind="upload", outcome="committed", reason="none") is None
+
+
+def test_a_decision_begun_before_a_restart_is_counted_but_not_timed():
+    metrics = Metrics(Clock())
+    began = fold_all(CoordinatorState("e1"), [Began("t1", AddPhotos(0, ()), SITES)])
+    stored(metrics, began, Decided("t1", False, "unreachable"))
+    assert sample(metrics, "photos_transactions_total", kind="upload", outcome="aborted", reason="unreachable") == 1
+    assert sample(metrics, "photos_transaction_decision_seconds_count", kind="upload") is None
+
+
+def test_participant_records_are_not_counted():
+    metrics = Metrics(Clock())
+    metrics.on_records("e1", "participant", (Decided("t1", True, None),), None)
+    assert sample(metrics, "photos_transactions_total", kind="create", outcome="committed", reason="none") is None
+
+
+def test_a_decision_awaits_acknowledgement_until_every_site_acknowledged():
+    metrics = Metrics(Clock())
+    state = stored(metrics, CoordinatorState("e1"), Began("t1", CreateEvent("Picnic", 0, "now"), SITES))
+    assert metrics.decisions_unacknowledged() == 0  # undecided: in doubt, not awaiting acks
+    state = stored(metrics, state, Decided("t1", True, None))
+    assert metrics.decisions_unacknowledged() == 1
+    stored(metrics, state, *(Acknowledged("t1", s) for s in SITES))
+    assert metrics.decisions_unacknowledged() == 0
+
+
+def test_a_coordinator_loaded_at_start_reports_what_still_awaits_acknowledgement():
+    metrics = Metrics(Clock())
+    state = fold_all(CoordinatorState("e1"), [Began("t1", AddPhotos(0, ()), SITES), Decided("t1", True, None)])
+    metrics.on_change("e1", "coordinator", state, 2)
+    assert metrics.decisions_unacknowledged() == 1
+
+
+class FailingStore:
+    def save(self, *aggregates):
+        raise OSError("disk full")
+
+    def load_event(self, event_id):
+        return None
+
+    def load_coordination(self, event_id):
+        raise OSError("I/O error")
+
+
+def test_failed_saves_and_loads_of_the_actors_store_are_counted_and_still_raised():
+    metrics = Metrics(Clock())
+    store = CountedStore(FailingStore(), metrics)
+    with pytest.raises(OSError):
+        store.save(object())
+    with pytest.raises(OSError):
+        store.load_coordination("e1")
+    assert store.load_event("e1") is None
+    assert sample(metrics, "photos_storage_errors_total") == 2
+
+
+def test_the_scrape_time_gauges_read_what_the_site_knows_and_parse():
+    metrics = Metrics(Clock())
+    figures = SiteFigures(metrics, lambda: 3)
+    metrics.registry.register(figures)
+    figures.peers = {1: True, 2: False}
+    metrics.observe_request("GET", "/api/events/{event_id}", 200, 0.01)
+    families = {f.name: f for f in text_string_to_metric_families(generate_latest(metrics.registry).decode())}
+    assert families["photos_transactions_in_doubt"].samples[0].value == 3
+    assert families["photos_decisions_unacknowledged"].samples[0].value == 0
+    peers = {s.labels["peer"]: s.value for s in families["photos_peer_reachable"].samples}
+    assert peers == {"1": 1, "2": 0}
+    latency = families["photos_http_request_duration_seconds"]
+    assert {s.labels["route"] for s in latency.samples} == {"/api/events/{event_id}"}
