@@ -54,6 +54,7 @@ async def _run_site(app: web.Application):
     loop = asyncio.get_running_loop()
     site_dir = settings.site_dir(site)
     store = await loop.run_in_executor(None, SiteStore, settings.database_url(site), site_dir)
+    await loop.run_in_executor(None, store.check_durable)  # no forced writes: refuse to start
     files = PhotoFiles(site_dir)
     service = SiteService(settings, site, loop, store, files, MontageCache(site_dir / "montages", files))
     transport = Transport(settings, site, loop, service.dispatch, files)
@@ -69,6 +70,7 @@ async def _run_site(app: web.Application):
         schedule=schedule,
         crash=CrashPoints(settings.crash_at),
         on_change=service.on_change,
+        on_alarm=service.on_alarm,
     )
     capacity = settings.capacity
     service.actors = Actors(wiring, idle_s=capacity.actor_idle_s, max_running=capacity.max_actors)
