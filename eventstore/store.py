@@ -198,27 +198,18 @@ class SiteStore:
         """A PRAGMA as the live store's own connections see it (SQLite only)."""
         return sqlite_pragma(self.app.recorder.datastore, name)
 
-    def probe(self) -> bool:
+    def probe(self, folders=()) -> bool:
         """Whether the store can take writes now, cheaply: its database answers, and (as an
-        embedded database's disk fills up or turns read-only under it) its folder takes a
-        forced write. Updates `health` either way."""
+        embedded database's disk fills up or turns read-only under it) its folder, and any
+        other `folders` the site writes to, take a forced write. Updates `health` either way."""
         try:
             with self._guard("take writes", writes=True):
                 self.app.recorder.max_notification_id()
-                self._write_probe_file()
+                for folder in (self.site_dir, *folders):
+                    _write_probe_file(folder)
         except StorageUnavailable:
             return False
         return True
-
-    def _write_probe_file(self) -> None:
-        path = self.site_dir / PROBE_FILE
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, b"\0" * 4096)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        path.unlink()
 
     def close(self) -> None:
         self._scans.close()
@@ -227,3 +218,13 @@ class SiteStore:
         if engine is not None and hasattr(engine, "dispose"):
             engine.dispose()
 
+
+def _write_probe_file(folder: Path) -> None:
+    path = folder / PROBE_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, b"\0" * 4096)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+        path.unlink(missing_ok=True)

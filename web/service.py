@@ -103,7 +103,7 @@ class SiteService:
         time) tells whether the store takes writes again."""
         if not self.store.health.ok:
             if self._probing is None:
-                self._probing = self.loop.run_in_executor(None, self.store.probe)
+                self._probing = self.loop.run_in_executor(None, self.store.probe, self.files.folders())
                 self._probing.add_done_callback(self._probe_done)
             await asyncio.shield(self._probing)
         return self.store.health.as_json()
