@@ -91,11 +91,11 @@ def check_durable(datastore) -> None:
     engine = getattr(datastore, "engine", None)
     dialect = engine.dialect.name if engine is not None else "sqlite"
     if dialect == "postgresql":
-        found = {"synchronous_commit": _sqlalchemy_value(engine, "SHOW synchronous_commit")}
+        found = {"synchronous_commit": sqlalchemy_value(engine, "SHOW synchronous_commit")}
         wanted = {"synchronous_commit": "on"}
     elif engine is not None:  # SQLite through SQLAlchemy
-        found = {"journal_mode": _sqlalchemy_value(engine, "PRAGMA journal_mode"),
-                 "synchronous": _sqlalchemy_value(engine, "PRAGMA synchronous")}
+        found = {"journal_mode": sqlalchemy_value(engine, "PRAGMA journal_mode"),
+                 "synchronous": sqlalchemy_value(engine, "PRAGMA synchronous")}
         wanted = {"journal_mode": "wal", "synchronous": SQLITE_SYNCHRONOUS_FULL}
     else:
         found = {name: sqlite_pragma(datastore, name) for name in ("journal_mode", "synchronous")}
@@ -114,6 +114,7 @@ def sqlite_pragma(datastore, name: str):
         return cursor.fetchone()[0]
 
 
-def _sqlalchemy_value(engine, statement: str):
+def sqlalchemy_value(engine, statement: str):
+    """One value as a fresh connection of the engine reads it."""
     with engine.connect() as connection:
         return connection.execute(text(statement)).scalar()

@@ -10,7 +10,7 @@ from domain.aggregates import Coordination, PhotoEvent
 from domain.errors import StorageUnavailable
 from domain.messages import CreateEvent
 from domain.records import Began, Committed, Decided, Prepared
-from eventstore.durable import _sqlalchemy_value
+from eventstore.durable import sqlalchemy_value
 from eventstore.store import SiteStore
 from tests.postgres import PostgresServer
 
@@ -54,7 +54,7 @@ def test_the_store_commits_synchronously_even_where_the_database_default_says_ot
     assert postgres.sql("photos_sync_off", "SHOW synchronous_commit") == "off"
     store = SiteStore(url, tmp_path)
     store.check_durable()  # what a site runs at start
-    assert _sqlalchemy_value(store.app.recorder.datastore.engine, "SHOW synchronous_commit") == "on"
+    assert sqlalchemy_value(store.app.recorder.datastore.engine, "SHOW synchronous_commit") == "on"
     store.close()
 
 
