@@ -1,20 +1,25 @@
 """The loop every protocol actor runs: receive, decide (a pure step), store durably, then send.
 
 One actor per (event, role) at a site. Its aggregate is written by it alone, so saves never
-conflict. A failed message never kills the actor: the error goes to whoever asked, and the
-actor reloads its state from the store (what was not stored did not happen).
+conflict. A failed message never kills the actor: the error goes to whoever asked, marked as
+definite (nothing was stored) or not (it failed after its records were stored), and the actor
+reloads its state from the store (what was not stored did not happen). Storage trouble is
+logged by the store; other failures once per cause and interval, never one line per resend.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import pykka
 
 from actors.crash import STEP_NAMES, CrashPoints
 from domain.config import SiteConfig
+from domain.errors import StorageUnavailable
+from domain.step import Alarm
+from eventstore.repeated_log import RepeatedLog
 
 log = logging.getLogger(__name__)
 
@@ -47,9 +52,11 @@ class TimerFired:
 
 @dataclass(frozen=True)
 class Failed:
-    """The reply when a message could not be handled."""
+    """The reply when a message could not be handled. `after_stored`: it failed after its
+    records were stored, so what it asked for may have happened (an indefinite failure)."""
 
     error: Exception
+    after_stored: bool = False
 
 
 @dataclass(frozen=True)
@@ -65,6 +72,8 @@ class Wiring:
     on_change: Callable[[str, str, Any, int], None] = lambda event_id, role, state, seq: None
     # (event, role, records just stored, the state they lead to): what the site counts
     on_records: Callable[[str, str, tuple, Any], None] = lambda event_id, role, records, state: None
+    on_alarm: Callable[[Alarm], None] = lambda alarm: None  # what must never happen did
+    failures: RepeatedLog = field(default_factory=lambda: RepeatedLog(log))
 
 
 class RoleActor(pykka.ThreadingActor):
@@ -80,6 +89,7 @@ class RoleActor(pykka.ThreadingActor):
         self.aggregate = None
         self.state = self.aggregate_class(event_id=event_id).state
         self.load_error: Exception | None = None  # the store could not be read at start
+        self.stored = False  # whether the message being handled has had its records stored
 
     # --- what a role defines -----------------------------------------------------------------
     def decide(self, state, message):
@@ -115,10 +125,17 @@ class RoleActor(pykka.ThreadingActor):
         try:
             self._load()
         except Exception as error:  # the messages waiting get it as their answer, not silence
-            log.exception("%s %s could not be loaded", self.role, self.event_id)
+            self._log_failure(error, "being loaded")
             self.load_error = error
             return
         self._report()
+
+    def _log_failure(self, error: Exception, doing: str) -> None:
+        if isinstance(error, StorageUnavailable):
+            return  # the store logged its trouble, once per cause and interval
+        self.wiring.failures.error(
+            f"{self.role}:{type(error).__name__}", "%s %s failed while %s: %r",
+            self.role, self.event_id, doing, error, exc_info=error)
 
     def _report(self) -> None:
         """Tell the site what is now stored, in order with every later change."""
@@ -133,6 +150,7 @@ class RoleActor(pykka.ThreadingActor):
             self.state = self.aggregate.state
 
     def on_receive(self, envelope: Envelope) -> None:
+        self.stored = False  # whether this message's records reached the store
         try:
             if self.load_error is not None:
                 self._load()
@@ -141,13 +159,13 @@ class RoleActor(pykka.ThreadingActor):
             if not self.handle_local(envelope):
                 self._step(envelope)
         except Exception as error:  # a failed message must not kill the actor
-            log.exception("%s %s failed on %r", self.role, self.event_id, envelope.message)
+            self._log_failure(error, f"handling {type(envelope.message).__name__}")
             try:
                 self._load()
             except Exception as load_error:  # the store is down too: reload on the next message
                 self.load_error = load_error
             if envelope.reply is not None:
-                envelope.reply(Failed(error))
+                envelope.reply(Failed(error, after_stored=self.stored))
 
     def _step(self, envelope: Envelope) -> None:
         step = self.decide(self.state, envelope.message)
@@ -161,19 +179,24 @@ class RoleActor(pykka.ThreadingActor):
             for record in step.records:
                 self.aggregate.record(record)
             self.wiring.store.save(self.aggregate)
+            self.stored = True
             self.wiring.on_records(self.event_id, self.role, step.records, step.state)
             for name in names:
                 crash.hit(self.role, "after_stored", name)
         self.state = step.state
         if step.records:  # before any reply or send, so an answer never overtakes the change
             self._report()
+        for alarm in step.alarms:
+            self.wiring.on_alarm(alarm)
+        # Timers first: a send that fails must not leave a stored intent without its timeout
+        # or resend.
+        for timer in step.timers:
+            self.wiring.schedule(timer.delay_s, self._timer_callback(timer.message))
         self.after_step(step, envelope)
         for send in step.send:
             self.wiring.send(send.site, send.message, self.mailbox)
         for name in names:
             self.wiring.crash.hit(self.role, "after_sent", name)
-        for timer in step.timers:
-            self.wiring.schedule(timer.delay_s, self._timer_callback(timer.message))
 
     def _timer_callback(self, message) -> Callable[[], None]:
         mailbox, fired = self.mailbox, TimerFired(message)

@@ -17,7 +17,8 @@ class Timing:
 
     def backoff(self, attempt: int) -> float:
         """Delay before retry number `attempt` (1, 2, ...): doubling, bounded."""
-        return min(self.resend_base_s * 2 ** (attempt - 1), self.resend_max_s)
+        # The exponent is capped: a decision resent for hours must not overflow a float.
+        return min(self.resend_base_s * 2 ** min(attempt - 1, 64), self.resend_max_s)
 
 
 @dataclass(frozen=True)

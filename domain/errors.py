@@ -106,3 +106,10 @@ class Busy(PhotoSessionError):
 class StorageUnavailable(PhotoSessionError):
     code = "storage_unavailable"
     default_message = "This site cannot write to its storage; nothing was changed."
+
+
+class StorageNotDurable(PhotoSessionError):
+    """At start: the store would not make a committed write a forced write; the site refuses."""
+
+    code = "storage_not_durable"
+    default_message = "The event store is not set up to write durably; the site will not start."

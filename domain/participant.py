@@ -35,7 +35,7 @@ from domain.messages import (
     Withdraw,
 )
 from domain.records import Aborted, Committed, Prepared, Refused, VoteCast, Withdrawn
-from domain.step import Send, Step, Timer
+from domain.step import Alarm, Send, Step, Timer
 
 
 def step(state: EventState, message, config: SiteConfig, now: float = 0.0) -> Step[EventState]:
@@ -95,20 +95,36 @@ def _start_implied_by(state: EventState, msg: Prepare) -> list:
 
 
 def _conclude(state: EventState, txn_id: str, commit: bool, reason=None, payload=None) -> list:
-    """The records that apply a known outcome here (none if it is already applied)."""
+    """The records that apply a known outcome here (none if it is already applied); a commit
+    only of the transaction prepared here."""
     if txn_id in state.outcomes:
         return []
-    if commit:
-        if state.prepared is None or state.prepared.txn_id != txn_id:
-            return []  # a commit of something we never voted yes on cannot be applied
-        return [Committed(txn_id)]
-    return [Aborted(txn_id, reason, payload)]
+    return [Committed(txn_id)] if commit else [Aborted(txn_id, reason, payload)]
 
 
 def _on_decision(state: EventState, msg: Decision, config: SiteConfig) -> Step[EventState]:
+    problem = _cannot_apply(state, msg.txn_id, msg.commit)
+    if problem is not None:
+        # Acknowledging would let the sites diverge in silence: no Ack (the coordinator keeps
+        # resending), and an alarm for a person to see.
+        return Step(state, alarms=(Alarm(state.event_id, msg.txn_id, problem),))
     ack = Ack(msg.txn_id, state.event_id, config.site)
     records = _conclude(state, msg.txn_id, msg.commit, msg.reason, msg.payload)
     return _stored(state, records, reply=ack)
+
+
+def _cannot_apply(state: EventState, txn_id: str, commit: bool) -> str | None:
+    """Why a decision cannot be applied here, or None if it can (or already was)."""
+    if txn_id in state.outcomes:
+        if state.outcomes[txn_id] == commit:
+            return None
+        return ("told to commit a transaction this site has aborted" if commit
+                else "told to abort a transaction this site has committed")
+    if not commit or (state.prepared is not None and state.prepared.txn_id == txn_id):
+        return None
+    if state.answers.get(txn_id) is not None:
+        return "told to commit a transaction this site refused"
+    return "told to commit a transaction this site never prepared"
 
 
 def _on_outcome(state: EventState, msg: Outcome, config: SiteConfig) -> Step[EventState]:

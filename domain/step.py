@@ -30,9 +30,19 @@ class Finished:
 
 
 @dataclass(frozen=True)
+class Alarm:
+    """Something that must never happen did (this site cannot apply what it is told): the site
+    shows it and logs it; the step acknowledges nothing for it."""
+
+    event_id: str
+    txn_id: str
+    problem: str
+
+
+@dataclass(frozen=True)
 class Step(Generic[S]):
     """`state` is the role's state after the step; `records` must be durable before anything
-    in `send`, `timers`, `reply` or `finished` happens (store, then send)."""
+    in `send`, `timers`, `reply`, `finished` or `alarms` happens (store, then send)."""
 
     state: S
     records: tuple = ()
@@ -40,3 +50,4 @@ class Step(Generic[S]):
     timers: tuple[Timer, ...] = ()
     reply: Any = None
     finished: tuple[Finished, ...] = ()
+    alarms: tuple[Alarm, ...] = ()

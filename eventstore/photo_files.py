@@ -29,6 +29,10 @@ class PhotoFiles:
             raise ValueError(f"not a lowercase hex sha256: {sha256!r}")
         return self.root / _FOLDERS[kind] / f"{sha256}.jpg"
 
+    def folders(self) -> list[Path]:
+        """The folders photos are written to (those that exist yet)."""
+        return [self.root / name for name in _FOLDERS.values() if (self.root / name).is_dir()]
+
     def has(self, kind: str, sha256: str) -> bool:
         return self.path(kind, sha256).is_file()
 

@@ -1,12 +1,15 @@
 """One site's event store: the eventsourcing library over embedded SQLite (or any SQLAlchemy URL).
 
-Each save is one database transaction; on SQLite that is a WAL commit with synchronous=FULL, so a
-save that returned is on disk (a "forced write" in two-phase-commit terms).
+Each save is one database transaction; on SQLite that is a WAL commit with synchronous=FULL (set
+on every connection and checked at start, see eventstore.durable), so a save that returned is on
+disk (a "forced write" in two-phase-commit terms). Every call into the store passes its guard:
+storage trouble leaves here as StorageUnavailable, in words, and shows in `health`.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,16 +18,19 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Snapshot
-from eventsourcing.persistence import JSONTranscoder, MapperDeserialisationError, PersistenceError
+from eventsourcing.persistence import JSONTranscoder, MapperDeserialisationError
 
 from domain.aggregates import Coordination, PhotoEvent, coordination_id, record_from_data
 from domain.errors import StorageUnavailable
+from eventstore.durable import check_durable, sqlite_pragma, store_env
 from eventstore.log_scan import KeptScan, LogScan
 from eventstore.snapshots import SNAPSHOT_EVERY, register_state_transcodings
+from eventstore.store_trouble import StoreGuard, StoreHealth
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_FILE = "scan-checkpoint.json"
+PROBE_FILE = ".write-probe"
 
 
 @dataclass(frozen=True)
@@ -45,16 +51,6 @@ class _Slot:
         self.error: Exception | None = None
 
 
-def store_env(database: str, site_dir: Path) -> dict[str, str]:
-    if database == "sqlite":
-        return {
-            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-            "SQLITE_DBNAME": str(site_dir / "events.sqlite"),
-            "SQLITE_LOCK_TIMEOUT": "30",
-        }
-    return {"PERSISTENCE_MODULE": "eventsourcing_sqlalchemy", "SQLALCHEMY_URL": database}
-
-
 class _StoreApplication(Application):
     """The library's application with snapshots of our aggregates (taken by SiteStore)."""
 
@@ -70,6 +66,9 @@ class _StoreApplication(Application):
 class SiteStore:
     def __init__(self, database: str, site_dir: Path):
         site_dir.mkdir(parents=True, exist_ok=True)
+        self.site_dir = site_dir
+        self.health = StoreHealth()
+        self._guard = StoreGuard(self.health)
         self.app = _StoreApplication(env=store_env(database, site_dir))
         self._lock = threading.Lock()
         self._queue: list[_Slot] = []
@@ -82,11 +81,18 @@ class SiteStore:
         checkpoint = site_dir / CHECKPOINT_FILE if database == "sqlite" else None
         self._scans = KeptScan(self.app.recorder, checkpoint)
 
+    def check_durable(self) -> None:
+        """Raise StorageNotDurable unless a committed save is a forced write (start-up)."""
+        with self._guard("check its storage settings"):
+            check_durable(self.app.recorder.datastore)
+
     def load_event(self, event_id: str) -> PhotoEvent | None:
-        return self._get(UUID(event_id))
+        with self._guard("read the event"):
+            return self._get(UUID(event_id))
 
     def load_coordination(self, event_id: str) -> Coordination | None:
-        return self._get(coordination_id(event_id))
+        with self._guard("read the event"):
+            return self._get(coordination_id(event_id))
 
     def _get(self, aggregate_id: UUID):
         try:
@@ -129,12 +135,11 @@ class SiteStore:
             aggregates = [a for slot in batch for a in slot.aggregates]
             stored_before = [a.version - len(a.pending_events) for a in aggregates]
             try:
-                self.app.save(*aggregates)
-            except PersistenceError as e:
+                with self._guard("store the change", writes=True):
+                    self.app.save(*aggregates)
+            except Exception as e:  # never leave the others of the batch waiting
                 # The whole batch failed: every actor in it reloads what is stored, so none of
                 # them believes in a record that is not on disk.
-                error = StorageUnavailable(f"This site could not store the change: {e}")
-            except Exception as e:  # never leave the others of the batch waiting
                 error = e
             # Taken while the actors wait, as their aggregates must not change meanwhile.
             due = [] if error else [a for a, before in zip(aggregates, stored_before)
@@ -161,14 +166,20 @@ class SiteStore:
     def scan(self) -> LogScan:
         """What start-up needs, read without rebuilding any aggregate or starting any actor:
         which events exist and which roles have unfinished work (from the checkpoint on)."""
-        return self._scans.scan()
+        with self._guard("read its log"):
+            return self._scans.scan()
 
     def checkpoint(self) -> None:
         """Checkpoint the start-up scan; safe from any thread while saves go on."""
-        self._scans.checkpoint()
+        with self._guard("read its log"):
+            self._scans.checkpoint()
 
     def log(self, event_id: str) -> list[LogEntry]:
         """Every record this site stored for the event, both roles, oldest first."""
+        with self._guard("read its log"):
+            return self._log(event_id)
+
+    def _log(self, event_id: str) -> list[LogEntry]:
         entries = []
         for role, aggregate_id in (
             ("participant", UUID(event_id)),
@@ -185,9 +196,20 @@ class SiteStore:
 
     def pragma(self, name: str):
         """A PRAGMA as the live store's own connections see it (SQLite only)."""
-        with self.app.recorder.datastore.transaction(commit=False) as cursor:
-            cursor.execute(f"PRAGMA {name}")
-            return cursor.fetchone()[0]
+        return sqlite_pragma(self.app.recorder.datastore, name)
+
+    def probe(self, folders=()) -> bool:
+        """Whether the store can take writes now, cheaply: its database answers, and (as an
+        embedded database's disk fills up or turns read-only under it) its folder, and any
+        other `folders` the site writes to, take a forced write. Updates `health` either way."""
+        try:
+            with self._guard("take writes", writes=True):
+                self.app.recorder.max_notification_id()
+                for folder in (self.site_dir, *folders):
+                    _write_probe_file(folder)
+        except StorageUnavailable:
+            return False
+        return True
 
     def close(self) -> None:
         self._scans.close()
@@ -196,3 +218,13 @@ class SiteStore:
         if engine is not None and hasattr(engine, "dispose"):
             engine.dispose()
 
+
+def _write_probe_file(folder: Path) -> None:
+    path = folder / PROBE_FILE
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, b"\0" * 4096)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+        path.unlink(missing_ok=True)

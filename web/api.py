@@ -103,6 +103,9 @@ async def status(request: web.Request) -> web.Response:
             ],
             "events": len(service.existing),
             "in_doubt": [{"event_id": e, "txn_id": t} for e, t in sorted(service.in_doubt.items())],
+            "storage": await service.storage_status(),
+            "alarms": [{"event_id": a.event_id, "txn_id": a.txn_id, "problem": a.problem}
+                       for _, a in sorted(service.alarms.items())],
         }
     )
 

@@ -41,8 +41,9 @@ from domain.messages import (
     RoundRequest,
     VoteReport,
 )
-from domain.step import Finished
+from domain.step import Alarm, Finished
 from eventstore.imaging import NormalizedPhoto, normalize_upload
+from eventstore.store_trouble import problem_of
 from web.errors import error_for_reason
 from web.event_views import EventViews
 from web.live import Subscribers
@@ -78,12 +79,37 @@ class SiteService:
         self.views = EventViews(settings.capacity.cached_events)  # reads without actors
         self.existing: set[str] = set()  # events that exist here (committed creation)
         self.in_doubt: dict[str, str] = {}  # event -> transaction prepared here, undecided
+        self.alarms: dict[tuple[str, str], Alarm] = {}  # (event, txn) -> what must never happen
+        self._probing: asyncio.Future | None = None  # a probe of the failing store, under way
 
     # --- what the actors report -----------------------------------------------------------------
     def on_change(self, event_id: str, role: str, state, seq: int) -> None:
         """Called from an actor's thread after it stored something (or loaded it at start)."""
         if role == "participant":
             self.loop.call_soon_threadsafe(self._participant_changed, state, seq)
+
+    def on_alarm(self, alarm: Alarm) -> None:
+        """Called from an actor's thread: the alarm shows in the status, logged once."""
+        self.loop.call_soon_threadsafe(self._raise_alarm, alarm)
+
+    def _raise_alarm(self, alarm: Alarm) -> None:
+        key = (alarm.event_id, alarm.txn_id)
+        if key not in self.alarms:
+            log.error("ALARM event %s transaction %s: %s", alarm.event_id, alarm.txn_id, alarm.problem)
+        self.alarms[key] = alarm
+
+    async def storage_status(self) -> dict:
+        """{"ok": true} or {"ok": false, "problem": ...}; while failing, a cheap probe (one at a
+        time) tells whether the store takes writes again."""
+        if not self.store.health.ok:
+            if self._probing is None:
+                self._probing = self.loop.run_in_executor(None, self.store.probe, self.files.folders())
+                self._probing.add_done_callback(self._probe_done)
+            await asyncio.shield(self._probing)
+        return self.store.health.as_json()
+
+    def _probe_done(self, _future) -> None:
+        self._probing = None
 
     def _participant_changed(self, state: EventState, seq: int) -> None:
         if self.views.offer(state, seq) is not state:
@@ -132,6 +158,8 @@ class SiteService:
         self.actors.deliver(role, event_id, message, reply)
         result = await asyncio.wait_for(future, timeout)
         if isinstance(result, Failed):
+            if result.after_stored:  # its records were stored: the change may go on
+                raise OutcomeUnknown()
             if isinstance(result.error, PhotoSessionError):
                 raise result.error
             raise SiteUnreachable("This site could not carry out the step; nothing was changed.")
@@ -161,7 +189,10 @@ class SiteService:
         try:
             await self.loop.run_in_executor(None, self.files.write, kind, sha, data)
         except OSError as e:  # full, read-only or failing disk: refuse, keep what we have
-            raise StorageUnavailable(f"This site cannot store photos right now ({e.strerror}).") from e
+            problem = problem_of(e)
+            self.store.health.failed(problem)
+            raise StorageUnavailable(
+                f"This site cannot store photos right now ({problem}); nothing was changed.") from e
 
     async def store_attachments(self, attachments) -> None:
         for kind, sha, data in attachments:
@@ -199,11 +230,7 @@ class SiteService:
 
     async def _load_view(self, event_id: str) -> EventState:
         """The event as stored here, read from the store without starting its actor."""
-        try:
-            aggregate = await self.loop.run_in_executor(None, self.store.load_event, event_id)
-        except Exception as e:
-            log.warning("event %s could not be read: %r", event_id, e)
-            raise StorageUnavailable("This site cannot read its store right now.") from e
+        aggregate = await self.loop.run_in_executor(None, self.store.load_event, event_id)
         if aggregate is None:
             raise UnknownEvent()
         return self.views.offer(aggregate.state, aggregate.version)

@@ -57,6 +57,7 @@ async def _run_site(app: web.Application):
     loop = asyncio.get_running_loop()
     site_dir = settings.site_dir(site)
     store = await loop.run_in_executor(None, SiteStore, settings.database_url(site), site_dir)
+    await loop.run_in_executor(None, store.check_durable)  # no forced writes: refuse to start
     files = PhotoFiles(site_dir)
     service = SiteService(settings, site, loop, store, files, MontageCache(site_dir / "montages", files))
     transport = Transport(settings, site, loop, service.dispatch, files)
@@ -77,6 +78,7 @@ async def _run_site(app: web.Application):
         crash=CrashPoints(settings.crash_at),
         on_change=on_change,
         on_records=metrics.on_records,
+        on_alarm=service.on_alarm,
     )
     capacity = settings.capacity
     service.actors = Actors(wiring, idle_s=capacity.actor_idle_s, max_running=capacity.max_actors)

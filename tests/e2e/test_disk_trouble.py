@@ -96,8 +96,11 @@ def test_a_read_only_disk_refuses_writes_and_the_site_recovers_when_it_is_writab
             status, body = alice.upload(site, event_id, [photo(2 + site)])
             assert status == 503 and body["error"] in ("storage_unavailable", "site_unreachable"), body
         assert all(v["montage_version"] == 1 for v in views(alice, cluster, event_id).values())
+        assert alice.get_json(2, "/api/status")[1]["storage"] == {"ok": False, "problem": "the disk is read-only"}
     finally:
         remount(disk, "rw")
+    wait_until(lambda: alice.get_json(2, "/api/status")[1]["storage"] == {"ok": True}, 15,
+               message="the site sees its disk writable again")
     wait_until(lambda: nothing_in_doubt(alice, cluster), 15, message="nothing in doubt")
     assert alice.upload(2, event_id, [photo(3)])[0] == 201
     wait_same_photos(alice, cluster, event_id, 2)

@@ -147,6 +147,7 @@ def test_an_actor_survives_a_failed_store_and_forgets_what_it_could_not_store(tm
         prepare = Prepare("0-t1", event_id, 0, CreateEvent("Picnic", 0, "now"))
         answer = ask(actors, "participant", event_id, prepare)
         assert isinstance(answer, Failed) and isinstance(answer.error, StorageUnavailable)
+        assert not answer.after_stored  # definite: nothing was stored
         assert actors.running == 1  # the same actor, alive
         assert ask(actors, "participant", event_id, Snapshot()).prepared is None  # nothing half-done
         store.fail = False
@@ -281,3 +282,68 @@ def test_concurrent_saves_are_grouped_and_each_one_is_durable(tmp_path):
     assert all(reopened.load_event(e).state.prepared.txn_id == "t" for e in ids)
     assert reopened.scan().participants_in_doubt == set(ids)
     reopened.close()
+
+
+def failing_send(site, message, reply):
+    raise ConnectionError("the transport broke")
+
+
+def test_a_send_that_fails_after_the_store_is_an_indefinite_failure_and_the_timers_are_set(tmp_path):
+    store = SiteStore("sqlite", tmp_path)
+    timers = []
+    wiring = Wiring(SiteConfig(0, (0, 1), 10, TIMING), store, failing_send,
+                    lambda delay, callback: timers.append(delay), CrashPoints(None))
+    actors = Actors(wiring)
+    try:
+        event_id = str(uuid.uuid4())
+        begin = Begin("0-t1", event_id, CreateEvent("Picnic", 0, "now"), (0, 1))
+        answer = ask(actors, "coordinator", event_id, begin)
+        assert isinstance(answer, Failed) and answer.after_stored  # Began is stored: it may go on
+        assert store.load_coordination(event_id) is not None
+        assert TIMING.prepare_timeout_s in timers  # its prepare timeout, though no prepare left
+
+        prepare = Prepare("1-t1", event_id, 1, CreateEvent("Picnic", 1, "now"))
+        answer = ask(actors, "participant", event_id, prepare)  # replies, then sends nothing
+        assert answer.yes and TIMING.in_doubt_s in timers
+    finally:
+        actors.stop_all()
+        store.close()
+
+
+async def test_the_client_hears_outcome_unknown_when_its_transaction_failed_after_being_stored(tmp_path):
+    import asyncio
+
+    from domain.errors import OutcomeUnknown
+    from web.service import SiteService
+    from web.settings import load_settings
+
+    settings = load_settings(None, site_count=2, data_dir=tmp_path)
+    store = SiteStore("sqlite", tmp_path)
+    service = SiteService(settings, 0, asyncio.get_running_loop(), store, None, None)
+    wiring = Wiring(SiteConfig(0, (0, 1), 10, TIMING), store, failing_send,
+                    lambda delay, callback: None, CrashPoints(None), on_change=service.on_change)
+    service.actors = Actors(wiring)
+    try:
+        with pytest.raises(OutcomeUnknown):
+            await service.run_transaction(str(uuid.uuid4()), CreateEvent("Picnic", 0, "now"))
+    finally:
+        service.actors.stop_all()
+        store.close()
+
+
+def test_a_commit_this_site_cannot_apply_is_not_acknowledged_and_raises_an_alarm(tmp_path):
+    alarms = []
+    store = SiteStore("sqlite", tmp_path)
+    wiring = Wiring(SiteConfig(0, (0, 1), 10, TIMING), store, lambda *a: None, lambda d, cb: None,
+                    CrashPoints(None), on_alarm=alarms.append)
+    actors = Actors(wiring)
+    try:
+        event_id = str(uuid.uuid4())
+        for _ in range(3):  # the coordinator resends it
+            assert ask(actors, "participant", event_id, Decision("1-t9", event_id, True)) is None
+        assert [a.txn_id for a in alarms] == ["1-t9"] * 3  # the site shows it once (web.service)
+        assert "never prepared" in alarms[0].problem
+        assert store.load_event(event_id) is None  # nothing stored, nothing acknowledged
+    finally:
+        actors.stop_all()
+        store.close()

@@ -2,9 +2,13 @@
 
 import uuid
 
+import pytest
+
 from domain.aggregates import Coordination, PhotoEvent
+from domain.errors import StorageNotDurable
 from domain.messages import AddPhotos, CreateEvent, PhotoMeta
 from domain.records import Acknowledged, Began, Committed, Decided, Prepared
+from eventstore.durable import FullSyncSQLitePool
 from eventstore.store import SiteStore
 
 
@@ -15,6 +19,42 @@ def test_the_live_store_runs_sqlite_in_wal_mode_with_synchronous_full(tmp_path):
     assert store.pragma("journal_mode") == "wal"
     assert store.pragma("synchronous") == 2  # FULL: a commit is fsynced before it returns
     assert (tmp_path / "events.sqlite").exists()
+    store.close()
+
+
+def test_every_connection_the_store_opens_sets_synchronous_full_itself(tmp_path):
+    store = SiteStore("sqlite", tmp_path)
+    pool = store.app.recorder.datastore.pool
+    assert isinstance(pool, FullSyncSQLitePool)
+    connections = [pool.get_connection(is_writer=False) for _ in range(4)]  # four at once
+    try:
+        for connection in connections:
+            with connection.transaction(commit=False) as cursor:
+                cursor.execute("PRAGMA synchronous")
+                assert cursor.fetchone()[0] == 2
+    finally:
+        for connection in connections:
+            pool.put_connection(connection)
+    store.check_durable()  # what a site runs at start: passes
+    store.close()
+
+
+class NormalSyncPool(FullSyncSQLitePool):
+    """A pool that undoes the setting, as a build whose default is NORMAL would leave it."""
+
+    def _create_connection(self):
+        connection = super()._create_connection()
+        connection._sqlite_conn.execute("PRAGMA synchronous=NORMAL")
+        return connection
+
+
+def test_a_store_that_would_not_write_durably_is_refused_at_start_with_the_reason(tmp_path):
+    store = SiteStore("sqlite", tmp_path)
+    datastore = store.app.recorder.datastore
+    datastore.pool.close()
+    datastore.pool = NormalSyncPool.like(datastore.pool)
+    with pytest.raises(StorageNotDurable, match="synchronous is '?1'?, not '?2'?"):
+        store.check_durable()
     store.close()
 
 

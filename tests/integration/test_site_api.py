@@ -78,3 +78,23 @@ async def test_a_tampered_or_foreign_cookie_gets_a_fresh_identity(client):
         user = (await resp.json())["user_id"]
         assert user != value.split(".")[0]
         assert COOKIE_NAME in resp.cookies  # a new, properly signed identity
+
+
+async def test_the_status_shows_healthy_storage_and_a_commit_that_could_not_be_applied(client):
+    import asyncio
+
+    from domain.messages import Decision
+
+    body = await (await client.get("/api/status")).json()
+    assert body["storage"] == {"ok": True} and body["alarms"] == []
+    event_id = str(uuid.uuid4())
+    batch = encode_batch([Outgoing(Decision("9-t7", event_id, True), None)])
+    for _ in range(2):  # resent: still no acknowledgement
+        resp = await post_internal(client, batch, signed_headers(SECRET, 9, "POST", BATCH_PATH, batch))
+        assert (await resp.json())["replies"] == [None]
+    deadline = time.monotonic() + 5
+    while not (body := await (await client.get("/api/status")).json())["alarms"]:
+        assert time.monotonic() < deadline, "no alarm in the status"
+        await asyncio.sleep(0.02)
+    assert body["alarms"] == [{"event_id": event_id, "txn_id": "9-t7",
+                               "problem": "told to commit a transaction this site never prepared"}]

@@ -26,7 +26,7 @@ from domain.messages import (
     Vote,
 )
 from domain.records import Aborted, Committed, Prepared, Refused
-from domain.step import Send, Timer
+from domain.step import Alarm, Send, Timer
 
 EVENT = "ev-picnic"
 HOME = 1
@@ -101,6 +101,7 @@ class Row:
     send: tuple = ()
     timers: tuple = ()
     reply: object = None
+    alarms: tuple = ()
 
 
 def table(*rows: Row):
@@ -119,6 +120,7 @@ def check(row: Row) -> None:
     assert result.timers == row.timers
     assert result.reply == row.reply
     assert result.finished == ()
+    assert result.alarms == row.alarms
     assert result.state == fold_all(before, result.records)
 
 
@@ -219,6 +221,35 @@ DECIDING = (
 
 @table(*DECIDING)
 def test_a_participant_applies_a_decision_once_and_always_acknowledges_it(row):
+    check(row)
+
+
+def alarm(txn_id: str, problem: str) -> tuple[Alarm, ...]:
+    return (Alarm(EVENT, txn_id, problem),)
+
+
+CANNOT_APPLY = (
+    Row("a commit of a transaction never prepared here is not acknowledged and raises an alarm",
+        created_with("ann"), Decision("t-up", EVENT, True, None, UPLOAD),
+        alarms=alarm("t-up", "told to commit a transaction this site never prepared")),
+    Row("a commit of another transaction than the one prepared here is not acknowledged",
+        PREPARED_UPLOAD, Decision("t-other", EVENT, True, None, UPLOAD),
+        alarms=alarm("t-other", "told to commit a transaction this site never prepared")),
+    Row("a commit of a transaction this site refused is not acknowledged and raises an alarm",
+        [*created_with("ann", "cat"), Refused("t-up", 3, "conflict")],
+        Decision("t-up", EVENT, True, None, UPLOAD),
+        alarms=alarm("t-up", "told to commit a transaction this site refused")),
+    Row("a commit of a transaction this site aborted is not acknowledged and raises an alarm",
+        [*PREPARED_UPLOAD, Aborted("t-up", "unreachable")], Decision("t-up", EVENT, True, None, UPLOAD),
+        alarms=alarm("t-up", "told to commit a transaction this site has aborted")),
+    Row("an abort of a transaction this site committed is not acknowledged and raises an alarm",
+        [*PREPARED_UPLOAD, Committed("t-up")], Decision("t-up", EVENT, False, "unreachable", UPLOAD),
+        alarms=alarm("t-up", "told to abort a transaction this site has committed")),
+)
+
+
+@table(*CANNOT_APPLY)
+def test_a_participant_never_acknowledges_a_decision_it_cannot_apply(row):
     check(row)
 
 
