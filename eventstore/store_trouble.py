@@ -55,6 +55,7 @@ class StoreHealth:
     def __init__(self):
         self._lock = threading.Lock()
         self.problem: str | None = None
+        self.failures = 0  # every failed store call since start (operators' figures)
 
     @property
     def ok(self) -> bool:
@@ -70,6 +71,7 @@ class StoreHealth:
     def failed(self, problem: str) -> None:
         with self._lock:
             self.problem = problem
+            self.failures += 1
 
     def as_json(self) -> dict:
         problem = self.problem

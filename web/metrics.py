@@ -14,7 +14,7 @@ import time
 from typing import Any, Callable
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from domain.coordinator import PREPARING
@@ -52,9 +52,6 @@ class Metrics:
             "site's coordinator (prepare round trip included).",
             ["kind"], registry=self.registry,
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
-        self.storage_errors = Counter(
-            "photos_storage_errors", "Failed reads and writes of this site's event store by "
-            "its protocol actors.", registry=self.registry)
         self.request_seconds = Histogram(
             "photos_http_request_duration_seconds", "HTTP requests served by this site, by "
             "method, route template and status.",
@@ -97,44 +94,17 @@ class Metrics:
         with self._lock:
             return sum(self._unacknowledged.values())
 
-    def storage_error(self) -> None:
-        """The one increment point of photos_storage_errors_total: call it where a store fails."""
-        self.storage_errors.inc()
-
     def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
         self.request_seconds.labels(method, route, str(status)).observe(seconds)
-
-
-class CountedStore:
-    """The event store as the actors see it: every failed save or load is counted, then raised."""
-
-    def __init__(self, store, metrics: Metrics):
-        self._store = store
-        self._metrics = metrics
-
-    def _counted(self, method, *args):
-        try:
-            return method(*args)
-        except Exception:
-            self._metrics.storage_error()
-            raise
-
-    def save(self, *aggregates) -> None:
-        self._counted(self._store.save, *aggregates)
-
-    def load_event(self, event_id: str):
-        return self._counted(self._store.load_event, event_id)
-
-    def load_coordination(self, event_id: str):
-        return self._counted(self._store.load_coordination, event_id)
 
 
 class SiteFigures(Collector):
     """Gauges read when scraped: what the site already knows, never a copy kept in sync."""
 
-    def __init__(self, metrics: Metrics, in_doubt: Callable[[], int]):
+    def __init__(self, metrics: Metrics, in_doubt: Callable[[], int], storage_errors: Callable[[], int]):
         self.metrics = metrics
         self.in_doubt = in_doubt
+        self.storage_errors = storage_errors
         self.peers: dict[int, bool] = {}  # set by the scrape just before it collects
 
     def collect(self):
@@ -148,3 +118,6 @@ class SiteFigures(Collector):
         for site, ok in sorted(self.peers.items()):
             peers.add_metric([str(site)], 1 if ok else 0)
         yield peers
+        yield CounterMetricFamily("photos_storage_errors", "Failed calls into this site's event "
+                                  "store and photo files (reads and writes).",
+                                  value=self.storage_errors())

@@ -170,9 +170,10 @@ class SiteService:
         begin = Begin(txn_id, event_id, payload, self.settings.sites)
         try:
             return await self.ask(COORDINATOR, event_id, begin, timeout=self.budget_s)
-        except asyncio.TimeoutError:
-            # This site stalled (or is overloaded): the transaction may well have committed.
-            # Its coordinator decides within the prepare timeout, so ask it for the outcome.
+        except (asyncio.TimeoutError, OutcomeUnknown):
+            # This site stalled (or is overloaded), or the step failed after storing Began: the
+            # transaction may well go on. Its coordinator decides within the prepare timeout
+            # (or at its restart), so ask it for the outcome rather than give up at once.
             return await self._outcome_of(event_id, txn_id)
 
     async def _outcome_of(self, event_id: str, txn_id: str) -> Finished:

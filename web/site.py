@@ -31,7 +31,7 @@ from web.internal_api import setup_internal_routes
 from web.keys import FIGURES, METRICS, SERVICE, SETTINGS, SITE
 from web.live import setup_live_routes
 from web.logs import configure_logging
-from web.metrics import CountedStore, Metrics, SiteFigures
+from web.metrics import Metrics, SiteFigures
 from web.metrics_http import metrics_middleware, setup_metrics_route
 from web.pages import setup_pages
 from web.peer_client import Transport
@@ -72,7 +72,7 @@ async def _run_site(app: web.Application):
 
     wiring = Wiring(
         config=site_config(settings, site),
-        store=CountedStore(store, metrics),
+        store=store,
         send=transport.send,
         schedule=schedule,
         crash=CrashPoints(settings.crash_at),
@@ -85,7 +85,7 @@ async def _run_site(app: web.Application):
     service.transport = transport
     service.voting = Voting(service)
     app[SERVICE] = service
-    app[FIGURES] = SiteFigures(metrics, lambda: len(service.in_doubt))
+    app[FIGURES] = SiteFigures(metrics, lambda: len(service.in_doubt), lambda: store.health.failures)
     metrics.registry.register(app[FIGURES])
     await service.start()
     checkpoints = asyncio.create_task(_checkpoint_periodically(loop, store))

@@ -310,22 +310,26 @@ def test_a_send_that_fails_after_the_store_is_an_indefinite_failure_and_the_time
         store.close()
 
 
-async def test_the_client_hears_outcome_unknown_when_its_transaction_failed_after_being_stored(tmp_path):
+async def test_a_transaction_that_failed_after_being_stored_is_settled_by_its_coordinator(tmp_path):
+    """Began was stored and the prepares never left: not a definite failure, and not a 504 at
+    once either, since the site can still find out. The prepare timeout aborts it, and the
+    client hears that definite outcome."""
     import asyncio
 
-    from domain.errors import OutcomeUnknown
     from web.service import SiteService
     from web.settings import load_settings
 
+    loop = asyncio.get_running_loop()
     settings = load_settings(None, site_count=2, data_dir=tmp_path)
     store = SiteStore("sqlite", tmp_path)
-    service = SiteService(settings, 0, asyncio.get_running_loop(), store, None, None)
+    service = SiteService(settings, 0, loop, store, None, None)
     wiring = Wiring(SiteConfig(0, (0, 1), 10, TIMING), store, failing_send,
-                    lambda delay, callback: None, CrashPoints(None), on_change=service.on_change)
+                    lambda delay, callback: loop.call_soon_threadsafe(loop.call_later, delay, callback),
+                    CrashPoints(None), on_change=service.on_change)
     service.actors = Actors(wiring)
     try:
-        with pytest.raises(OutcomeUnknown):
-            await service.run_transaction(str(uuid.uuid4()), CreateEvent("Picnic", 0, "now"))
+        finished = await service.run_transaction(str(uuid.uuid4()), CreateEvent("Picnic", 0, "now"))
+        assert (finished.commit, finished.reason) == (False, "unreachable")
     finally:
         service.actors.stop_all()
         store.close()

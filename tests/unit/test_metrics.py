@@ -7,7 +7,8 @@ from prometheus_client import generate_latest
 from domain.coordinator import CoordinatorState, fold_all
 from domain.messages import AddPhotos, CreateEvent
 from domain.records import Acknowledged, Began, Decided
-from web.metrics import CountedStore, Metrics, SiteFigures
+from eventstore.store_trouble import StoreHealth
+from web.metrics import Metrics, SiteFigures
 
 SITES = (0, 1, 2)
 
@@ -82,31 +83,19 @@ def test_a_coordinator_loaded_at_start_reports_what_still_awaits_acknowledgement
     assert metrics.decisions_unacknowledged() == 1
 
 
-class FailingStore:
-    def save(self, *aggregates):
-        raise OSError("disk full")
-
-    def load_event(self, event_id):
-        return None
-
-    def load_coordination(self, event_id):
-        raise OSError("I/O error")
-
-
-def test_failed_saves_and_loads_of_the_actors_store_are_counted_and_still_raised():
+def test_storage_errors_are_the_count_of_failed_store_calls_the_store_health_kept():
+    health = StoreHealth()
     metrics = Metrics(Clock())
-    store = CountedStore(FailingStore(), metrics)
-    with pytest.raises(OSError):
-        store.save(object())
-    with pytest.raises(OSError):
-        store.load_coordination("e1")
-    assert store.load_event("e1") is None
+    metrics.registry.register(SiteFigures(metrics, lambda: 0, lambda: health.failures))
+    health.failed("the disk is full")
+    health.failed("the disk is full")
+    health.succeeded()
     assert sample(metrics, "photos_storage_errors_total") == 2
 
 
 def test_the_scrape_time_gauges_read_what_the_site_knows_and_parse():
     metrics = Metrics(Clock())
-    figures = SiteFigures(metrics, lambda: 3)
+    figures = SiteFigures(metrics, lambda: 3, lambda: 0)
     metrics.registry.register(figures)
     figures.peers = {1: True, 2: False}
     metrics.observe_request("GET", "/api/events/{event_id}", 200, 0.01)
