@@ -12,6 +12,7 @@ from domain.errors import InvalidRequest
 from web.display_name import clean_name, display_name, remember_name
 from web.identity import USER_KEY
 from web.keys import SERVICE, SETTINGS, SITE
+from web.openapi import openapi
 from web.uploads import read_photo_parts
 from web.views import event_json, iso, photo_json
 
@@ -47,7 +48,7 @@ async def upload_photos(request: web.Request) -> web.Response:
     service, settings = request.app[SERVICE], request.app[SETTINGS]
     event_id = request.match_info["event_id"]
     await service.event_state(event_id)  # 404 before reading a large body
-    raw_files = await read_photo_parts(request, settings.max_photo_bytes)
+    raw_files = await read_photo_parts(request, settings.max_photo_bytes, only_photos=True)
     metas, base = await service.upload(event_id, request[USER_KEY], raw_files, name=display_name(request))
     return web.json_response(
         {
@@ -140,4 +141,5 @@ def setup_api_routes(app: web.Application) -> None:
     app.router.add_get("/api/me", me)
     app.router.add_post("/api/me", set_me)
     app.router.add_get("/api/status", status)
+    app.router.add_get("/api/openapi.json", openapi)
     app.router.add_get("/internal/v1/ping", ping)

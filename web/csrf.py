@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from web.forms import read_form
 from web.identity import USER_KEY
 
 HEADER = "X-CSRF-Token"
@@ -48,7 +49,7 @@ async def _token_in(request: web.Request) -> str | None:
     if token := request.headers.get(HEADER):
         return token
     if request.content_type == FORM_TYPE:
-        return (await request.post()).get(FIELD)  # small: a title, a vote, a name
+        return (await read_form(request)).get(FIELD)  # small: a title, a vote, a name
     return request.query.get(FIELD)
 
 

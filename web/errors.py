@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from domain import errors
 
@@ -47,6 +47,12 @@ def json_error(status: int, code: str, message: str) -> web.Response:
     return web.json_response({"error": code, "message": message}, status=status)
 
 
+def _kept_headers(e: web.HTTPException) -> list[tuple[str, str]]:
+    """What an HTTP error says beside its body (Allow, Retry-After...), not how its body looks."""
+    body_headers = {h.lower() for h in (hdrs.CONTENT_TYPE, hdrs.CONTENT_LENGTH, hdrs.CONTENT_ENCODING)}
+    return [(name, value) for name, value in e.headers.items() if name.lower() not in body_headers]
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler):
     try:
@@ -56,7 +62,9 @@ async def error_middleware(request: web.Request, handler):
     except web.HTTPException as e:
         if e.status >= 400 and request.path.startswith("/api/"):
             code = {404: "not_found", 405: "method_not_allowed"}.get(e.status, "http_error")
-            return json_error(e.status, code, e.reason)
+            response = json_error(e.status, code, e.reason)
+            response.headers.extend(_kept_headers(e))  # a 405 says what is Allowed
+            return response
         raise
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)

@@ -19,6 +19,7 @@ from aiohttp import web
 from domain.errors import PhotoSessionError, UnknownEvent
 from web.display_name import display_name
 from web.event_view import event_view, published_at, sentences
+from web.forms import read_form
 from web.identity import USER_KEY
 from web.images import CACHE as THUMB_CACHE
 from web.images import _for_submitters as for_submitters
@@ -106,7 +107,7 @@ async def upload_from_form(request: web.Request) -> web.Response:
 
 async def vote_from_form(request: web.Request) -> web.Response:
     event_id = request.match_info["event_id"]
-    form = await request.post()
+    form = await read_form(request)
     version = str(form.get("montage_version", ""))
     try:
         answer = await request.app[SERVICE].voting.vote(event_id, request[USER_KEY],

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from domain.errors import PhotoSessionError
 from web.display_name import clean_name, remember_name
+from web.forms import read_form
 from web.event_pages import event_page, event_parts, photo_thumb, upload_from_form, vote_from_form
 from web.identity import USER_KEY
 from web.keys import SERVICE
@@ -39,7 +40,7 @@ async def home(request: web.Request) -> web.Response:
 
 async def create_from_form(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
-    form = await request.post()
+    form = await read_form(request)
     try:
         event_id = await service.create_event(form.get("title"))
     except PhotoSessionError as e:
@@ -59,7 +60,7 @@ async def create_from_form(request: web.Request) -> web.Response:
 
 
 async def name_from_form(request: web.Request) -> web.Response:
-    form = await request.post()
+    form = await read_form(request)
     back = str(form.get("next", "/"))
     if not back.startswith("/") or back.startswith("//"):
         back = "/"

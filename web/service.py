@@ -20,7 +20,6 @@ from domain.admission import CONFLICT
 from domain.errors import (
     Busy,
     EventPublished,
-    InvalidTitle,
     OutcomeUnknown,
     PhotoSessionError,
     SiteUnreachable,
@@ -47,9 +46,9 @@ from eventstore.store_trouble import problem_of
 from web.errors import error_for_reason
 from web.event_views import EventViews
 from web.live import Subscribers
+from web.titles import clean_title
 
 log = logging.getLogger(__name__)
-MAX_TITLE = 200
 
 
 async def back_off(attempt: int) -> None:
@@ -237,11 +236,10 @@ class SiteService:
         return self.views.offer(aggregate.state, aggregate.version)
 
     async def create_event(self, title) -> str:
-        if not isinstance(title, str) or not title.strip() or len(title.strip()) > MAX_TITLE:
-            raise InvalidTitle()
+        title = clean_title(title)
         event_id = str(uuid.uuid4())
         created_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        finished = await self.run_transaction(event_id, CreateEvent(title.strip(), self.site, created_at))
+        finished = await self.run_transaction(event_id, CreateEvent(title, self.site, created_at))
         if not finished.commit:
             raise SiteUnreachable("Not every site could be reached; the event was not created.")
         return event_id

@@ -1,38 +1,47 @@
-"""Reading an upload: multipart parts named `photo`, each capped while it streams in."""
+"""Reading an upload: multipart parts named `photo`, each capped while it streams in.
+
+The JSON API takes nothing else (API.md: parts named `photo`); the page's form may carry other
+fields, which are read past.
+"""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from domain.errors import InvalidRequest, TooLarge
+from web.forms import malformed_body_is_invalid
 
 MAX_FILES = 20
 CHUNK = 256 * 1024
+MALFORMED_UPLOAD = "Send photos as multipart/form-data parts named 'photo'."
 
 
-async def read_photo_parts(request: web.Request, max_bytes: int) -> list[bytes]:
-    """The bytes of every `photo` part; TooLarge as soon as one passes max_bytes."""
+async def read_photo_parts(request: web.Request, max_bytes: int, only_photos: bool = False) -> list[bytes]:
+    """The bytes of every `photo` part; TooLarge as soon as one passes max_bytes; with
+    only_photos, InvalidRequest for a part of another name."""
     if request.content_length and request.content_length > MAX_FILES * (max_bytes + CHUNK):
         raise TooLarge()
-    try:
+    with malformed_body_is_invalid(MALFORMED_UPLOAD):
         reader = await request.multipart()
-    except (AssertionError, ValueError, KeyError) as e:
-        raise InvalidRequest(f"Send photos as multipart/form-data parts named 'photo' ({e}).")
-    files = []
-    while True:
-        part = await reader.next()
-        if part is None:
-            break
+        files = [data async for data in _photo_parts(reader, max_bytes, only_photos)]
+    if not files:
+        raise InvalidRequest("No part named 'photo' in the upload.")
+    return files
+
+
+async def _photo_parts(reader, max_bytes: int, only_photos: bool):
+    count = 0
+    while (part := await reader.next()) is not None:
         if getattr(part, "name", None) != "photo":
-            continue  # unknown parts are read past, not stored
+            if only_photos:
+                raise InvalidRequest("An upload holds only parts named 'photo'.")
+            continue  # the form's other fields are read past, not stored
+        count += 1
+        if count > MAX_FILES:
+            raise InvalidRequest(f"At most {MAX_FILES} photos per upload.")
         data = bytearray()
         while chunk := await part.read_chunk(CHUNK):
             data += chunk
             if len(data) > max_bytes:
                 raise TooLarge(f"Each photo may be at most {max_bytes // (1024 * 1024)} MB.")
-        files.append(bytes(data))
-        if len(files) > MAX_FILES:
-            raise InvalidRequest(f"At most {MAX_FILES} photos per upload.")
-    if not files:
-        raise InvalidRequest("No part named 'photo' in the upload.")
-    return files
+        yield bytes(data)
