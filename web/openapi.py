@@ -201,11 +201,14 @@ OPERATIONS = {
     "/api/status": {"get": {
         "operationId": "readStatus", "summary": "This site, its peers, transactions in doubt",
         "responses": {"200": _json(_object(
-            ["site", "peers", "events", "in_doubt"], site=INTEGER, url=STRING, events=INTEGER,
+            ["site", "peers", "events", "in_doubt", "storage", "alarms"], site=INTEGER, url=STRING,
+            events=INTEGER,
             peers={"type": "array", "items": _object(["site", "url", "reachable"], site=INTEGER, url=STRING,
                                                      reachable=BOOLEAN, problem=STRING)},
             in_doubt={"type": "array", "items": _object(["event_id", "txn_id"], event_id=STRING, txn_id=STRING)},
-            storage=_object(["ok"], ok=BOOLEAN, problem=STRING)), "Ready")},
+            storage=_object(["ok"], ok=BOOLEAN, problem=STRING),
+            alarms={"type": "array", "items": _object(["event_id", "txn_id", "problem"], event_id=STRING,
+                                                      txn_id=STRING, problem=STRING)}), "Ready")},
     }},
 }
 
