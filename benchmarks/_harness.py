@@ -31,6 +31,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
+
+from tests.images import photo_jpeg  # noqa: E402,F401  (photo-like test content, one definition)
 import psutil  # noqa: E402
 from PIL import Image  # noqa: E402
 
@@ -355,20 +357,6 @@ def expect(status: int, body, wanted: int | tuple, what: str):
 
 
 # --- photos -----------------------------------------------------------------------------------
-def photo_jpeg(width: int, height: int, seed: int = 0, quality: int = 92) -> bytes:
-    """Photo-like content (gradients plus noise) that compresses about like a real photo."""
-    rng = random.Random(seed)
-    ramp = Image.linear_gradient("L").resize((width, height))
-    other = Image.linear_gradient("L").rotate(90 + rng.randint(0, 90)).resize((width, height))
-    noise = Image.effect_noise((width, height), 30)  # sigma 30 blended at 0.24: ~3.5 MB at 12 MP
-    red = Image.blend(ramp, noise, 0.24)
-    green = Image.blend(other, noise.transpose(Image.Transpose.FLIP_LEFT_RIGHT), 0.24)
-    blue = Image.blend(ramp.transpose(Image.Transpose.FLIP_TOP_BOTTOM), noise, 0.24)
-    out = io.BytesIO()
-    Image.merge("RGB", [red, green, blue]).save(out, "JPEG", quality=quality)
-    return out.getvalue()
-
-
 def tiny_jpeg(seed: int) -> bytes:
     """A small distinct photo (64x48): distinct content, so distinct files at every site."""
     rng = random.Random(seed)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import random
 import struct
 import zlib
 from io import BytesIO
@@ -85,3 +86,17 @@ def _chunk(kind: bytes, body: bytes) -> bytes:
 
 def text_file() -> bytes:
     return b"These are holiday notes, not a photo.\n" * 20
+
+
+def photo_jpeg(width: int, height: int, seed: int = 0, quality: int = 92) -> bytes:
+    """Photo-like content (gradients plus noise) that compresses about like a real photo."""
+    rng = random.Random(seed)
+    ramp = Image.linear_gradient("L").resize((width, height))
+    other = Image.linear_gradient("L").rotate(90 + rng.randint(0, 90)).resize((width, height))
+    noise = Image.effect_noise((width, height), 30)  # sigma 30 blended at 0.24: ~3.5 MB at 12 MP
+    red = Image.blend(ramp, noise, 0.24)
+    green = Image.blend(other, noise.transpose(Image.Transpose.FLIP_LEFT_RIGHT), 0.24)
+    blue = Image.blend(ramp.transpose(Image.Transpose.FLIP_TOP_BOTTOM), noise, 0.24)
+    out = BytesIO()
+    Image.merge("RGB", [red, green, blue]).save(out, "JPEG", quality=quality)
+    return out.getvalue()

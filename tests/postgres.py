@@ -24,18 +24,24 @@ def _free_port() -> int:
 
 
 class PostgresServer:
-    def __init__(self, root: Path | None = None, port: int | None = None):
+    """`wrapper` runs every command under another (e.g. `ip netns exec NS`: the server then
+    listens on that network namespace's own 127.0.0.1)."""
+
+    def __init__(self, root: Path | None = None, port: int | None = None, wrapper: tuple[str, ...] = ()):
         self.bin = postgres_bin()
         if self.bin is None:
             raise RuntimeError("PostgreSQL server binaries not found (apt-get install postgresql)")
         self.root = Path(root or tempfile.mkdtemp(prefix="pg-"))
         self.port = port or _free_port()
         self.data = self.root / "data"
+        self.wrapper = tuple(wrapper)
+
+    def _prefix(self) -> list[str]:
+        # The server refuses to run as root: run it as the postgres user when we are root.
+        return [*self.wrapper, *(["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else [])]
 
     def _run(self, *args: str) -> None:
-        # The server refuses to run as root: run it as the postgres user when we are root.
-        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        subprocess.run([*prefix, *args], check=True, capture_output=True, text=True, timeout=120)
+        subprocess.run([*self._prefix(), *args], check=True, capture_output=True, text=True, timeout=120)
 
     def start(self) -> "PostgresServer":
         self.root.mkdir(parents=True, exist_ok=True)
@@ -56,9 +62,8 @@ class PostgresServer:
 
     def sql(self, database: str, statement: str) -> str:
         """Run one statement with psql; its output, unaligned."""
-        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
         result = subprocess.run(
-            [*prefix, str(self.bin / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
+            [*self._prefix(), str(self.bin / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres",
              "-d", database, "-At", "-c", statement],
             check=True, capture_output=True, text=True, timeout=60)
         return result.stdout.strip()

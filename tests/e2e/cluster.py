@@ -143,11 +143,15 @@ class Cluster:
     def pid(self, k: int) -> int:
         return self.processes[k].pid
 
+    def wrapper(self, k: int) -> list[str]:
+        """What site k's command runs under (nothing here; a network namespace elsewhere)."""
+        return []
+
     def start(self, k: int, env: Mapping[str, str] | None = None) -> subprocess.Popen:
         """Start site k (not waiting for it); env adds to this process's environment."""
         if self.running(k):
             raise RuntimeError(f"site {k} is already running")
-        command = [sys.executable, "-m", self.module, "--site", str(k),
+        command = [*self.wrapper(k), sys.executable, "-m", self.module, "--site", str(k),
                    "--sites", str(len(self.sites)), "--settings", str(self.settings_path),
                    "--data-dir", str(self.data_dir)]
         with open(self.log_path(k), "ab") as log:
