@@ -27,7 +27,8 @@ class PostgresServer:
     """`wrapper` runs every command under another (e.g. `ip netns exec NS`: the server then
     listens on that network namespace's own 127.0.0.1)."""
 
-    def __init__(self, root: Path | None = None, port: int | None = None, wrapper: tuple[str, ...] = ()):
+    def __init__(self, root: Path | None = None, port: int | None = None, wrapper: tuple[str, ...] = (),
+                 listen: str = "127.0.0.1", trusted: str | None = None):
         self.bin = postgres_bin()
         if self.bin is None:
             raise RuntimeError("PostgreSQL server binaries not found (apt-get install postgresql)")
@@ -35,6 +36,8 @@ class PostgresServer:
         self.port = port or _free_port()
         self.data = self.root / "data"
         self.wrapper = tuple(wrapper)
+        self.listen = listen  # listen_addresses: a host of a test's own adds its own address
+        self.trusted = trusted  # a network (CIDR) whose clients may connect without a password
 
     def _prefix(self) -> list[str]:
         # The server refuses to run as root: run it as the postgres user when we are root.
@@ -48,6 +51,9 @@ class PostgresServer:
         if os.geteuid() == 0:
             shutil.chown(self.root, "postgres")
         self._run(str(self.bin / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres")
+        if self.trusted:
+            with open(self.data / "pg_hba.conf", "a") as hba:
+                hba.write(f"host all all {self.trusted} trust\n")
         self.resume()
         return self
 
@@ -56,7 +62,7 @@ class PostgresServer:
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     def resume(self) -> None:
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 -c fsync=on"
+        options = f"-p {self.port} -k {self.root} -c listen_addresses={self.listen} -c fsync=on"
         self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-o", options,
                   "-l", str(self.root / "server.log"), "-w", "start")
 

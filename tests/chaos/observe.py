@@ -98,8 +98,8 @@ def read_logs(settings) -> dict:
     """event -> site -> LogEntry list, for every event any site has a log of (sites stopped)."""
     logs: dict[str, dict[int, list]] = {}
     for k in settings.sites:
-        if not (settings.site_dir(k) / "events.sqlite").exists():
-            continue
+        if settings.database == "sqlite" and not (settings.site_dir(k) / "events.sqlite").exists():
+            continue  # never started: opening it would make an empty store
         store = SiteStore(settings.database_url(k), settings.site_dir(k))
         try:
             participant, coordinator = store.logged_events()

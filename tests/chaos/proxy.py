@@ -9,7 +9,8 @@ A fault on it leaves (j, i) alone, so every fault hits one direction of a pair o
     reset         open connections are reset (RST); new ones are reset as soon as accepted
 
 A connection that lost data to a blackhole cannot carry HTTP any more: it is reset when the
-link heals. Only 127.0.0.1 is ever listened on or connected to.
+link heals. Only 127.0.0.1 is listened on or connected to, unless the sites live on hosts of the
+test's own (tests/deploy): then their addresses, and this machine's address on their bridge.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class Link:
     src: int
     dst: int
     target_port: int
+    target_host: str = HOST
     mode: str = "ok"
     delay_s: float = 0.0
     pipes: set[Pipe] = field(default_factory=set)
@@ -97,7 +99,7 @@ class Link:
                 await self._swallow(reader)
                 return
             try:
-                up_reader, pipe.upstream = await asyncio.open_connection(HOST, self.target_port)
+                up_reader, pipe.upstream = await asyncio.open_connection(self.target_host, self.target_port)
             except OSError:  # the receiving site is down: the sender sees a reset
                 self.stats["refused"] += 1
                 pipe.reset()
@@ -155,10 +157,16 @@ class Link:
 
 
 class Proxies:
-    """Every directed link between `sites` (ports given per site), served from one thread."""
+    """Every directed link between `sites` (ports given per site), served from one thread.
 
-    def __init__(self, site_ports: dict[int, int]):
+    By default sites and proxies are all on 127.0.0.1; sites on hosts of a test's own give each
+    site's host (`site_hosts`) and an address of this machine those hosts reach (`listen`)."""
+
+    def __init__(self, site_ports: dict[int, int], site_hosts: dict[int, str] | None = None,
+                 listen: str = HOST):
         self.site_ports = dict(site_ports)
+        self.site_hosts = dict(site_hosts or {})
+        self.listen = listen
         self.links: dict[tuple[int, int], Link] = {}
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="chaos-proxies",
@@ -175,13 +183,13 @@ class Proxies:
         for src in self.site_ports:
             for dst, port in self.site_ports.items():
                 if src != dst:
-                    link = Link(src, dst, port)
-                    link.server = await asyncio.start_server(link.handle, HOST, 0)
+                    link = Link(src, dst, port, self.site_hosts.get(dst, HOST))
+                    link.server = await asyncio.start_server(link.handle, self.listen, 0)
                     self.links[(src, dst)] = link
 
     def peer_urls(self, src: int) -> dict[str, str]:
         """SITE_PEER_URLS for site `src`: every peer reached through its link's proxy."""
-        return {str(dst): f"http://{HOST}:{link.port}"
+        return {str(dst): f"http://{self.listen}:{link.port}"
                 for (s, dst), link in self.links.items() if s == src}
 
     def set(self, src: int, dst: int, mode: str, delay_s: float = 0.0) -> None:

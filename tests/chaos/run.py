@@ -72,7 +72,8 @@ class RunResult:
         return not new(self.violations, self.config.strict) and not self.harness_errors
 
 
-def run(config: RunConfig) -> RunResult:
+def run(config: RunConfig, make_sites=ChaosSites) -> RunResult:
+    """make_sites(run_dir, sites, settings overrides) -> ChaosSites (tests/deploy: on hosts)."""
     run_dir = config.run_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
     faults = plan(config.seed, config.sites, config.seconds, config.fault_interval)
@@ -80,7 +81,7 @@ def run(config: RunConfig) -> RunResult:
     overrides = {"event": {"voting_period_s": config.voting_period_s,
                            "max_contributors": config.max_contributors},
                  "protocol": {"duplicate_delivery": config.duplicate_delivery}}
-    sites = ChaosSites(run_dir, config.sites, overrides)
+    sites = make_sites(run_dir, config.sites, overrides)
     stop = threading.Event()
     world = World(target_active=config.active_events or 2 * config.sites)
     history = nemesis = None
@@ -89,7 +90,7 @@ def run(config: RunConfig) -> RunResult:
         sites.start_proxies()
         sites.start_all()
         history = History(run_dir / "history.jsonl")  # its clock starts with the chaos
-        workers = [Worker(p, sites.sites, sites.url, world, history, config.seed, stop)
+        workers = [Worker(p, sites.sites, sites.client(CLIENT_TIMEOUT_S), world, history, config.seed, stop)
                    for p in range(config.clients)]
         nemesis = Nemesis(sites, faults, history)
         for worker in workers:

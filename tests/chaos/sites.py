@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.chaos.proxy import Proxies
-from tests.e2e.cluster import Cluster, _status_ok
+from tests.e2e.cluster import Client, Cluster, _status_ok
 
 
 class ChaosSites(Cluster):
@@ -24,10 +24,17 @@ class ChaosSites(Cluster):
     def __init__(self, root: Path, sites: int,
                  settings_overrides: Mapping[str, Mapping[str, Any]] | None = None):
         super().__init__(root, sites, settings_overrides)
-        self.proxies = Proxies({k: self.settings.site_port(k) for k in self.sites})
+        self.proxies = self.make_proxies()
         self.armed: dict[int, str] = {}  # site -> crash point it was started with
         self.paused: set[int] = set()
         self.crashes_hit: list[tuple[int, str]] = []  # (site, point) that killed a site
+
+    def client(self, timeout: float) -> Client:
+        """A new person using these sites (localhost ports share cookies: one identity)."""
+        return Client(self.url, timeout=timeout)
+
+    def make_proxies(self) -> Proxies:
+        return Proxies({k: self.settings.site_port(k) for k in self.sites})
 
     def start_proxies(self) -> None:
         self.proxies.start()

@@ -81,12 +81,12 @@ def unique_photo(rng: random.Random, number: int) -> tuple[bytes, str]:
 
 
 class Worker(threading.Thread):
-    def __init__(self, process: int, sites: tuple[int, ...], url, world: World,
+    def __init__(self, process: int, sites: tuple[int, ...], client: Client, world: World,
                  history: History, seed: int, stop: threading.Event):
         super().__init__(name=f"client-{process}", daemon=True)
         self.process = process
         self.sites = sites
-        self.client = Client(url, timeout=CLIENT_TIMEOUT_S)
+        self.client = client  # one person: one identity at every site
         self.world = world
         self.history = history
         self.rng = random.Random(seed * 1000 + process)

@@ -8,76 +8,43 @@ loopback). The test process is on the bridge, so it reaches every host; nothing 
 
 from __future__ import annotations
 
-import copy
-import secrets
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
+from tests.deploy.hosted import Deployment, hosted_settings, merged, start_postgres
 from tests.deploy.hosts import Hosts
-from tests.e2e.cluster import Client, Cluster
-from tests.postgres import PostgresServer, postgres_bin
-
-pytestmark = pytest.mark.deploy
+from tests.postgres import postgres_bin
 
 SITES = 4
 PORT = 8000  # the same port on every host
-PG_PORT = 5432  # each host's own PostgreSQL, on that host's own 127.0.0.1
-
-
-class Deployment(Cluster):
-    """A Cluster whose site k runs inside host k's network namespace."""
-
-    def __init__(self, root: Path, hosts: Hosts, overrides: dict):
-        self.hosts = hosts
-        super().__init__(root, hosts.count, overrides)
-
-    def wrapper(self, k: int) -> list[str]:
-        return self.hosts.ns_command(k)
-
-    def client(self) -> Client:
-        """A person whose identity cookie, set by host 0, goes to every host: what the
-        deployment's common cookie domain does for browsers (hosts here are bare addresses)."""
-        person = Client(self.url)
-        person.get_json(0, "/api/me")
-        for cookie in list(person.cookies):
-            for k in self.sites[1:]:
-                shared = copy.copy(cookie)
-                shared.domain = self.hosts.address(k)
-                person.cookies.set_cookie(shared)
-        return person
-
-
-def deployment_settings(hosts: Hosts) -> dict:
-    return {
-        "sites": {"urls": [f"http://{hosts.address(k)}:{PORT}" for k in range(hosts.count)],
-                  "host": "0.0.0.0",
-                  "secret": secrets.token_hex(32), "cookie_secret": secrets.token_hex(32)},
-        "storage": {"database": f"postgresql+psycopg://postgres@127.0.0.1:{PG_PORT}/photos_site{{site}}"},
-        # A link may be throttled to 10 Mbit/s: answers take longer than on loopback.
-        "protocol": {"prepare_timeout_s": 3.0, "request_timeout_s": 5.0},
-        "event": {"voting_period_s": 8},
-    }
+CHAOS_PORT = 8001  # the chaos run's own sites, beside the deployment's
 
 
 @pytest.fixture(scope="module")
-def deployment(tmp_path_factory) -> Iterator[Deployment]:
+def hosts() -> Iterator[Hosts]:
     if postgres_bin() is None:
         pytest.fail("PostgreSQL server binaries are not installed: apt-get install postgresql "
                     "(scripts/test.sh does as root)")
-    root = tmp_path_factory.mktemp("deployment")
-    with Hosts(SITES) as hosts:
+    with Hosts(SITES) as made:
         servers = []
         try:
             for k in range(SITES):
-                # its own temporary folder: the postgres user cannot enter pytest's (0700)
-                server = PostgresServer(None, PG_PORT, tuple(hosts.ns_command(k)))
-                servers.append(server.start())
-                server.create_database(f"photos_site{k}")
-            with Deployment(root / "sites", hosts, deployment_settings(hosts)) as cluster:
-                cluster.start_all()
-                yield cluster
+                servers.append(start_postgres(made, k))
+                for database in (f"photos_site{k}", f"chaos_site{k}"):
+                    servers[k].create_database(database)
+            yield made
         finally:
             for server in servers:
                 server.stop()
+
+
+@pytest.fixture(scope="module")
+def deployment(hosts, tmp_path_factory) -> Iterator[Deployment]:
+    # A link may be throttled to 10 Mbit/s: answers take longer than on loopback.
+    timings = {"protocol": {"prepare_timeout_s": 3.0, "request_timeout_s": 5.0},
+               "event": {"voting_period_s": 8}}
+    settings = merged(timings, hosted_settings(hosts, PORT, "photos_site{site}"))
+    with Deployment(tmp_path_factory.mktemp("deployment"), hosts, settings) as cluster:
+        cluster.start_all()
+        yield cluster

@@ -1,7 +1,7 @@
 """Hosts of the test's own: one network namespace per site, joined by a bridge, torn down after.
 
     with Hosts(4) as hosts:
-        hosts.address(2)              # "198.18.<net>.3": site 2's own address
+        hosts.address(2)              # "198.18.<net>.12": site 2's own address
         hosts.run(2, ["ip", "addr"])  # a command inside site 2's namespace
         hosts.throttle(3, "10mbit")   # both directions of site 3's link, token bucket (tc tbf)
         hosts.cut(1); hosts.mend(1)   # site 1's cable pulled, then plugged back
@@ -19,7 +19,7 @@ import os
 import subprocess
 from collections.abc import Sequence
 
-HOST_ADDRESS_OFFSET = 1  # site k is .k+1 in its /24; the bridge is .254
+HOST_ADDRESS_OFFSET = 10  # site k is .1k in its /24 (so "{site}" templates name it); bridge .254
 
 
 class HostsUnavailable(RuntimeError):
@@ -45,6 +45,10 @@ class Hosts:
 
     def address(self, k: int) -> str:
         return f"{self.prefix}.{k + HOST_ADDRESS_OFFSET}"
+
+    def address_template(self) -> str:
+        """Every host's address with "{site}" for its number (settings templates), k < 10."""
+        return f"{self.prefix}.1{{site}}"
 
     @property
     def gateway(self) -> str:
