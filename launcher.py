@@ -18,6 +18,7 @@ import argparse
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -177,6 +178,12 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     numbers = [args.only] if args.only is not None else list(settings.sites)
+    try:
+        for k in numbers:
+            client_context(settings, k)  # readiness is checked against tls.ca: it must load
+    except (OSError, ssl.SSLError) as error:
+        print(f"cannot load tls.ca ({settings.tls.path('ca', k)}): {error}", file=sys.stderr)
+        return 2
     taken = ports_in_use(settings, numbers)
     if taken:
         print(f"port(s) already in use: {', '.join(map(str, taken))}", file=sys.stderr)

@@ -172,8 +172,9 @@ def main(argv=None) -> int:
         ssl_context = server_context(settings, args.site)
         client_context(settings, args.site)  # the CA must load too, before the site says ready
     except (OSError, ssl.SSLError) as error:
-        print(f"site {args.site} cannot load its [tls] files (tls.cert, tls.key, tls.ca): {error}",
-              file=sys.stderr)
+        files = ", ".join(f"tls.{name} = {settings.tls.path(name, args.site)}"
+                          for name in ("cert", "key", "ca"))
+        print(f"site {args.site} cannot load its TLS files ({files}): {error}", file=sys.stderr)
         return 2
     web.run_app(
         create_app(settings, args.site),
