@@ -18,6 +18,7 @@ import argparse
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
@@ -26,13 +27,20 @@ import urllib.request
 from pathlib import Path
 
 from web.settings import Settings, load_settings
+from web.settings_rules import SettingsError
+from web.tls import client_context
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 READY_TIMEOUT_S = 30.0
 STOP_GRACE_S = 10.0
 POLL_S = 0.1
-# Status checks go straight to the site, never through a proxy named in the environment.
-_http = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _opener(settings: Settings, site: int) -> urllib.request.OpenerDirector:
+    """Status checks go straight to the site, never through a proxy named in the environment,
+    and over TLS check the site's certificate against tls.ca as its peers do."""
+    https = urllib.request.HTTPSHandler(context=client_context(settings, site))
+    return urllib.request.build_opener(urllib.request.ProxyHandler({}), https)
 
 
 class Site:
@@ -41,6 +49,7 @@ class Site:
     def __init__(self, number: int, settings: Settings, settings_path: Path | None):
         self.number = number
         self.url = settings.site_url(number)
+        self.http = _opener(settings, number)
         self.log_path = settings.site_dir(number) / "site.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.log_start = self.log_path.stat().st_size if self.log_path.exists() else 0
@@ -57,7 +66,7 @@ class Site:
 
     def is_ready(self) -> bool:
         try:
-            with _http.open(self.url + "/api/status", timeout=1) as response:
+            with self.http.open(self.url + "/api/status", timeout=1) as response:
                 return response.status == 200
         except OSError:  # refused, reset, timed out, or an HTTP error status
             return False
@@ -158,6 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings(args.settings, site_count=args.sites, base_port=args.base_port,
                                  data_dir=args.data_dir)
+    except SettingsError as error:
+        print(f"refusing to start: {error}", file=sys.stderr)
+        return 2
     except (OSError, ValueError) as error:  # a missing file, or bad TOML (a ValueError)
         print(f"cannot read the settings: {error}", file=sys.stderr)
         return 2
@@ -166,6 +178,12 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     numbers = [args.only] if args.only is not None else list(settings.sites)
+    try:
+        for k in numbers:
+            client_context(settings, k)  # readiness is checked against tls.ca: it must load
+    except (OSError, ssl.SSLError) as error:
+        print(f"cannot load tls.ca ({settings.tls.path('ca', k)}): {error}", file=sys.stderr)
+        return 2
     taken = ports_in_use(settings, numbers)
     if taken:
         print(f"port(s) already in use: {', '.join(map(str, taken))}", file=sys.stderr)

@@ -1,8 +1,8 @@
 """Cross-site request forgery: what makes a state-changing request from a browser trustworthy.
 
 Two checks, for every POST, PUT, PATCH and DELETE (the site-to-site API has its own HMAC):
-- Origin: a request whose Origin names another site (or is "null", as from a sandboxed frame)
-  is refused everywhere.
+- Origin: a request whose Origin is not one of our sites (as peers reach them, `sites.urls`, or
+  as people do, `sites.public_urls`), or is "null" (a sandboxed frame), is refused everywhere.
 - Token, for the pages' own routes (forms and the scripts that enhance them): the request must
   carry the user's token, an HMAC of the identity cookie's user id with the cookie key. All sites
   share that key, so a page from one site may post to another. The JSON API under /api/ is
@@ -24,6 +24,7 @@ from aiohttp import web
 
 from web.forms import read_form
 from web.identity import USER_KEY
+from web.settings import DEFAULT_PORTS
 
 HEADER = "X-CSRF-Token"
 FIELD = "csrf_token"
@@ -39,10 +40,22 @@ def token_matches(secret: str, user_id: str, candidate: str | None) -> bool:
     return bool(candidate) and hmac.compare_digest(csrf_token(secret, user_id), candidate)
 
 
-def allowed_origins(settings) -> set[str]:
-    """host:port of every site, as configured and as localhost (the same machine)."""
-    allowed = {urlsplit(settings.site_url(s)).netloc for s in settings.sites}
-    return allowed | {f"localhost:{settings.site_port(s)}" for s in settings.sites}
+def origin_of(url: str) -> tuple[str, int | None]:
+    """(host, port) of a URL, the port filled in from the scheme as browsers leave it out."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port or DEFAULT_PORTS.get(parts.scheme)
+    except ValueError:  # a port that is not a number: matches no site
+        return ("", None)
+    return ((parts.hostname or "").lower(), port)
+
+
+def allowed_origins(settings) -> set[tuple[str, int | None]]:
+    """Every site's origin as peers and as people reach it, and as localhost (same machine)."""
+    urls = [settings.site_url(s) for s in settings.sites]
+    urls += [settings.public_url(s) for s in settings.sites]
+    return ({origin_of(url) for url in urls}
+            | {("localhost", settings.site_port(s)) for s in settings.sites})
 
 
 async def _token_in(request: web.Request) -> str | None:
@@ -70,7 +83,7 @@ def csrf_middleware(settings, refused_page=None):
         if request.method in SAFE_METHODS or request.path.startswith("/internal/"):
             return await handler(request)
         origin = request.headers.get("Origin")
-        if origin is not None and urlsplit(origin).netloc not in allowed:
+        if origin is not None and origin_of(origin) not in allowed:
             return await refuse(request, "forbidden_origin", "Cross-site requests are refused.")
         if not request.path.startswith("/api/"):
             if not token_matches(secret, request[USER_KEY], await _token_in(request)):

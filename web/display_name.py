@@ -18,8 +18,8 @@ import re
 from aiohttp import web
 
 from domain.errors import InvalidRequest
-from web.identity import USER_KEY
-from web.keys import SETTINGS
+from web.identity import USER_KEY, cookie_attributes
+from web.keys import SETTINGS, SITE
 
 COOKIE_NAME = "photo_session_name"
 MAX_NAME = 60
@@ -78,9 +78,10 @@ def display_name(request: web.Request) -> str:
 
 
 def remember_name(request: web.Request, response: web.StreamResponse, name: str) -> None:
+    settings = request.app[SETTINGS]
+    attributes = cookie_attributes(settings, request.app[SITE])
     if not name:
-        response.del_cookie(COOKIE_NAME, path="/")
+        response.del_cookie(COOKIE_NAME, path="/", domain=attributes.get("domain"))
         return
-    secret = request.app[SETTINGS].cookie_secret
-    response.set_cookie(COOKIE_NAME, _encode(secret, request[USER_KEY], name), httponly=True,
-                        samesite="Lax", path="/", max_age=10 * 365 * 24 * 3600)
+    response.set_cookie(COOKIE_NAME, _encode(settings.cookie_secret, request[USER_KEY], name),
+                        **attributes)

@@ -54,8 +54,8 @@ async def _event_context(request: web.Request, state) -> dict:
                       max_contributors=settings.max_contributors, published=published)
     return {
         "event": view,
-        "share_url": f"{settings.site_url(service.site)}/events/{state.event_id}",
-        "public_url": f"{settings.site_url(service.site)}/public/{state.event_id}",
+        "share_url": f"{settings.public_url(service.site)}/events/{state.event_id}",
+        "public_url": f"{settings.public_url(service.site)}/public/{state.event_id}",
         "now_ms": int(time.time() * 1000),
         "max_bytes": settings.max_photo_bytes,
         "max_mb": f"{settings.max_photo_mb:g}",

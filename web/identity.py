@@ -1,7 +1,8 @@
 """The identity cookie: a random user id signed with the key all sites share.
 
-Cookies are per host, not per port, so one cookie serves every site on a host. A cookie whose
-signature does not verify is ignored and the request gets a fresh identity.
+Cookies are per host, not per port, so one cookie serves every site on a host; sites on
+different hosts share it through `sites.cookie_domain` (a common parent domain). A cookie
+whose signature does not verify is ignored and the request gets a fresh identity.
 """
 
 from __future__ import annotations
@@ -9,11 +10,23 @@ from __future__ import annotations
 import hashlib
 import hmac
 import uuid
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
 COOKIE_NAME = "photo_session_user"
 USER_KEY = web.RequestKey("user_id", str)
+TEN_YEARS_S = 10 * 365 * 24 * 3600
+
+
+def cookie_attributes(settings, site: int) -> dict:
+    """How `site` sets its cookies: Secure when people reach it over HTTPS (directly or through
+    a proxy that terminates TLS), with the shared parent domain when one is configured."""
+    attributes = {"httponly": True, "samesite": "Lax", "path": "/", "max_age": TEN_YEARS_S,
+                  "secure": urlsplit(settings.public_url(site)).scheme == "https" or None}
+    if settings.cookie_domain:
+        attributes["domain"] = settings.cookie_domain
+    return attributes
 
 
 def _sign(secret: str, user_id: str) -> str:
@@ -33,7 +46,10 @@ def user_from_cookie(secret: str, value: str | None) -> str | None:
     return user_id
 
 
-def identity_middleware(secret: str):
+def identity_middleware(settings, site: int):
+    secret = settings.cookie_secret
+    attributes = cookie_attributes(settings, site)
+
     @web.middleware
     async def middleware(request: web.Request, handler):
         user_id = user_from_cookie(secret, request.cookies.get(COOKIE_NAME))
@@ -43,14 +59,7 @@ def identity_middleware(secret: str):
         request[USER_KEY] = user_id
         response = await handler(request)
         if fresh and not request.path.startswith("/internal/"):
-            response.set_cookie(
-                COOKIE_NAME,
-                cookie_value(secret, user_id),
-                httponly=True,
-                samesite="Lax",
-                path="/",
-                max_age=10 * 365 * 24 * 3600,
-            )
+            response.set_cookie(COOKIE_NAME, cookie_value(secret, user_id), **attributes)
         return response
 
     return middleware

@@ -9,6 +9,9 @@ import uuid
 
 from aiohttp import web
 
+from web.identity import cookie_attributes
+from web.keys import SETTINGS, SITE
+
 COOKIE_NAME = "photo_session_events"
 CREATED, OPENED = "c", "o"
 MAX_EVENTS = 30
@@ -41,5 +44,5 @@ def remember(request: web.Request, response: web.StreamResponse, event_id: str, 
         return  # already first: no cookie to rewrite
     rest = [(e, k) for e, k in entries if e != event_id]
     value = "~".join(k + e for e, k in [(event_id, kind), *rest][:MAX_EVENTS])
-    response.set_cookie(COOKIE_NAME, value, httponly=True, samesite="Lax", path="/",
-                        max_age=365 * 24 * 3600)
+    attributes = cookie_attributes(request.app[SETTINGS], request.app[SITE])
+    response.set_cookie(COOKIE_NAME, value, **{**attributes, "max_age": 365 * 24 * 3600})

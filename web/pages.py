@@ -50,7 +50,7 @@ async def create_from_form(request: web.Request) -> web.Response:
                                              "title_value": form.get("title", "")}, status=400)
     if wants_json(request):
         state = await service.event_state(event_id)
-        url = f"{service.settings.site_url(service.site)}/events/{event_id}"
+        url = f"{service.settings.public_url(service.site)}/events/{event_id}"
         response = web.json_response({"event_id": event_id, "url": f"/events/{event_id}",
                                       "share_url": url, "title": state.title}, status=201)
     else:

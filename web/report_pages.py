@@ -30,7 +30,7 @@ async def public_page(request: web.Request) -> web.Response:
         return not_found(request, "This event's montage is not published (yet).")
     entries = await asyncio.get_running_loop().run_in_executor(None, service.store.log, event_id)
     when = published_at(entries)
-    base = settings.site_url(service.site)
+    base = settings.public_url(service.site)
     return render(request, "public.html", {
         "title": state.title,
         "event_id": event_id,

@@ -7,9 +7,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from web.settings_rules import EXAMPLE_COOKIE_SECRET, EXAMPLE_SECRET, check
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SETTINGS = PROJECT_ROOT / "settings.toml"
 LOG_FORMATS = ("text", "json")
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 @dataclass(frozen=True)
@@ -35,13 +38,33 @@ class CapacitySettings:
 
 
 @dataclass(frozen=True)
+class TlsSettings:
+    """Paths of this site's certificate and key and of the CA its peers' certificates are
+    checked against; `{site}` is replaced by the site number. All three, or none (plain HTTP)."""
+
+    cert: str | None = None
+    key: str | None = None
+    ca: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.cert and self.key and self.ca)
+
+    def path(self, name: str, site: int) -> Path:
+        return Path(getattr(self, name).replace("{site}", str(site)))
+
+
+@dataclass(frozen=True)
 class Settings:
     site_count: int = 4
     base_port: int = 8000
     host: str = "127.0.0.1"
-    urls: tuple[str, ...] = ()
-    secret: str = "change-me-site-to-site-secret"
-    cookie_secret: str = "change-me-cookie-secret"
+    urls: tuple[str, ...] = ()  # how sites reach each other, index = site number
+    public_urls: tuple[str, ...] = ()  # how browsers reach them (a reverse proxy); default urls
+    cookie_domain: str | None = None  # e.g. ".photos.example": one identity across hosts
+    secret: str = EXAMPLE_SECRET
+    cookie_secret: str = EXAMPLE_COOKIE_SECRET
+    tls: TlsSettings = field(default_factory=TlsSettings)
     max_contributors: int = 10
     voting_period_s: float = 90.0
     max_photo_mb: float = 25.0
@@ -58,7 +81,14 @@ class Settings:
     def site_url(self, site: int) -> str:
         if self.urls:
             return self.urls[site].rstrip("/")
-        return f"http://{self.host}:{self.base_port + site}"
+        scheme = "https" if self.tls.enabled else "http"
+        return f"{scheme}://{self.host}:{self.base_port + site}"
+
+    def public_url(self, site: int) -> str:
+        """Where people reach `site`: the links shown on pages."""
+        if self.public_urls:
+            return self.public_urls[site].rstrip("/")
+        return self.site_url(site)
 
     def peer_url(self, site: int) -> str:
         """Where this site sends site-to-site messages for `site`."""
@@ -66,7 +96,8 @@ class Settings:
 
     def site_port(self, site: int) -> int:
         if self.urls:
-            return urlsplit(self.urls[site]).port or 80
+            parts = urlsplit(self.urls[site])
+            return parts.port or DEFAULT_PORTS.get(parts.scheme, 80)
         return self.base_port + site
 
     def site_dir(self, site: int) -> Path:
@@ -100,6 +131,9 @@ def load_settings(path: str | Path | None = None, **overrides) -> Settings:
     protocol = ProtocolSettings(
         **{k: v for k, v in raw.get("protocol", {}).items() if k in protocol_fields}
     )
+    tls_table = raw.get("tls", {})
+    tls = TlsSettings(**{name: _path_beside(settings_path, tls_table.get(name))
+                         for name in ("cert", "key", "ca")})
     capacity_fields = CapacitySettings.__dataclass_fields__
     capacity = CapacitySettings(
         **{k: v for k, v in raw.get("capacity", {}).items() if k in capacity_fields}
@@ -110,6 +144,9 @@ def load_settings(path: str | Path | None = None, **overrides) -> Settings:
         base_port=int(sites.get("base_port", 8000)),
         host=str(sites.get("host", "127.0.0.1")),
         urls=tuple(sites.get("urls", ())),
+        public_urls=tuple(sites.get("public_urls", ())),
+        cookie_domain=sites.get("cookie_domain") or None,
+        tls=tls,
         secret=str(sites.get("secret", Settings.secret)),
         cookie_secret=str(sites.get("cookie_secret", Settings.cookie_secret)),
         max_contributors=int(event.get("max_contributors", 10)),
@@ -129,4 +166,13 @@ def load_settings(path: str | Path | None = None, **overrides) -> Settings:
     if settings.log_format not in LOG_FORMATS:
         raise ValueError(f"logging.format must be one of {', '.join(LOG_FORMATS)}, "
                          f"not {settings.log_format!r}")
+    check(settings)
     return settings
+
+
+def _path_beside(settings_path: Path, value: str | None) -> str | None:
+    """A relative path in the settings file is relative to the file's own folder."""
+    if not value:
+        return None
+    path = Path(value)
+    return str(path if path.is_absolute() else settings_path.resolve().parent / path)

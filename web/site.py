@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import os
+import ssl
 import sys
 
 import aiohttp
@@ -38,6 +39,7 @@ from web.peer_client import Transport
 from web.rendering import refused_page
 from web.service import SiteService
 from web.settings import Settings, load_settings
+from web.tls import client_context, server_context
 from web.voting import Voting
 
 log = logging.getLogger("site")
@@ -61,7 +63,9 @@ async def _run_site(app: web.Application):
     files = PhotoFiles(site_dir)
     service = SiteService(settings, site, loop, store, files, MontageCache(site_dir / "montages", files))
     transport = Transport(settings, site, loop, service.dispatch, files)
-    transport.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256))
+    # With [tls], peers are dialled over TLS only and must show a certificate from tls.ca.
+    connector = aiohttp.TCPConnector(limit=256, ssl=client_context(settings, site) or True)
+    transport.session = aiohttp.ClientSession(connector=connector)
 
     def schedule(delay: float, callback) -> None:
         loop.call_soon_threadsafe(loop.call_later, delay, callback)
@@ -116,7 +120,7 @@ def create_app(settings: Settings, site: int) -> web.Application:
         middlewares=[
             metrics_middleware(metrics),
             error_middleware,
-            identity_middleware(settings.cookie_secret),
+            identity_middleware(settings, site),
             csrf_middleware(settings, refused_page),
         ],
     )
@@ -148,22 +152,35 @@ def main(argv=None) -> int:
     parser.add_argument("--base-port", type=int)
     parser.add_argument("--data-dir")
     args = parser.parse_args(argv)
-    settings = load_settings(
-        args.settings,
-        site_count=args.sites,
-        base_port=args.base_port,
-        data_dir=args.data_dir,
-        crash_at=os.environ.get("SITE_CRASH_AT") or None,
-        peer_urls=_peer_urls(os.environ.get("SITE_PEER_URLS")),
-        log_format=os.environ.get("SITE_LOG_FORMAT") or None,
-    )
+    try:
+        settings = load_settings(
+            args.settings,
+            site_count=args.sites,
+            base_port=args.base_port,
+            data_dir=args.data_dir,
+            crash_at=os.environ.get("SITE_CRASH_AT") or None,
+            peer_urls=_peer_urls(os.environ.get("SITE_PEER_URLS")),
+            log_format=os.environ.get("SITE_LOG_FORMAT") or None,
+        )
+    except (OSError, ValueError) as error:  # a missing file, bad TOML, settings that cannot work
+        print(f"site {args.site} cannot start: {error}", file=sys.stderr)
+        return 2
     if not 0 <= args.site < settings.site_count:
         parser.error(f"--site must be in 0..{settings.site_count - 1}")
     configure_logging(settings.log_format, args.site, sys.stderr)
+    try:
+        ssl_context = server_context(settings, args.site)
+        client_context(settings, args.site)  # the CA must load too, before the site says ready
+    except (OSError, ssl.SSLError) as error:
+        files = ", ".join(f"tls.{name} = {settings.tls.path(name, args.site)}"
+                          for name in ("cert", "key", "ca"))
+        print(f"site {args.site} cannot load its TLS files ({files}): {error}", file=sys.stderr)
+        return 2
     web.run_app(
         create_app(settings, args.site),
         host=settings.host,
         port=settings.site_port(args.site),
+        ssl_context=ssl_context,
         print=None,
         access_log=None,
     )

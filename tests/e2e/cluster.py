@@ -16,6 +16,7 @@ import json
 import os
 import random
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from web.settings import load_settings
+from web.tls import client_context
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TEST_SETTINGS = Path(__file__).with_name("settings-test.toml")
@@ -86,13 +88,16 @@ def _toml(document: Mapping[str, Mapping[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-# Test traffic goes straight to the sites, never through a proxy named in the environment.
-_direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+def _direct(context: ssl.SSLContext | None = None, *handlers) -> urllib.request.OpenerDirector:
+    """Test traffic goes straight to the sites, never through a proxy named in the environment;
+    over TLS it checks the sites' certificates against `context`."""
+    return urllib.request.build_opener(urllib.request.ProxyHandler({}),
+                                       urllib.request.HTTPSHandler(context=context), *handlers)
 
 
-def _status_ok(url: str) -> bool:
+def _status_ok(url: str, context: ssl.SSLContext | None = None) -> bool:
     try:
-        with _direct.open(url + "/api/status", timeout=1) as response:
+        with _direct(context).open(url + "/api/status", timeout=1) as response:
             return response.status == 200
     except OSError:  # refused, reset, timed out, or an HTTP error status
         return False
@@ -120,6 +125,7 @@ class Cluster:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.settings_path.write_text(_toml(document))
         self.settings = load_settings(self.settings_path)
+        self.ssl_context = client_context(self.settings, 0)  # None without [tls]
         self.processes: dict[int, subprocess.Popen] = {}
 
     def url(self, k: int) -> str:
@@ -173,7 +179,7 @@ class Cluster:
     def wait_ready(self, k: int, timeout: float = 20) -> None:
         """Return once site k answers GET /api/status with 200."""
         deadline = time.monotonic() + timeout
-        while not _status_ok(self.url(k)):
+        while not _status_ok(self.url(k), self.ssl_context):
             process = self.processes[k]
             if process.poll() is not None:
                 raise RuntimeError(f"site {k} exited with {process.returncode} before it was "
@@ -247,12 +253,12 @@ class Client:
     Answers with any status come back as values; only a failed connection raises (URLError).
     """
 
-    def __init__(self, base_url: Callable[[int], str], timeout: float = 30):
+    def __init__(self, base_url: Callable[[int], str], timeout: float = 30,
+                 ssl_context: ssl.SSLContext | None = None):
         self.base_url = base_url
         self.timeout = timeout
         self.cookies = http.cookiejar.CookieJar()
-        self._opener = urllib.request.build_opener(
-            urllib.request.ProxyHandler({}), urllib.request.HTTPCookieProcessor(self.cookies))
+        self._opener = _direct(ssl_context, urllib.request.HTTPCookieProcessor(self.cookies))
 
     def request(self, site: int, method: str, path: str, body: bytes | None = None,
                 headers: Mapping[str, str] | None = None) -> Response:

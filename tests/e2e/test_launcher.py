@@ -17,7 +17,7 @@ from tests.e2e.cluster import PROJECT_ROOT, TEST_SETTINGS, Client, free_base_por
 
 pytestmark = pytest.mark.e2e
 
-TABLE_ROW = re.compile(r"^(\d+)\s+(http://\S+)\s+(\d+)$")
+TABLE_ROW = re.compile(r"^(\d+)\s+(https?://\S+)\s+(\d+)$")
 START_TIMEOUT_S = 45  # the launcher's own readiness deadline is 30 s
 
 
@@ -148,3 +148,47 @@ def test_a_taken_port_is_reported_before_any_site_starts(launch):
     run.reader.join(timeout=5)
     assert f"already in use: {base_port + 1}" in run.output()
     assert not run.table()
+
+
+def settings_file(tmp_path, sites_table: str) -> str:
+    path = tmp_path / "my-settings.toml"
+    path.write_text(f"[sites]\n{sites_table}\n")
+    return str(path)
+
+
+def test_the_shipped_example_secrets_off_loopback_are_refused_naming_the_keys(launch, tmp_path):
+    path = settings_file(tmp_path, 'host = "0.0.0.0"\n'
+                                   'secret = "change-me-site-to-site-secret"\n'
+                                   'cookie_secret = "change-me-cookie-secret"')
+    run = launch(2, "--settings", path)
+    assert run.process.wait(timeout=START_TIMEOUT_S) != 0
+    run.reader.join(timeout=5)
+    assert "sites.secret" in run.output() and "sites.cookie_secret" in run.output()
+    assert not run.table()
+    assert not (tmp_path / "data").exists()  # refused before any site started
+
+
+def test_a_loopback_bind_that_cannot_serve_the_sites_urls_is_refused_in_words(launch, tmp_path):
+    path = settings_file(tmp_path, 'host = "127.0.0.1"\n'
+                                   'urls = ["http://dc0.example:8000", "http://dc1.example:8000"]')
+    run = launch(2, "--settings", path)
+    assert run.process.wait(timeout=START_TIMEOUT_S) != 0
+    run.reader.join(timeout=5)
+    assert "sites.host = '127.0.0.1' is a loopback address" in run.output()
+    assert "sites.urls[0] = 'http://dc0.example:8000'" in run.output()
+    assert "not ready" not in run.output()
+
+
+def test_the_launcher_starts_sites_with_tls_and_checks_them_against_the_ca(launch, tmp_path):
+    base_port = free_base_port(2)
+    hosts = f"127.0.0.1:{base_port},127.0.0.1:{base_port + 1}"
+    subprocess.run([sys.executable, "-m", "web.deployment", "--hosts", hosts, "--out",
+                    str(tmp_path / "deploy")], cwd=PROJECT_ROOT, check=True, timeout=60)
+    path = tmp_path / "deploy" / "settings.toml"
+    path.write_text(path.read_text().replace('host = "0.0.0.0"', 'host = "127.0.0.1"'))
+    run = launch(2, "--settings", str(path))
+    table = run.wait_for_table()
+    assert [url for url, _ in table.values()] == [f"https://127.0.0.1:{base_port + k}"
+                                                  for k in range(2)]
+    run.process.send_signal(signal.SIGTERM)
+    assert run.process.wait(timeout=30) == 0, run.output()
