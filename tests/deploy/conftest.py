@@ -1,9 +1,10 @@
 """The deployment tier: four sites on four hosts of the test's own (network namespaces joined
 by a bridge), each with its own PostgreSQL server, torn down after the module.
 
-Sites reach each other at their hosts' addresses on one port (as on real machines), bind
-0.0.0.0, and run with secrets made for the run (the shipped example secrets are refused off
-loopback). The test process is on the bridge, so it reaches every host; nothing else is routed.
+Sites reach each other at their hosts' addresses on one port (as on real machines), over HTTPS
+with the secrets, CA and certificates `python -m web.deployment` makes for the hosts, and bind
+0.0.0.0. The test process is on the bridge, so it reaches every host; nothing else is routed.
+(The chaos run's sites talk plain HTTP: its link proxies stand between them.)
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ def deployment(hosts, tmp_path_factory) -> Iterator[Deployment]:
     # A link may be throttled to 10 Mbit/s: answers take longer than on loopback.
     timings = {"protocol": {"prepare_timeout_s": 3.0, "request_timeout_s": 5.0},
                "event": {"voting_period_s": 8}}
-    settings = merged(timings, hosted_settings(hosts, PORT, "photos_site{site}"))
-    with Deployment(tmp_path_factory.mktemp("deployment"), hosts, settings) as cluster:
+    root = tmp_path_factory.mktemp("deployment")
+    settings = merged(timings, hosted_settings(hosts, PORT, "photos_site{site}", tls_dir=root / "tls"))
+    with Deployment(root / "sites", hosts, settings) as cluster:
         cluster.start_all()
         yield cluster

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import copy
 import secrets
+import subprocess
+import sys
+import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -13,7 +16,7 @@ from typing import Any
 from tests.chaos.proxy import Proxies
 from tests.chaos.sites import ChaosSites
 from tests.deploy.hosts import Hosts
-from tests.e2e.cluster import Client, Cluster
+from tests.e2e.cluster import PROJECT_ROOT, Client, Cluster
 from tests.postgres import PostgresServer
 
 PG_PORT = 5432  # each host's own PostgreSQL
@@ -23,8 +26,8 @@ class SharedIdentityClient(Client):
     """A person whose identity cookie goes to every host, as a deployment's common cookie
     domain makes browsers do (the hosts here are bare addresses, which cookies cannot span)."""
 
-    def __init__(self, base_url, hosts: Hosts, sites, timeout: float = 30):
-        super().__init__(base_url, timeout)
+    def __init__(self, base_url, hosts: Hosts, sites, timeout: float = 30, ssl_context=None):
+        super().__init__(base_url, timeout, ssl_context)
         self.addresses = [hosts.address(k) for k in sites]
 
     def request(self, site, method, path, body=None, headers=None):
@@ -48,15 +51,23 @@ def start_postgres(hosts: Hosts, k: int) -> PostgresServer:
     return server.start()
 
 
-def hosted_settings(hosts: Hosts, port: int, database: str) -> dict:
+def hosted_settings(hosts: Hosts, port: int, database: str, tls_dir: Path | None = None) -> dict:
     """Site k at host k's address on `port`, binding every address of its host; its store the
-    database `database` (with "{site}") on its host's PostgreSQL; secrets made for the run."""
-    return {
-        "sites": {"urls": [f"http://{hosts.address(k)}:{port}" for k in range(hosts.count)],
-                  "host": "0.0.0.0",
-                  "secret": secrets.token_hex(32), "cookie_secret": secrets.token_hex(32)},
-        "storage": {"database": f"postgresql+psycopg://postgres@{hosts.address_template()}:{PG_PORT}/{database}"},
-    }
+    database `database` (with "{site}") on its host's PostgreSQL. With `tls_dir`, what
+    `python -m web.deployment` makes there for these hosts (secrets, CA, certificates: HTTPS
+    between sites); otherwise plain HTTP and secrets made here."""
+    store = {"database": f"postgresql+psycopg://postgres@{hosts.address_template()}:{PG_PORT}/{database}"}
+    addresses = [hosts.address(k) for k in range(hosts.count)]
+    if tls_dir is None:
+        return {"sites": {"urls": [f"http://{a}:{port}" for a in addresses], "host": "0.0.0.0",
+                          "secret": secrets.token_hex(32), "cookie_secret": secrets.token_hex(32)},
+                "storage": store}
+    subprocess.run([sys.executable, "-m", "web.deployment", "--hosts", ",".join(addresses),
+                    "--port", str(port), "--out", str(tls_dir)], check=True, cwd=PROJECT_ROOT,
+                   capture_output=True, text=True)
+    made = tomllib.loads((tls_dir / "settings.toml").read_text())
+    tls = {key: str(tls_dir / path) for key, path in made["tls"].items()}
+    return {"sites": made["sites"], "tls": tls, "storage": store}
 
 
 def merged(*documents: Mapping[str, Mapping[str, Any]]) -> dict:
@@ -76,7 +87,7 @@ class OnHosts:
         return self.hosts.ns_command(k)
 
     def client(self, timeout: float = 30) -> Client:
-        return SharedIdentityClient(self.url, self.hosts, self.sites, timeout)
+        return SharedIdentityClient(self.url, self.hosts, self.sites, timeout, self.ssl_context)
 
 
 class Deployment(OnHosts, Cluster):

@@ -50,6 +50,7 @@ def versions(client, deployment, event_id: str) -> dict[int, int]:
 
 
 def test_an_event_made_on_one_host_and_a_photo_added_on_another_are_on_every_host(deployment):
+    assert all(deployment.url(k).startswith("https://") for k in deployment.sites)  # TLS between
     alice = deployment.client()
     event_id = create_event(alice, site=0)
     for k in deployment.sites:
