@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Run every test tier (unit, integration, e2e, browser); extra arguments go to pytest,
+# Run every test tier (unit, integration, e2e, browser, chaos, model, deploy); extra arguments go to pytest,
 # e.g. scripts/test.sh tests/unit, or scripts/test.sh -m "not browser".
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,8 +41,17 @@ ensure_java() {
     fi
 }
 
+# The deployment tier (tests/deploy) makes hosts of its own: network namespaces, veth, a bridge
+# (ip) and slow links (tc), from Debian's iproute2; it needs root.
+ensure_iproute2() {
+    if compgen -G "tests/deploy/test_*.py" >/dev/null && ! { command -v ip && command -v tc; } >/dev/null; then
+        apt_install "ip and tc, for the deployment tier," iproute2
+    fi
+}
+
 bash scripts/setup.sh --dev
 ensure_chromium
 ensure_postgresql
 ensure_java
+ensure_iproute2
 exec .venv/bin/python -m pytest -q "$@"
