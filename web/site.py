@@ -27,14 +27,14 @@ from web.csrf import csrf_middleware
 from web.errors import error_middleware
 from web.identity import identity_middleware
 from web.images import setup_image_routes
-from web.internal_api import setup_internal_routes
+from web.peers.internal_api import setup_internal_routes
 from web.keys import FIGURES, METRICS, SERVICE, SETTINGS, SITE
 from web.live import setup_live_routes
 from web.logs import configure_logging
 from web.metrics import Metrics, SiteFigures
 from web.metrics_http import metrics_middleware, setup_metrics_route
 from web.pages import setup_pages
-from web.peer_client import Transport
+from web.peers.transport import Transport
 from web.rendering import refused_page
 from web.service import SiteService
 from web.settings import Settings, load_settings

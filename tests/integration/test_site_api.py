@@ -5,10 +5,10 @@ import uuid
 
 from domain.messages import CreateEvent, Prepare
 from tests.integration.conftest import SECRET
-from web.hmac_auth import signature, signed_headers
+from web.peers.auth import signature, signed_headers
 from web.identity import COOKIE_NAME, cookie_value
 from web.keys import SERVICE
-from web.peer_client import BATCH_PATH, Outgoing, encode_batch
+from web.peers.transport import BATCH_PATH, Outgoing, encode_batch
 
 
 def prepare_body(event_id: str, txn_id: str = "9-t1") -> bytes:

@@ -1,5 +1,5 @@
 """The site-to-site API: one authenticated endpoint that takes a batch of protocol messages
-(the format is described in web.peer_client) and answers each of them.
+(the format is described in web.peers.transport) and answers each of them.
 
 Photos travel inside an upload's Prepare; they are verified and written durably here, before
 the participant sees the Prepare, so a yes vote always names files that are on disk. The
@@ -19,9 +19,9 @@ from aiohttp import web
 
 from domain.errors import PhotoSessionError
 from domain.messages import Decision, Prepare, Query, RoundRequest, VoteReport, from_wire, to_wire
-from web.hmac_auth import verify
+from web.peers.auth import verify
 from web.keys import SERVICE, SETTINGS
-from web.peer_client import BATCH_PATH, HEADER_LENGTH, Attachment
+from web.peers.transport import BATCH_PATH, HEADER_LENGTH, Attachment
 
 log = logging.getLogger(__name__)
 REQUESTS = (Prepare, Decision, Query, VoteReport, RoundRequest)

@@ -26,7 +26,7 @@ from typing import Any, Callable
 import aiohttp
 
 from domain.messages import AddPhotos, Prepare, Unreachable, from_wire, to_wire
-from web.hmac_auth import signed_headers
+from web.peers.auth import signed_headers
 
 log = logging.getLogger(__name__)
 BATCH_PATH = "/internal/v1/batch"
