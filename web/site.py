@@ -42,7 +42,10 @@ from web.voting import Voting
 
 log = logging.getLogger("site")
 
-CHECKPOINT_EVERY_S = 30.0  # the start-up scan is checkpointed this often: a restart reads the rest
+CHECKPOINT_EVERY_S = 30.0
+# Any body a route reads whole (JSON, forms). Uploads and site-to-site batches are read as
+# streams with caps of their own (web.uploads, web.peers.internal_api).
+MAX_BODY = 1024 * 1024  # the start-up scan is checkpointed this often: a restart reads the rest
 
 
 def site_config(settings: Settings, site: int) -> SiteConfig:
@@ -108,11 +111,9 @@ async def _checkpoint_periodically(loop: asyncio.AbstractEventLoop, store: SiteS
 
 
 def create_app(settings: Settings, site: int) -> web.Application:
-    # Photos travel inside prepares between sites: size requests for a full upload.
-    max_body = int(settings.max_photo_bytes * 1.5 * 20) + 1024 * 1024
     metrics = Metrics()  # this site's own registry: two apps in one process never share figures
     app = web.Application(
-        client_max_size=max_body,
+        client_max_size=MAX_BODY,
         middlewares=[
             metrics_middleware(metrics),
             error_middleware,
