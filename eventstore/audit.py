@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 import uuid
+from pathlib import Path
 
 from domain.agreement import check
 from eventstore.audit_settings import read_audit_settings
@@ -55,6 +56,8 @@ def main(argv=None) -> int:
         parser.error(f"{args.event_id!r} is not an event id (a UUID such as "
                      f"123e4567-e89b-12d3-a456-426614174000)")
     settings = read_audit_settings(args.settings, site_count=args.sites, ca=args.ca)
+    if settings.ca is not None and not Path(settings.ca).is_file():
+        parser.error(f"the CA file {settings.ca} does not exist")
     answers = fetch_logs(settings.urls, args.event_id, settings.ca)
     logs = {site: entries for site, entries in answers.items() if not isinstance(entries, str)}
     silent = {site: problem for site, problem in answers.items() if isinstance(problem, str)}

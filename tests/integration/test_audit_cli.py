@@ -12,6 +12,7 @@ import pytest
 from domain.aggregates import PhotoEvent
 from domain.messages import AddPhotos, CreateEvent, PhotoMeta
 from domain.records import Aborted, Committed, Prepared
+from eventstore.audit_settings import read_audit_settings
 from eventstore.store import SiteStore
 from web.settings import PROJECT_ROOT, load_settings
 from web.site import create_app
@@ -119,3 +120,22 @@ async def test_a_malformed_event_id_is_a_usage_error_that_says_so():
     result = await run_cli("not-an-id", "--settings", str(PROJECT_ROOT / "settings.toml"))
     assert result.returncode == 2
     assert "'not-an-id' is not an event id" in result.stderr
+
+
+async def test_a_missing_ca_file_is_a_usage_error_that_names_it(tmp_path):
+    result = await run_cli(str(uuid.uuid4()), "--ca", str(tmp_path / "no-ca.pem"))
+    assert result.returncode == 2 and "no-ca.pem does not exist" in result.stderr
+
+
+def test_the_audit_reads_the_site_urls_and_ca_of_the_sites_settings_file(tmp_path):
+    listed = tmp_path / "listed.toml"
+    listed.write_text('[sites]\ncount = 2\nurls = ["https://dc0.example:8443/", "https://dc1.example:8443"]\n'
+                      '[tls]\nca = "/etc/photos/ca.pem"\n')
+    assert read_audit_settings(listed) == read_audit_settings(listed, site_count=2)
+    assert read_audit_settings(listed).urls == ("https://dc0.example:8443", "https://dc1.example:8443")
+    assert read_audit_settings(listed).ca == "/etc/photos/ca.pem"
+    assert read_audit_settings(listed, ca="/tmp/other.pem").ca == "/tmp/other.pem"
+    ports = tmp_path / "ports.toml"
+    ports.write_text('[sites]\nhost = "127.0.0.1"\nbase_port = 9100\ncount = 3\n')
+    assert read_audit_settings(ports, site_count=2).urls == ("http://127.0.0.1:9100", "http://127.0.0.1:9101")
+    assert read_audit_settings(ports).ca is None
