@@ -93,3 +93,12 @@ async def test_a_sender_whose_signature_is_refused_warns_once_per_cause(aiohttp_
         assert isinstance(await asyncio.wait_for(answer, 10), Unreachable)
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING and r.name == "web.peers.transport"]
     assert len(warnings) == 1 and "(signature)" in warnings[0].getMessage()
+
+
+async def test_the_status_page_shows_why_a_peer_is_unreachable(aiohttp_server, tmp_path):
+    apps = await start_sites(aiohttp_server, tmp_path, secrets=(SECRET, "another-secret"))
+    service = apps[0][SERVICE]
+    async with service.transport.session.get(service.settings.site_url(0) + "/status") as resp:
+        page = await resp.text()
+    assert resp.status == 200
+    assert "unreachable" in page and "refused our signature" in page
