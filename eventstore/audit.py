@@ -76,7 +76,8 @@ def main(argv=None) -> int:
     for line in verdict.problems:
         print(f"DISAGREE: {line}")
     if silent:
-        print(f"verdict: INCOMPLETE, not every site answered ({', '.join(f'site {s}' for s in sorted(silent))})")
+        names = ", ".join(f"site {s}" for s in sorted(silent))
+        print(f"verdict: INCOMPLETE, not every site answered ({names})")
         return 1
     print("verdict: the sites agree" if verdict.agree else "verdict: the sites DISAGREE")
     return 0 if verdict.agree else 1

@@ -40,7 +40,8 @@ def fetch_log(url: str, event_id: str, context: ssl.SSLContext | None) -> list[L
         return f"answered with a log that could not be read: {e!r}"
 
 
-def fetch_logs(urls: tuple[str, ...], event_id: str, ca: str | None = None) -> dict[int, list[LogEntry] | str]:
+def fetch_logs(urls: tuple[str, ...], event_id: str,
+               ca: str | None = None) -> dict[int, list[LogEntry] | str]:
     """{site: its entries, or the problem in words}, every site asked at once."""
     context = ssl.create_default_context(cafile=ca) if ca else None
     with ThreadPoolExecutor(max_workers=max(1, len(urls))) as pool:

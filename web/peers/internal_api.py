@@ -23,9 +23,11 @@ from aiohttp import web
 
 from domain.errors import PhotoSessionError
 from domain.messages import Decision, Prepare, Query, RoundRequest, VoteReport, from_wire, to_wire
+from eventstore.repeated_log import RepeatedLog
 from web.keys import SERVICE, SETTINGS, SITE
 from web.peers.auth import NONCE_HEADER, Refusal, Verifier, proof
-from web.peers.transport import BATCH_PATH, HEADER_LENGTH, PING_PATH, Attachment
+from web.peers.transport import (BATCH_PATH, HEADER_LENGTH, PING_PATH, REFUSAL_LOG_INTERVAL_S,
+                                  Attachment)
 from web.uploads import MAX_FILES
 
 log = logging.getLogger(__name__)
@@ -54,16 +56,22 @@ def refused(refusal: Refusal) -> web.Response:
     return web.json_response(refusal.as_json(), status=status)
 
 
-@web.middleware
-async def authenticate(request: web.Request, handler):
-    """Nothing under /internal/ reaches a handler, or has its body read, unless signed."""
-    if request.path.startswith(INTERNAL):
-        refusal = request.app[VERIFIER].check(request.method, request.path, request.headers)
-        if refusal is not None:
-            log.info("refused %s %s from %s: %s", request.method, request.path, request.remote,
-                     refusal.reason)
-            return refused(refusal)
-    return await handler(request)
+def authenticator(verifier: Verifier):
+    """Nothing under /internal/ reaches a handler, or has its body read, unless signed. A
+    refusal is logged once per cause and interval: a flood of bad requests is one line."""
+    refusals = RepeatedLog(log, REFUSAL_LOG_INTERVAL_S)
+
+    @web.middleware
+    async def authenticate(request: web.Request, handler):
+        if request.path.startswith(INTERNAL):
+            refusal = verifier.check(request.method, request.path, request.headers)
+            if refusal is not None:
+                refusals.warning(refusal.reason, "refused %s %s from %s: %s", request.method,
+                                 request.path, request.remote, refusal.message)
+                return refused(refusal)
+        return await handler(request)
+
+    return authenticate
 
 
 class BodyRefused(Exception):
@@ -173,6 +181,6 @@ def setup_internal_routes(app: web.Application) -> None:
     settings = app[SETTINGS]
     app[VERIFIER] = Verifier(settings.secret, settings.protocol.hmac_max_skew_s)
     app[BATCH_CAP] = batch_body_cap(settings)
-    app.middlewares.append(authenticate)
+    app.middlewares.append(authenticator(app[VERIFIER]))
     app.router.add_post(BATCH_PATH, receive_batch)
     app.router.add_get(PING_PATH, ping)
