@@ -1,17 +1,23 @@
 """Replay one event's log at every site into one timeline and check that the sites agree.
 
-    python -m eventstore.audit EVENT_ID [--settings PATH] [--data-dir DIR]
+    python -m eventstore.audit EVENT_ID [--settings PATH] [--sites N] [--ca FILE]
 
-Exit status 0 when the sites agree, 1 when they do not (2 for a usage error).
+Every site is asked over HTTP(S) for its log, at the URLs of the settings file the sites read
+(eventstore.audit_settings), so the sites may run on other machines. Exit status 0 when the
+sites agree, 1 when they do not or a site did not answer, 2 for a usage error.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import uuid
+from pathlib import Path
 
 from domain.agreement import check
-from eventstore.store import LogEntry, SiteStore
+from eventstore.audit_settings import read_audit_settings
+from eventstore.site_logs import fetch_logs
+from eventstore.store import LogEntry
 
 
 def summary(entry: LogEntry) -> str:
@@ -32,32 +38,31 @@ def merged_timeline(logs: dict[int, list[LogEntry]]) -> list[tuple[int, LogEntry
     return sorted(rows, key=lambda row: (row[1].at, row[0]))
 
 
-def read_logs(settings, event_id: str) -> dict[int, list[LogEntry]]:
-    logs = {}
-    for site in settings.sites:
-        site_dir = settings.site_dir(site)
-        if settings.database == "sqlite" and not (site_dir / "events.sqlite").exists():
-            logs[site] = []
-            continue
-        store = SiteStore(settings.database_url(site), site_dir)
-        try:
-            logs[site] = store.log(event_id)
-        finally:
-            store.close()
-    return logs
+def valid_event_id(event_id: str) -> bool:
+    try:
+        return str(uuid.UUID(event_id)) == event_id
+    except ValueError:
+        return False
 
 
 def main(argv=None) -> int:
-    from web.settings import load_settings  # the CLI reads the same settings as the sites
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("event_id")
-    parser.add_argument("--settings")
-    parser.add_argument("--data-dir")
-    parser.add_argument("--sites", type=int)
+    parser.add_argument("--settings", help="the settings file the sites read (default: settings.toml)")
+    parser.add_argument("--sites", type=int, help="how many sites (default: the settings file's)")
+    parser.add_argument("--ca", help="verify https sites against this CA file (default: [tls] ca)")
     args = parser.parse_args(argv)
-    settings = load_settings(args.settings, data_dir=args.data_dir, site_count=args.sites)
-    logs = read_logs(settings, args.event_id)
+    if not valid_event_id(args.event_id):
+        parser.error(f"{args.event_id!r} is not an event id (a UUID such as "
+                     f"123e4567-e89b-12d3-a456-426614174000)")
+    settings = read_audit_settings(args.settings, site_count=args.sites, ca=args.ca)
+    if settings.ca is not None and not Path(settings.ca).is_file():
+        parser.error(f"the CA file {settings.ca} does not exist")
+    answers = fetch_logs(settings.urls, args.event_id, settings.ca)
+    logs = {site: entries for site, entries in answers.items() if not isinstance(entries, str)}
+    silent = {site: problem for site, problem in answers.items() if isinstance(problem, str)}
+    for site, problem in sorted(silent.items()):
+        print(f"site {site} ({settings.urls[site]}) {problem}")
     if not any(logs.values()):
         print(f"no site has a log for event {args.event_id}")
         return 1
@@ -70,6 +75,10 @@ def main(argv=None) -> int:
         print(f"pending: {line}")
     for line in verdict.problems:
         print(f"DISAGREE: {line}")
+    if silent:
+        names = ", ".join(f"site {s}" for s in sorted(silent))
+        print(f"verdict: INCOMPLETE, not every site answered ({names})")
+        return 1
     print("verdict: the sites agree" if verdict.agree else "verdict: the sites DISAGREE")
     return 0 if verdict.agree else 1
 

@@ -26,6 +26,12 @@ class RepeatedLog:
     def error(self, cause: str, message: str, *args, exc_info=None) -> bool:
         """Log `message` at ERROR unless `cause` was logged less than interval_s ago; whether
         it was logged."""
+        return self.log(logging.ERROR, cause, message, *args, exc_info=exc_info)
+
+    def warning(self, cause: str, message: str, *args) -> bool:
+        return self.log(logging.WARNING, cause, message, *args)
+
+    def log(self, level: int, cause: str, message: str, *args, exc_info=None) -> bool:
         now = self.clock()
         with self._lock:
             last = self._last.get(cause)
@@ -37,5 +43,5 @@ class RepeatedLog:
         if held:
             message += " (%d more like it in the last %.0f s not logged)"
             args = (*args, held, self.interval_s)
-        self.logger.error(message, *args, exc_info=exc_info)
+        self.logger.log(level, message, *args, exc_info=exc_info)
         return True

@@ -5,14 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 
-import aiohttp
 from aiohttp import web
 
-from domain.errors import InvalidRequest
+from domain.errors import InvalidRequest, UnknownEvent
 from web.display_name import clean_name, display_name, remember_name
 from web.identity import USER_KEY
 from web.keys import SERVICE, SETTINGS, SITE
 from web.openapi import openapi
+from web.peers.status import check_peers
+from web.service import valid_event_id
 from web.uploads import read_photo_parts
 from web.views import event_json, iso, photo_json
 
@@ -80,28 +81,14 @@ async def set_me(request: web.Request) -> web.Response:
     return response
 
 
-async def _reachable(session: aiohttp.ClientSession, url: str) -> bool:
-    try:
-        timeout = aiohttp.ClientTimeout(total=0.5)
-        async with session.get(url + "/internal/v1/ping", timeout=timeout) as resp:
-            return resp.status == 200
-    except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
-        return False
-
-
 async def status(request: web.Request) -> web.Response:
     service, settings = request.app[SERVICE], request.app[SETTINGS]
-    peers = [s for s in settings.sites if s != service.site]
-    session = service.transport.session
-    reachable = await asyncio.gather(*(_reachable(session, settings.peer_url(s)) for s in peers))
+    peers = await check_peers(service.transport.session, settings, service.site)
     return web.json_response(
         {
             "site": service.site,
             "url": settings.site_url(service.site),
-            "peers": [
-                {"site": s, "url": settings.site_url(s), "reachable": ok}
-                for s, ok in zip(peers, reachable)
-            ],
+            "peers": [p.as_json(settings.site_url(p.site)) for p in peers],
             "events": len(service.existing),
             "in_doubt": [{"event_id": e, "txn_id": t} for e, t in sorted(service.in_doubt.items())],
             "storage": await service.storage_status(),
@@ -111,14 +98,14 @@ async def status(request: web.Request) -> web.Response:
     )
 
 
-async def ping(request: web.Request) -> web.Response:
-    return web.json_response({"site": request.app[SITE]})
-
-
 async def audit(request: web.Request) -> web.Response:
+    """Every record stored here for the event, also when its creation aborted here (the audit
+    CLI compares the sites' logs, disagreements included); 404 when this site logged nothing."""
     service = request.app[SERVICE]
     event_id = request.match_info["event_id"]
-    await service.event_state(event_id)
+    logged = event_id in service.actors.logged or event_id in service.actors.coordinated
+    if not valid_event_id(event_id) or not logged:
+        raise UnknownEvent()
     entries = await asyncio.get_running_loop().run_in_executor(None, service.store.log, event_id)
     return web.json_response(
         {
@@ -142,4 +129,3 @@ def setup_api_routes(app: web.Application) -> None:
     app.router.add_post("/api/me", set_me)
     app.router.add_get("/api/status", status)
     app.router.add_get("/api/openapi.json", openapi)
-    app.router.add_get("/internal/v1/ping", ping)

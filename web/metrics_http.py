@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from web.api import _reachable  # the same check /api/status makes, so the two never disagree
 from web.keys import FIGURES, METRICS, SERVICE, SETTINGS
 from web.metrics import Metrics
+from web.peers.status import check_peers  # the check of /api/status: the two never disagree
 
 UNMATCHED = "unmatched"  # no route (404, 405): one label, whatever path was asked for
 
@@ -44,10 +43,8 @@ def metrics_middleware(metrics: Metrics):
 
 async def serve_metrics(request: web.Request) -> web.Response:
     service, settings, figures = request.app[SERVICE], request.app[SETTINGS], request.app[FIGURES]
-    peers = [s for s in settings.sites if s != service.site]
-    session = service.transport.session
-    answers = await asyncio.gather(*(_reachable(session, settings.peer_url(s)) for s in peers))
-    figures.peers = dict(zip(peers, answers))
+    peers = await check_peers(service.transport.session, settings, service.site)
+    figures.peers = {p.site: p.reachable for p in peers}
     body = generate_latest(request.app[METRICS].registry)
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 

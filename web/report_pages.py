@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 
-import aiohttp
 from aiohttp import web
 
 from domain.errors import UnknownEvent
@@ -13,6 +12,7 @@ from web.audit_traces import names_in, transactions
 from web.audit_view import all_logs, timeline
 from web.event_view import published_at
 from web.keys import SERVICE, SETTINGS
+from web.peers.status import check_peers
 from web.rendering import not_found, render
 from web.sequence_diagram import draw
 
@@ -59,19 +59,9 @@ async def audit_page(request: web.Request) -> web.Response:
         "rows": timeline(logs, names), "unavailable": sorted(unavailable), "sites": list(logs)})
 
 
-async def _reachable(session: aiohttp.ClientSession, url: str) -> bool:
-    try:
-        async with session.get(f"{url}/internal/v1/ping", timeout=aiohttp.ClientTimeout(total=0.5)) as r:
-            return r.status == 200
-    except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
-        return False
-
-
 async def status_page(request: web.Request) -> web.Response:
     service, settings = request.app[SERVICE], request.app[SETTINGS]
-    peers = [s for s in settings.sites if s != service.site]
-    reachable = await asyncio.gather(*(_reachable(service.transport.session, settings.peer_url(s))
-                                       for s in peers))
+    peers = await check_peers(service.transport.session, settings, service.site)
     counted = sorted(service.existing)[:STATUS_EVENT_LIMIT]
     states = await asyncio.gather(*(service.event_state(e) for e in counted), return_exceptions=True)
     phases = {"open": 0, "voting": 0, "published": 0}
@@ -80,7 +70,7 @@ async def status_page(request: web.Request) -> web.Response:
             phases[state.phase] += 1
     return render(request, "status.html", {
         "site_url": settings.site_url(service.site),
-        "peers": [{"site": s, "url": settings.site_url(s), "reachable": ok} for s, ok in zip(peers, reachable)],
+        "peers": [p.as_json(settings.site_url(p.site)) for p in peers],
         "event_count": len(service.existing),
         "counted": len(counted),
         "phases": phases,

@@ -28,14 +28,14 @@ from web.csrf import csrf_middleware
 from web.errors import error_middleware
 from web.identity import identity_middleware
 from web.images import setup_image_routes
-from web.internal_api import setup_internal_routes
+from web.peers.internal_api import setup_internal_routes
 from web.keys import FIGURES, METRICS, SERVICE, SETTINGS, SITE
 from web.live import setup_live_routes
 from web.logs import configure_logging
 from web.metrics import Metrics, SiteFigures
 from web.metrics_http import metrics_middleware, setup_metrics_route
 from web.pages import setup_pages
-from web.peer_client import Transport
+from web.peers.transport import Transport
 from web.rendering import refused_page
 from web.service import SiteService
 from web.settings import Settings, load_settings
@@ -44,7 +44,10 @@ from web.voting import Voting
 
 log = logging.getLogger("site")
 
-CHECKPOINT_EVERY_S = 30.0  # the start-up scan is checkpointed this often: a restart reads the rest
+CHECKPOINT_EVERY_S = 30.0
+# Any body a route reads whole (JSON, forms). Uploads and site-to-site batches are read as
+# streams with caps of their own (web.uploads, web.peers.internal_api).
+MAX_BODY = 1024 * 1024  # the start-up scan is checkpointed this often: a restart reads the rest
 
 
 def site_config(settings: Settings, site: int) -> SiteConfig:
@@ -112,11 +115,9 @@ async def _checkpoint_periodically(loop: asyncio.AbstractEventLoop, store: SiteS
 
 
 def create_app(settings: Settings, site: int) -> web.Application:
-    # Photos travel inside prepares between sites: size requests for a full upload.
-    max_body = int(settings.max_photo_bytes * 1.5 * 20) + 1024 * 1024
     metrics = Metrics()  # this site's own registry: two apps in one process never share figures
     app = web.Application(
-        client_max_size=max_body,
+        client_max_size=MAX_BODY,
         middlewares=[
             metrics_middleware(metrics),
             error_middleware,

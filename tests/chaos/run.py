@@ -192,7 +192,8 @@ def summary(r: RunResult) -> str:
     lines += [str(v) for v in r.violations]
     if r.violations:
         lines.append(f"an event's merged log: python -m eventstore.audit EVENT_ID --settings "
-                     f"{r.run_dir}/settings.toml")
+                     f"{r.run_dir}/settings.toml (with the sites started again: python launcher.py "
+                     f"--settings {r.run_dir}/settings.toml)")
     failing = new(r.violations, c.strict)
     lines.append(f"verdict: {len(failing)} violation(s), {len(r.violations) - len(failing)} of known bugs"
                  + (", harness errors" if r.harness_errors else ""))

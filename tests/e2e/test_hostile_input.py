@@ -18,8 +18,8 @@ from domain.messages import Ballot, Query, RoundRequest, VoteReport, to_wire
 from tests.e2e.cluster import Client, wait_until
 from tests.e2e.helpers import create_event, nothing_in_doubt, photo, views
 from tests.images import bomb_png, jpeg_bytes
-from web.hmac_auth import signed_headers
-from web.peer_client import BATCH_PATH
+from web.peers.auth import signed_headers
+from web.peers.transport import BATCH_PATH
 
 pytestmark = pytest.mark.e2e
 

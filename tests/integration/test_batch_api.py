@@ -10,9 +10,9 @@ import pytest
 
 from domain.messages import AddPhotos, Ballot, CreateEvent, PhotoMeta, Prepare, Query, VoteReport
 from tests.integration.conftest import SECRET
-from web.hmac_auth import signed_headers
+from web.peers.auth import signed_headers
 from web.keys import SERVICE
-from web.peer_client import BATCH_PATH, Outgoing, encode_batch
+from web.peers.transport import BATCH_PATH, Outgoing, encode_batch
 
 
 async def post_batch(client, body: bytes, secret: str = SECRET):

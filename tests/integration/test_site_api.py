@@ -5,10 +5,10 @@ import uuid
 
 from domain.messages import CreateEvent, Prepare
 from tests.integration.conftest import SECRET
-from web.hmac_auth import signature, signed_headers
+from web.peers.auth import signed_headers
 from web.identity import COOKIE_NAME, cookie_value
 from web.keys import SERVICE
-from web.peer_client import BATCH_PATH, Outgoing, encode_batch
+from web.peers.transport import BATCH_PATH, Outgoing, encode_batch
 
 
 def prepare_body(event_id: str, txn_id: str = "9-t1") -> bytes:
@@ -40,11 +40,11 @@ async def test_a_signed_body_that_was_tampered_with_gets_401(client):
 
 async def test_a_stale_site_to_site_message_gets_401(client):
     body = prepare_body(str(uuid.uuid4()))
-    stale = f"{time.time() - 3600:.3f}"
-    headers = {"X-Site": "1", "X-Timestamp": stale,
-               "X-Signature": signature(SECRET, "POST", BATCH_PATH, stale, body)}
+    headers = signed_headers(SECRET, 1, "POST", BATCH_PATH, body, now=time.time() - 3600)
     resp = await post_internal(client, body, headers)
     assert resp.status == 401
+    answer = await resp.json()
+    assert answer["reason"] == "skew" and 3590 < answer["skew_s"] < 3610
 
 
 async def test_a_replayed_prepare_gets_the_same_answer_and_stores_nothing_more(client):

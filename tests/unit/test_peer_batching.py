@@ -13,7 +13,7 @@ import pytest
 
 from domain.messages import AddPhotos, Outcome, PhotoMeta, Prepare, Query, Unreachable
 from eventstore.photo_files import PhotoFiles
-from web.peer_client import (
+from web.peers.transport import (
     MAX_BATCH_BYTES,
     MAX_BATCH_MESSAGES,
     MAX_IN_FLIGHT,

@@ -5,7 +5,9 @@ to this very site is dispatched in-process. Messages to a peer travel in batches
 HMAC-signed POST carries any number of them, photos as raw bytes after a JSON header, because a
 request's fixed cost (signing, parsing, a round trip) is most of what a small message costs.
 A delivery that fails (refused, reset, timed out, not 200, refused by the peer) comes back to
-the sender as `Unreachable`.
+the sender as `Unreachable`. A peer that refuses our signature (401) says why; that is logged
+as a WARNING once per peer, cause and interval, since it needs an operator (a secret or a
+clock to fix) and retrying will not help.
 
 The batch body: a 4-byte big-endian header length, the JSON header
 `{"messages": [{"message": <to_wire>, "attachments": [[kind, sha256, offset, length], ...]}]}`,
@@ -26,10 +28,13 @@ from typing import Any, Callable
 import aiohttp
 
 from domain.messages import AddPhotos, Prepare, Unreachable, from_wire, to_wire
-from web.hmac_auth import signed_headers
+from eventstore.repeated_log import RepeatedLog
+from web.peers.auth import signed_headers
 
 log = logging.getLogger(__name__)
 BATCH_PATH = "/internal/v1/batch"
+PING_PATH = "/internal/v1/ping"
+REFUSAL_LOG_INTERVAL_S = 60.0
 HEADER_LENGTH = struct.Struct(">I")
 
 # Requests in flight to one peer. With one, every message would wait for the request before it
@@ -41,6 +46,26 @@ MAX_BATCH_MESSAGES = 64
 MAX_BATCH_BYTES = 16 * 1024 * 1024  # of attachments; a message over it still goes, alone
 
 Attachment = tuple[str, str, bytes]  # (kind, sha256, data)
+
+
+class PeerRefused(ConnectionError):
+    """A peer answered 401: it did not authenticate our request, and says why."""
+
+    def __init__(self, site: int, status: int, answer: dict):
+        self.site = site
+        self.status = status
+        self.reason = str(answer.get("reason", "unknown"))
+        self.detail = str(answer.get("message", ""))
+        self.skew_s = answer.get("skew_s")
+        super().__init__(f"site {site} refused our request ({self.reason}): {self.detail}")
+
+
+async def refusal_of(site: int, resp: aiohttp.ClientResponse) -> PeerRefused:
+    try:
+        answer = await resp.json(content_type=None)
+    except (ValueError, aiohttp.ClientError):
+        answer = {}
+    return PeerRefused(site, resp.status, answer if isinstance(answer, dict) else {})
 
 
 @dataclass(frozen=True)
@@ -96,9 +121,10 @@ class PeerLink:
     """The requests to one peer: a message goes at once while fewer than MAX_IN_FLIGHT are out;
     otherwise it waits, and all that waited leave together when a request completes."""
 
-    def __init__(self, site: int, post_batch):
+    def __init__(self, site: int, post_batch, refusals: RepeatedLog):
         self.site = site
         self.post_batch = post_batch
+        self.refusals = refusals
         self.waiting: deque[Outgoing] = deque()
         self.in_flight = 0
         self.requests: set[asyncio.Task] = set()  # the loop keeps only weak references to tasks
@@ -127,6 +153,10 @@ class PeerLink:
     async def _answers(self, batch: list[Outgoing]) -> list:
         try:
             return await self.post_batch(self.site, batch)
+        except PeerRefused as e:
+            self.refusals.warning(f"{self.site}:{e.reason}", "site %d refuses our requests: %s",
+                                  self.site, e)
+            return [Unreachable(self.site, item.message) for item in batch]
         except Exception as e:  # any failure to deliver is the same to the protocol
             log.info("%d messages to site %d failed: %r", len(batch), self.site, e)
             return [Unreachable(self.site, item.message) for item in batch]
@@ -141,6 +171,7 @@ class Transport:
         self.files = files
         self.session: aiohttp.ClientSession | None = None
         self.links: dict[int, PeerLink] = {}
+        self.refusals = RepeatedLog(log, REFUSAL_LOG_INTERVAL_S)
 
     def send(self, site: int, message, reply) -> None:
         """Thread-safe; `reply` receives the answer (or Unreachable), or nothing if none."""
@@ -156,7 +187,7 @@ class Transport:
     def _queue(self, site: int, item: Outgoing) -> None:
         """On the loop, which alone touches the links."""
         if site not in self.links:
-            self.links[site] = PeerLink(site, self.post_batch)
+            self.links[site] = PeerLink(site, self.post_batch, self.refusals)
         self.links[site].put(item)
 
     async def _deliver_here(self, message, reply) -> None:
@@ -193,6 +224,8 @@ class Transport:
         url = self.settings.peer_url(site) + BATCH_PATH
         timeout = aiohttp.ClientTimeout(total=self.settings.protocol.request_timeout_s)
         async with self.session.post(url, data=body, headers=headers, timeout=timeout) as resp:
+            if resp.status == 401:
+                raise await refusal_of(site, resp)
             if resp.status != 200:
                 raise ConnectionError(f"site {site} answered {resp.status}")
             replies = (await resp.json())["replies"]

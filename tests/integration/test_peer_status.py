@@ -1,0 +1,105 @@
+"""Peer status between two real in-process sites on loopback ports: reachable only on an
+authenticated answer, otherwise the problem in words; a refused sender warns once per cause."""
+
+import asyncio
+import logging
+import socket
+import time
+import uuid
+
+from domain.messages import CreateEvent, Prepare, Unreachable
+from web.keys import SERVICE
+from web.peers.internal_api import VERIFIER
+from web.settings import load_settings
+from web.site import create_app
+
+SECRET = "status-secret"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+async def start_sites(aiohttp_server, tmp_path, secrets=(SECRET, SECRET), running=(0, 1),
+                      tls_to_peer=False):
+    """Two sites of one deployment (only those in `running` are started): their apps by site.
+    tls_to_peer: site 0 reaches site 1 by https, which site 1 does not serve."""
+    ports = [free_port() for _ in secrets]
+    urls = tuple(f"http://127.0.0.1:{p}" for p in ports)
+    peer_urls = ((1, urls[1].replace("http:", "https:")),) if tls_to_peer else ()
+    apps = {}
+    for site in running:
+        settings = load_settings(None, site_count=len(secrets), urls=urls, data_dir=tmp_path,
+                                 secret=secrets[site], cookie_secret="cookie-secret",
+                                 peer_urls=peer_urls if site == 0 else ())
+        apps[site] = create_app(settings, site)
+        await aiohttp_server(apps[site], port=ports[site])
+    return apps
+
+
+async def peers_seen_by(app) -> list[dict]:
+    service = app[SERVICE]
+    async with service.transport.session.get(service.settings.site_url(service.site) + "/api/status") as resp:
+        assert resp.status == 200
+        return (await resp.json())["peers"]
+
+
+async def test_a_peer_that_proves_the_same_secret_is_reachable(aiohttp_server, tmp_path):
+    apps = await start_sites(aiohttp_server, tmp_path)
+    assert await peers_seen_by(apps[0]) == [{"site": 1, "url": apps[0][SERVICE].settings.site_url(1),
+                                             "reachable": True}]
+
+
+async def test_a_peer_with_another_secret_is_unreachable_because_it_refused_our_signature(
+        aiohttp_server, tmp_path):
+    apps = await start_sites(aiohttp_server, tmp_path, secrets=(SECRET, "another-secret"))
+    for app in apps.values():
+        (peer,) = await peers_seen_by(app)
+        assert peer["reachable"] is False
+        assert "refused our signature" in peer["problem"] and "secrets differ" in peer["problem"]
+
+
+async def test_a_peer_that_is_not_running_is_down(aiohttp_server, tmp_path):
+    apps = await start_sites(aiohttp_server, tmp_path, running=(0,))
+    (peer,) = await peers_seen_by(apps[0])
+    assert peer["reachable"] is False and peer["problem"].startswith("down")
+
+
+async def test_a_peer_whose_clock_is_ahead_names_the_skew(aiohttp_server, tmp_path):
+    apps = await start_sites(aiohttp_server, tmp_path)
+    apps[1][VERIFIER].clock = lambda: time.time() + 100
+    (peer,) = await peers_seen_by(apps[0])
+    assert peer["reachable"] is False
+    assert peer["problem"].startswith("clock skew: its clock is 100.0 s ahead of ours"), peer
+
+
+async def test_a_peer_reached_by_tls_that_cannot_be_secured_is_a_tls_problem(aiohttp_server, tmp_path):
+    apps = await start_sites(aiohttp_server, tmp_path, tls_to_peer=True)
+    (peer,) = await peers_seen_by(apps[0])
+    assert peer["reachable"] is False and peer["problem"].startswith("TLS"), peer
+
+
+async def test_a_sender_whose_signature_is_refused_warns_once_per_cause(aiohttp_server, tmp_path, caplog):
+    apps = await start_sites(aiohttp_server, tmp_path, secrets=(SECRET, "another-secret"))
+    transport = apps[0][SERVICE].transport
+    loop = asyncio.get_running_loop()
+    caplog.set_level(logging.INFO, logger="web.peers.transport")
+    for i in range(3):  # one after the other: each its own request, each refused
+        answer = loop.create_future()
+        create = CreateEvent("Picnic", 0, "2026-11-26T10:00:00+00:00")
+        message = Prepare(f"0-t{i}", str(uuid.uuid4()), 0, create)
+        transport.send(1, message, lambda reply, f=answer: loop.call_soon_threadsafe(f.set_result, reply))
+        assert isinstance(await asyncio.wait_for(answer, 10), Unreachable)
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING and r.name == "web.peers.transport"]
+    assert len(warnings) == 1 and "(signature)" in warnings[0].getMessage()
+
+
+async def test_the_status_page_shows_why_a_peer_is_unreachable(aiohttp_server, tmp_path):
+    apps = await start_sites(aiohttp_server, tmp_path, secrets=(SECRET, "another-secret"))
+    service = apps[0][SERVICE]
+    async with service.transport.session.get(service.settings.site_url(0) + "/status") as resp:
+        page = await resp.text()
+    assert resp.status == 200
+    assert "unreachable" in page and "refused our signature" in page

@@ -1,0 +1,186 @@
+"""The site-to-site API under /internal/: every request authenticated from its headers before a
+byte of its body is read (web.peers.auth), each route's body read as a stream with a cap of its
+own, then checked against the signed digest.
+
+The batch endpoint takes protocol messages (the format is described in web.peers.transport) and
+answers each of them. Photos travel inside an upload's Prepare; they are verified and written
+durably here, before the participant sees the Prepare, so a yes vote always names files that
+are on disk. The messages of a batch are independent: they are handled concurrently, and one
+that fails gets an error entry of its own, which touches neither its neighbours nor the request
+as a whole. The ping answers a signed request with a proof that this site holds the secret too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from domain.errors import PhotoSessionError
+from domain.messages import Decision, Prepare, Query, RoundRequest, VoteReport, from_wire, to_wire
+from eventstore.repeated_log import RepeatedLog
+from web.keys import SERVICE, SETTINGS, SITE
+from web.peers.auth import NONCE_HEADER, Refusal, Verifier, proof
+from web.peers.transport import (BATCH_PATH, HEADER_LENGTH, PING_PATH, REFUSAL_LOG_INTERVAL_S,
+                                  Attachment)
+from web.uploads import MAX_FILES
+
+log = logging.getLogger(__name__)
+REQUESTS = (Prepare, Decision, Query, VoteReport, RoundRequest)
+KINDS = ("photo", "thumb")
+INTERNAL = "/internal/"
+VERIFIER = web.AppKey("peer_verifier", Verifier)
+BATCH_CAP = web.AppKey("batch_body_cap", int)  # bytes; a test may lower it
+CHUNK = 256 * 1024
+
+# What a batch of messages without photos may take: its JSON, with room. Once photos travel on
+# their own before the vote (DESIGN.md: ship, then commit), this is the batch route's whole cap.
+MAX_MESSAGES_BODY = 4 * 1024 * 1024
+# Re-encoding may make a photo larger than its upload: room for that, as before.
+PHOTO_GROWTH = 1.5
+
+
+def batch_body_cap(settings) -> int:
+    """The batch route's cap while photos ride inside prepares: one whole upload's photos (a
+    Prepare that carries them goes alone when it is over the batch size), plus the messages."""
+    return int(MAX_FILES * settings.max_photo_bytes * PHOTO_GROWTH) + MAX_MESSAGES_BODY
+
+
+def refused(refusal: Refusal) -> web.Response:
+    status = 503 if refusal.reason == "busy" else 401
+    return web.json_response(refusal.as_json(), status=status)
+
+
+def authenticator(verifier: Verifier):
+    """Nothing under /internal/ reaches a handler, or has its body read, unless signed. A
+    refusal is logged once per cause and interval: a flood of bad requests is one line."""
+    refusals = RepeatedLog(log, REFUSAL_LOG_INTERVAL_S)
+
+    @web.middleware
+    async def authenticate(request: web.Request, handler):
+        if request.path.startswith(INTERNAL):
+            refusal = verifier.check(request.method, request.path, request.headers)
+            if refusal is not None:
+                refusals.warning(refusal.reason, "refused %s %s from %s: %s", request.method,
+                                 request.path, request.remote, refusal.message)
+                return refused(refusal)
+        return await handler(request)
+
+    return authenticate
+
+
+class BodyRefused(Exception):
+    def __init__(self, response: web.Response):
+        self.response = response
+
+
+async def read_body(request: web.Request, cap: int) -> bytes:
+    """The body, read as a stream: BodyRefused (413) past `cap` bytes, (401) when it is not
+    the body that was signed."""
+    too_large = BodyRefused(web.json_response(
+        {"error": "too_large", "message": f"A request to {request.path} may carry at most {cap} bytes."},
+        status=413))
+    if request.content_length is not None and request.content_length > cap:
+        raise too_large
+    body, digest = bytearray(), hashlib.sha256()
+    async for chunk in request.content.iter_chunked(CHUNK):
+        body += chunk
+        if len(body) > cap:
+            raise too_large
+        digest.update(chunk)
+    if not request.app[VERIFIER].digest_matches(request.headers, digest.hexdigest()):
+        raise BodyRefused(refused(Refusal("digest", "The body is not the one that was signed.")))
+    return bytes(body)
+
+
+@dataclass(frozen=True)
+class Incoming:
+    message: Any
+    attachments: tuple[Attachment, ...]
+
+
+def parse_batch(body: bytes) -> list[Incoming]:
+    """The messages of a batch body; ValueError (or KeyError, TypeError) if it is malformed."""
+    if len(body) < HEADER_LENGTH.size:
+        raise ValueError("the body is shorter than its header's length")
+    (length,) = HEADER_LENGTH.unpack_from(body)
+    start = HEADER_LENGTH.size + length
+    if start > len(body):
+        raise ValueError("the header's length runs past the body")
+    header = json.loads(body[HEADER_LENGTH.size:start])
+    if not isinstance(header, dict) or not isinstance(header.get("messages"), list):
+        raise ValueError("the header must be an object with a list of messages")
+    attached = memoryview(body)[start:]
+    return [_parse_entry(entry, attached) for entry in header["messages"]]
+
+
+def _parse_entry(entry, attached: memoryview) -> Incoming:
+    if not isinstance(entry, dict) or not isinstance(entry.get("attachments", []), list):
+        raise ValueError("a message entry must be an object with a list of attachments")
+    message = from_wire(entry["message"])
+    if not isinstance(message, REQUESTS):
+        raise ValueError("not a request message")
+    return Incoming(message, tuple(_attachment(ref, attached) for ref in entry.get("attachments", [])))
+
+
+def _attachment(ref, attached: memoryview) -> Attachment:
+    if not isinstance(ref, list) or len(ref) != 4:
+        raise ValueError("an attachment is [kind, sha256, offset, length]")
+    kind, sha, offset, length = ref
+    if kind not in KINDS or not isinstance(sha, str):
+        raise ValueError(f"bad attachment {kind!r}:{sha!r}")
+    if type(offset) is not int or type(length) is not int or not 0 <= offset <= offset + length <= len(attached):
+        raise ValueError(f"attachment {offset!r}+{length!r} lies outside the body")
+    return kind, sha, bytes(attached[offset:offset + length])
+
+
+async def _answer(service, item: Incoming):
+    """One message's entry in the answer: its reply on the wire (or null), or why it failed."""
+    try:
+        await service.store_attachments(item.attachments)
+        reply = await service.dispatch(item.message)
+    except ValueError as e:  # a photo that does not match its checksum
+        return {"error": "invalid_message", "message": str(e)}
+    except PhotoSessionError as e:  # storage unavailable, say: the sender takes it as unreachable
+        return {"error": e.code, "message": e.message}
+    except Exception:
+        log.exception("%s from a peer failed", type(item.message).__name__)
+        return {"error": "internal_error", "message": "This site could not handle the message."}
+    return to_wire(reply) if reply is not None else None
+
+
+async def receive_batch(request: web.Request) -> web.Response:
+    try:
+        body = await read_body(request, request.app[BATCH_CAP])
+    except BodyRefused as e:
+        return e.response
+    try:
+        batch = parse_batch(body)
+    except (ValueError, KeyError, TypeError, RecursionError) as e:
+        return web.json_response({"error": "invalid_message", "message": str(e)}, status=400)
+    service = request.app[SERVICE]
+    replies = await asyncio.gather(*(_answer(service, item) for item in batch))
+    return web.json_response({"replies": replies})
+
+
+async def ping(request: web.Request) -> web.Response:
+    """Reached only when the asker's signature was good; the proof shows ours is the same."""
+    site, settings = request.app[SITE], request.app[SETTINGS]
+    return web.json_response({"site": site,
+                              "proof": proof(settings.secret, site, request.headers[NONCE_HEADER])})
+
+
+def setup_internal_routes(app: web.Application) -> None:
+    """The routes, their verifier and the middleware that authenticates them (innermost, so
+    that no other middleware has read a body before it)."""
+    settings = app[SETTINGS]
+    app[VERIFIER] = Verifier(settings.secret, settings.protocol.hmac_max_skew_s)
+    app[BATCH_CAP] = batch_body_cap(settings)
+    app.middlewares.append(authenticator(app[VERIFIER]))
+    app.router.add_post(BATCH_PATH, receive_batch)
+    app.router.add_get(PING_PATH, ping)
