@@ -1,10 +1,12 @@
 """Replay one event's log at every site into one timeline and check that the sites agree.
 
-    python -m eventstore.audit EVENT_ID [--settings PATH] [--sites N] [--ca FILE]
+    python -m eventstore.audit EVENT_ID [--settings PATH] [--sites N] [--ca FILE] [--data-dir DIR]
 
 Every site is asked over HTTP(S) for its log, at the URLs of the settings file the sites read
-(eventstore.audit_settings), so the sites may run on other machines. Exit status 0 when the
-sites agree, 1 when they do not or a site did not answer, 2 for a usage error.
+(eventstore.audit_settings), so the sites may run on other machines. With --data-dir, the sites
+are stopped and their stores are read instead (DIR/site-K, on the settings' database). Exit
+status 0 when the sites agree, 1 when they do not or a site did not answer, 2 for a usage
+error.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 
 from domain.agreement import check
 from eventstore.audit_settings import read_audit_settings
-from eventstore.site_logs import fetch_logs
+from eventstore.site_logs import fetch_logs, read_logs
 from eventstore.store import LogEntry
 
 
@@ -51,6 +53,8 @@ def main(argv=None) -> int:
     parser.add_argument("--settings", help="the settings file the sites read (default: settings.toml)")
     parser.add_argument("--sites", type=int, help="how many sites (default: the settings file's)")
     parser.add_argument("--ca", help="verify https sites against this CA file (default: [tls] ca)")
+    parser.add_argument("--data-dir", type=Path,
+                        help="read the stopped sites' stores under this folder instead of asking them")
     args = parser.parse_args(argv)
     if not valid_event_id(args.event_id):
         parser.error(f"{args.event_id!r} is not an event id (a UUID such as "
@@ -58,7 +62,10 @@ def main(argv=None) -> int:
     settings = read_audit_settings(args.settings, site_count=args.sites, ca=args.ca)
     if settings.ca is not None and not Path(settings.ca).is_file():
         parser.error(f"the CA file {settings.ca} does not exist")
-    answers = fetch_logs(settings.urls, args.event_id, settings.ca)
+    if args.data_dir is not None:
+        answers = read_logs(settings.database, args.data_dir, len(settings.urls), args.event_id)
+    else:
+        answers = fetch_logs(settings.urls, args.event_id, settings.ca)
     logs = {site: entries for site, entries in answers.items() if not isinstance(entries, str)}
     silent = {site: problem for site, problem in answers.items() if isinstance(problem, str)}
     for site, problem in sorted(silent.items()):

@@ -1,5 +1,6 @@
 """Every site's log of one event, asked over HTTP(S) (`GET /api/events/{id}/audit`), so the
-audit works wherever the sites run. A site that does not answer is named, never waited for long."""
+audit works wherever the sites run. A site that does not answer is named, never waited for long.
+Offline, with the sites stopped, the logs are read from their stores instead (`read_logs`)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from domain.aggregates import RECORD_TYPES, record_from_data
-from eventstore.store import LogEntry
+from pathlib import Path
+
+from eventstore.store import LogEntry, SiteStore
 
 TIMEOUT_S = 10.0
 
@@ -47,3 +50,24 @@ def fetch_logs(urls: tuple[str, ...], event_id: str,
     with ThreadPoolExecutor(max_workers=max(1, len(urls))) as pool:
         answers = pool.map(lambda url: fetch_log(url, event_id, context), urls)
         return dict(enumerate(answers))
+
+
+def read_logs(database: str, data_dir: Path, sites: int, event_id: str) -> dict[int, list[LogEntry] | str]:
+    """{site: its entries, or why its store could not be read}, from each site's own store:
+    `database` ("sqlite", or a URL with "{site}") and its folder data_dir/site-K."""
+    logs: dict[int, list[LogEntry] | str] = {}
+    for k in range(sites):
+        site_dir = Path(data_dir) / f"site-{k}"
+        if database == "sqlite" and not (site_dir / "events.sqlite").exists():
+            logs[k] = "has no store in that data directory"
+            continue
+        try:
+            store = SiteStore(database.replace("{site}", str(k)), site_dir)
+        except Exception as e:  # a store that cannot be opened is named, like a silent site
+            logs[k] = f"store could not be opened: {e!r}"
+            continue
+        try:
+            logs[k] = store.log(event_id)
+        finally:
+            store.close()
+    return logs

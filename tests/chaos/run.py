@@ -192,8 +192,7 @@ def summary(r: RunResult) -> str:
     lines += [str(v) for v in r.violations]
     if r.violations:
         lines.append(f"an event's merged log: python -m eventstore.audit EVENT_ID --settings "
-                     f"{r.run_dir}/settings.toml (with the sites started again: python launcher.py "
-                     f"--settings {r.run_dir}/settings.toml)")
+                     f"{r.run_dir}/settings.toml --data-dir {r.run_dir}/data")
     failing = new(r.violations, c.strict)
     lines.append(f"verdict: {len(failing)} violation(s), {len(r.violations) - len(failing)} of known bugs"
                  + (", harness errors" if r.harness_errors else ""))

@@ -139,3 +139,23 @@ def test_the_audit_reads_the_site_urls_and_ca_of_the_sites_settings_file(tmp_pat
     ports.write_text('[sites]\nhost = "127.0.0.1"\nbase_port = 9100\ncount = 3\n')
     assert read_audit_settings(ports, site_count=2).urls == ("http://127.0.0.1:9100", "http://127.0.0.1:9101")
     assert read_audit_settings(ports).ca is None
+
+
+def test_a_relative_ca_is_read_beside_the_settings_file_as_the_sites_read_it(tmp_path):
+    (tmp_path / "deploy").mkdir()
+    relative = tmp_path / "deploy" / "settings.toml"
+    relative.write_text('[sites]\ncount = 1\nurls = ["https://dc0.example:8443"]\n[tls]\nca = "ca.crt"\n')
+    assert read_audit_settings(relative).ca == str(tmp_path / "deploy" / "ca.crt")
+
+
+async def test_the_audit_of_stopped_sites_reads_their_stores_under_the_data_dir(tmp_path):
+    event_id = str(uuid.uuid4())
+    write_site(tmp_path, 0, event_id, [Prepared("0-t1", 0, CREATE), Committed("0-t1")])
+    write_site(tmp_path, 1, event_id, [Prepared("0-t1", 0, CREATE), Aborted("0-t1")])
+    path = tmp_path / "settings.toml"
+    path.write_text('[sites]\ncount = 2\nbase_port = 1\n')  # nothing listens there: not asked
+    result = await run_cli(event_id, "--settings", str(path), "--data-dir", str(tmp_path))
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "DISAGREE: transaction 0-t1 has different outcomes" in result.stdout
+    missing = await run_cli(event_id, "--settings", str(path), "--sites", "3", "--data-dir", str(tmp_path))
+    assert missing.returncode == 1 and "site 2" in missing.stdout and "no store" in missing.stdout
