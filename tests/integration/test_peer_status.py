@@ -10,8 +10,10 @@ import uuid
 from domain.messages import CreateEvent, Prepare, Unreachable
 from web.keys import SERVICE
 from web.peers.internal_api import VERIFIER
-from web.settings import load_settings
+from web.deployment import cert_pem, issue_site_cert, key_pem, make_ca
+from web.settings import TlsSettings, load_settings
 from web.site import create_app
+from web.tls import server_context
 
 SECRET = "status-secret"
 
@@ -22,20 +24,39 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-async def start_sites(aiohttp_server, tmp_path, secrets=(SECRET, SECRET), running=(0, 1),
-                      tls_to_peer=False):
-    """Two sites of one deployment (only those in `running` are started): their apps by site.
-    tls_to_peer: site 0 reaches site 1 by https, which site 1 does not serve."""
+async def start_sites(aiohttp_server, tmp_path, secrets=(SECRET, SECRET), running=(0, 1)):
+    """Two sites of one deployment (only those in `running` are started): their apps by site."""
     ports = [free_port() for _ in secrets]
     urls = tuple(f"http://127.0.0.1:{p}" for p in ports)
-    peer_urls = ((1, urls[1].replace("http:", "https:")),) if tls_to_peer else ()
     apps = {}
     for site in running:
         settings = load_settings(None, site_count=len(secrets), urls=urls, data_dir=tmp_path,
-                                 secret=secrets[site], cookie_secret="cookie-secret",
-                                 peer_urls=peer_urls if site == 0 else ())
+                                 secret=secrets[site], cookie_secret="cookie-secret")
         apps[site] = create_app(settings, site)
         await aiohttp_server(apps[site], port=ports[site])
+    return apps
+
+
+async def start_sites_of_two_deployments(aiohttp_server, tmp_path):
+    """Two sites over HTTPS, each with a certificate from a CA of its own: neither trusts the
+    other's certificate (a peer set up from another deployment's files)."""
+    ports = [free_port() for _ in range(2)]
+    urls = tuple(f"https://127.0.0.1:{p}" for p in ports)
+    apps = {}
+    for site in (0, 1):
+        folder = tmp_path / f"deployment-{site}"
+        folder.mkdir()
+        ca_key, ca_cert = make_ca()
+        key, cert = issue_site_cert(ca_key, ca_cert, site, "127.0.0.1")
+        (folder / "ca.crt").write_bytes(cert_pem(ca_cert))
+        (folder / f"site-{site}.crt").write_bytes(cert_pem(cert))
+        (folder / f"site-{site}.key").write_bytes(key_pem(key))
+        tls = TlsSettings(cert=str(folder / "site-{site}.crt"), key=str(folder / "site-{site}.key"),
+                          ca=str(folder / "ca.crt"))
+        settings = load_settings(None, site_count=2, urls=urls, data_dir=tmp_path, secret=SECRET,
+                                 cookie_secret="cookie-secret", tls=tls)
+        apps[site] = create_app(settings, site)
+        await aiohttp_server(apps[site], port=ports[site], ssl=server_context(settings, site))
     return apps
 
 
@@ -75,8 +96,8 @@ async def test_a_peer_whose_clock_is_ahead_names_the_skew(aiohttp_server, tmp_pa
     assert peer["problem"].startswith("clock skew: its clock is 100.0 s ahead of ours"), peer
 
 
-async def test_a_peer_reached_by_tls_that_cannot_be_secured_is_a_tls_problem(aiohttp_server, tmp_path):
-    apps = await start_sites(aiohttp_server, tmp_path, tls_to_peer=True)
+async def test_a_peer_whose_certificate_our_ca_did_not_sign_is_a_tls_problem(aiohttp_server, tmp_path):
+    apps = await start_sites_of_two_deployments(aiohttp_server, tmp_path)
     (peer,) = await peers_seen_by(apps[0])
     assert peer["reachable"] is False and peer["problem"].startswith("TLS"), peer
 

@@ -10,8 +10,8 @@ import pytest
 
 from tests.integration.test_site_api import prepare_body
 from web.deployment import cert_pem, issue_site_cert, key_pem, make_ca
-from web.hmac_auth import signed_headers
-from web.peer_client import BATCH_PATH
+from web.peers.auth import signed_headers
+from web.peers.transport import BATCH_PATH
 from web.settings import TlsSettings, load_settings
 from web.site import create_app
 from web.tls import client_context, server_context
