@@ -52,6 +52,9 @@ from web.live import Subscribers
 
 log = logging.getLogger(__name__)
 MAX_TITLE = 200
+# An upload ships its files again at most this often when a site votes no for lack of them
+# (they were sent before the 2PC: a site that still lacks them lost them).
+RESHIPMENTS = 3
 
 
 async def back_off(attempt: int) -> None:
@@ -289,6 +292,7 @@ class SiteService:
             PhotoMeta(uuid.uuid4().hex, p.sha256, p.thumb_sha256, user_id, self.site, name[:60])
             for p in photos
         )
+        reshipped = 0
         for attempt in range(self.settings.protocol.upload_attempts):
             state = await self.event_state(event_id)
             if state.published:
@@ -298,10 +302,14 @@ class SiteService:
             finished = await self.run_transaction(event_id, AddPhotos(state.version, metas))
             if finished.commit:
                 return metas, state.version
-            if finished.reason == MISSING_PHOTOS:
+            if finished.reason == MISSING_PHOTOS and reshipped < RESHIPMENTS:
                 # A site lost them, or a sweep took them after a long wait: send them again.
+                reshipped += 1
                 await self.ship(photos)
                 continue
+            if finished.reason == MISSING_PHOTOS:
+                raise SiteUnreachable("A site still lacks the photos after they were sent again; "
+                                      "nothing was changed.")
             if finished.reason != CONFLICT:
                 raise error_for_reason(finished.reason)
             # Another upload got there first: not the user's problem; back off and rebase.
