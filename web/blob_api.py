@@ -18,6 +18,7 @@ progress for `blob_stall_s` ends the request; what arrived is kept for the resum
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 from aiohttp import web
@@ -45,10 +46,24 @@ class BlobReceiver:
         self.settings = settings
         self.health = health  # the store's health: a failing disk shows in /api/status
         self.max_bytes = 2 * settings.max_photo_bytes + 1024 * 1024
-        self.locks: dict[tuple[str, str], asyncio.Lock] = {}
+        self.locks: dict[tuple[str, str], list] = {}  # blob -> [its lock, streams using it]
 
-    def lock(self, kind: str, sha256: str) -> asyncio.Lock:
-        return self.locks.setdefault((kind, sha256), asyncio.Lock())
+    @contextlib.asynccontextmanager
+    async def holding(self, kind: str, sha256: str, timeout: float):
+        """The blob's lock (TimeoutError if not had within `timeout`); forgotten when unused."""
+        entry = self.locks.setdefault((kind, sha256), [asyncio.Lock(), 0])
+        entry[1] += 1
+        try:
+            async with asyncio.timeout(timeout):
+                await entry[0].acquire()
+            try:
+                yield
+            finally:
+                entry[0].release()
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0:
+                del self.locks[(kind, sha256)]
 
 
 def _refused(status: int, code: str, message: str, **extra) -> web.Response:
@@ -93,18 +108,14 @@ async def put_blob(request: web.Request) -> web.Response:
                         f"{receiver.max_bytes}.")
     stall_s = receiver.settings.protocol.blob_stall_s
     try:
-        async with asyncio.timeout(stall_s):
-            await receiver.lock(kind, sha).acquire()
-    except TimeoutError:
+        async with receiver.holding(kind, sha, stall_s):
+            return await _receive(request, receiver, kind, sha, offset, size, stall_s)
+    except TimeoutError:  # _receive ends its own stalls: this is the wait for the lock
         return _refused(503, "busy", "Another stream of this blob is still arriving.")
-    try:
-        return await _receive(request, receiver, kind, sha, offset, size, stall_s)
     except OSError as e:  # full, read-only or failing disk: the sender tries again later
         problem = problem_of(e)
         receiver.health.failed(problem)
         return _refused(503, "storage_unavailable", f"This site cannot store photos now ({problem}).")
-    finally:
-        receiver.lock(kind, sha).release()
 
 
 async def _receive(request, receiver: BlobReceiver, kind, sha, offset, size, stall_s):

@@ -214,7 +214,8 @@ class SiteService:
     async def dispatch(self, message):
         """A protocol request from a site (maybe this one); returns the reply message."""
         if isinstance(message, Prepare):
-            checked = await self.loop.run_in_executor(None, self.checked, message)
+            checked = (await self.loop.run_in_executor(None, self.checked, message)
+                       if isinstance(message.payload, AddPhotos) else CheckedPrepare(message))
             return await self.ask(PARTICIPANT, message.event_id, checked)
         if isinstance(message, Decision):
             return await self.ask(PARTICIPANT, message.event_id, message)

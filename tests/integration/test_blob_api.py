@@ -141,3 +141,12 @@ async def test_a_connection_cut_mid_stream_keeps_the_bytes_that_arrived(client):
     assert await held(client) == {"complete": False, "held": 120_000}
     assert (await put(client, BLOB[120_000:], offset=120_000)).status == 201
     assert files(client).read("photo", SHA) == BLOB
+
+
+async def test_two_streams_of_one_blob_take_turns_and_both_end_with_it_whole(client):
+    import asyncio
+
+    first, second = await asyncio.gather(put(client, BLOB), put(client, BLOB))
+    assert sorted([first.status, second.status]) == [201, 201]
+    assert files(client).read("photo", SHA) == BLOB
+    assert client.server.app[BLOBS].locks == {}  # no lock kept for a blob nobody sends
