@@ -1,7 +1,8 @@
 """Blobs arriving from a peer: the bytes held so far of each, kept across cuts and restarts.
 
 A blob travels as a content-addressed file (`eventstore.photo_files`): its bytes are appended to
-`partial/{kind}-{sha256}.part` as they come, from any offset up to what is held (a sender that
+`<sha256>.part` beside the file's final name (the same file system, so the rename is atomic
+and never a copy) as they come, from any offset up to what is held (a sender that
 was cut asks how much is held and goes on from there). When the sender says it sent the last
 byte, the whole part is hashed: if it matches its name it is fsynced, renamed to its final name
 and the folder fsynced, so a file under a final name is always complete, verified and durable;
@@ -20,7 +21,6 @@ from pathlib import Path
 
 from eventstore.photo_files import PhotoFiles, ensure_dir, fsync_dir
 
-PARTIAL = "partial"
 HASH_CHUNK = 1024 * 1024
 
 
@@ -39,8 +39,7 @@ class BlobParts:
         self.files = files
 
     def part_path(self, kind: str, sha256: str) -> Path:
-        self.files.path(kind, sha256)  # validates kind and name
-        return self.files.root / PARTIAL / f"{kind}-{sha256}.part"
+        return self.files.path(kind, sha256).with_suffix(".part")  # validates kind and name
 
     def held(self, kind: str, sha256: str) -> Held:
         """What this site holds of the blob; a complete one is claimed (see PhotoFiles.claim)."""
@@ -77,7 +76,6 @@ class BlobParts:
                 path.unlink(missing_ok=True)
                 raise DigestMismatch(f"the bytes received hash to {digest.hexdigest()}, not {sha256}")
             os.fsync(part.fileno())
-        ensure_dir(final.parent)
         os.replace(path, final)
         fsync_dir(final.parent)
         return final

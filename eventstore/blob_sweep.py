@@ -16,7 +16,6 @@ from pathlib import Path
 
 from domain.event_state import EventState
 from domain.messages import AddPhotos
-from eventstore.blob_parts import PARTIAL
 from eventstore.photo_files import PhotoFiles
 
 log = logging.getLogger(__name__)
@@ -52,10 +51,7 @@ def sweep(files: PhotoFiles, named: set[str], grace_s: float, now: float) -> lis
     """Remove the files that `named` leaves out and whose age at `now` (epoch seconds, taken
     before `named` was read) exceeds grace_s; the paths removed."""
     removed = []
-    folders = [*files.folders(), files.root / PARTIAL]
-    for folder in folders:
-        if not folder.is_dir():
-            continue
+    for folder in files.folders():  # whole files, parts of blobs arriving, temp files
         for path in folder.iterdir():
             if _sha_of(path) in named:
                 continue

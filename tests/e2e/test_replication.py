@@ -62,7 +62,7 @@ def test_an_uploads_photo_files_are_at_every_site_verified_before_its_201(cluste
         for p in view["photos"]:
             data = files.read("photo", p["sha256"])  # there when the 201 came, under its sha256
             assert hashlib.sha256(data).hexdigest() == p["sha256"]
-        assert not any((cluster.settings.site_dir(k) / "partial").glob("*.part"))
+        assert not any((cluster.settings.site_dir(k) / "photos").glob("*.part"))
 
 
 def test_only_submitters_see_photos_and_montage_before_publication(cluster, client_factory):

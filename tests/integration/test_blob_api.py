@@ -120,7 +120,7 @@ async def test_a_complete_blob_is_fsynced_before_its_rename_and_its_folder_after
     part = [p for p in synced if p.endswith(".part")]
     assert part and synced.index(part[-1]) < synced.index(str(files(client).path("photo", SHA).parent))
     assert os.path.exists(final)
-    assert not list((files(client).root / "partial").iterdir())  # nothing left half-way
+    assert not list(files(client).path("photo", SHA).parent.glob("*.part"))  # nothing half-way
 
 
 async def test_a_connection_cut_mid_stream_keeps_the_bytes_that_arrived(client):

@@ -54,8 +54,7 @@ async def test_the_sweep_removes_only_old_files_no_committed_or_prepared_upload_
     never_named = blob(files, "photo", "shipped for an upload that never began")
     young = blob(files, "photo", "shipped a moment ago")
     os.utime(files.path("photo", young))
-    part = files.root / "partial" / f"photo-{'a' * 64}.part"
-    part.parent.mkdir(exist_ok=True)
+    part = files.path("photo", "a" * 64).with_suffix(".part")
     part.write_bytes(b"a sender gave up")
     os.utime(part, (OLD, OLD))
 
