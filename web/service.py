@@ -284,7 +284,11 @@ class SiteService:
                          name: str = ""):
         """Store the photos here, ship them to every site, then commit them everywhere; retries
         while others conflict, and ships again if a site says it lacks some of them."""
-        await self.event_state(event_id)
+        state = await self.event_state(event_id)
+        if state.published:  # known refusals before any byte is shipped
+            raise EventPublished()
+        if state.round is not None:
+            raise VotingInProgress()
         for photo in photos:
             await self.store_file("photo", photo.sha256, photo.jpeg)
             await self.store_file("thumb", photo.thumb_sha256, photo.thumb)
