@@ -13,6 +13,9 @@ from domain.messages import ACCEPT, REJECT, AddPhotos, CastVote, CreateEvent, Pa
 
 CONFLICT = "conflict"
 REQUEST_SPENT = "request_spent"
+# Some file an upload names is not at the site: it was never shipped there, or was lost. The
+# upload site ships again and retries.
+MISSING_PHOTOS = "missing_photos"
 
 
 def _open_for_changes(state: EventState) -> str | None:
@@ -27,7 +30,9 @@ def _open_for_changes(state: EventState) -> str | None:
     return None
 
 
-def refusal_reason(state: EventState, payload: Payload, config: SiteConfig) -> str | None:
+def refusal_reason(state: EventState, payload: Payload, config: SiteConfig,
+                   missing: tuple[str, ...] = ()) -> str | None:
+    """Why this site must vote no, or None; `missing`: named files the site does not hold."""
     if isinstance(payload, CreateEvent):
         if state.exists or state.prepared is not None:
             return "event_exists"
@@ -40,6 +45,8 @@ def refusal_reason(state: EventState, payload: Payload, config: SiteConfig) -> s
         submitters = set(state.submitters) | {p.submitter for p in payload.photos}
         if len(submitters) > config.max_contributors:
             return "contributor_limit"
+        if missing:
+            return MISSING_PHOTOS
         return None
     if isinstance(payload, StartRound):
         if payload.request and (payload.request in state.withdrawn or payload.request in state.started):

@@ -185,6 +185,15 @@ class Begin:
 
 
 @dataclass(frozen=True)
+class CheckedPrepare:
+    """A Prepare as a site hands it to its participant, with the sha256s of the files it names
+    that the site does not hold (the site looked: the participant does no I/O)."""
+
+    prepare: Prepare
+    missing: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Unreachable:
     """The transport could not deliver `request` to `site` (refused, reset, timed out)."""
 

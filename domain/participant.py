@@ -2,7 +2,8 @@
 
     step(state, message, config, now) -> Step(state, records, send, timers, reply)
 
-A participant votes yes only when the rules admit the payload (domain.admission), stores its
+A participant votes yes only when the rules admit the payload (domain.admission) and its site
+holds every file the payload names (the site says which it lacks: CheckedPrepare), stores its
 vote before answering, answers duplicates with the answer it gave first, and once it has voted
 yes never decides alone: in doubt, it asks the coordinator and its peers. It also keeps the
 votes people cast at this site: stored before the answer, final, reported to the home site.
@@ -18,6 +19,7 @@ from domain.messages import (
     AskOutcome,
     Ballot,
     CastVote,
+    CheckedPrepare,
     Decision,
     Outcome,
     Prepare,
@@ -49,7 +51,14 @@ def _stored(state, records, **effects) -> Step[EventState]:
     return Step(fold_all(state, records), records=tuple(records), **effects)
 
 
-def _on_prepare(state: EventState, msg: Prepare, config: SiteConfig) -> Step[EventState]:
+def _on_checked_prepare(state: EventState, msg: CheckedPrepare, config: SiteConfig):
+    return _on_prepare(state, msg.prepare, config, msg.missing)
+
+
+def _on_prepare(state: EventState, msg: Prepare, config: SiteConfig,
+                missing: tuple[str, ...] = ()) -> Step[EventState]:
+    """`missing`: the files the payload names that this site does not hold (a yes needs all)."""
+
     def vote(yes: bool, reason: str | None = None, ballots=()) -> Vote:
         return Vote(msg.txn_id, state.event_id, config.site, yes, reason, tuple(ballots))
 
@@ -65,7 +74,7 @@ def _on_prepare(state: EventState, msg: Prepare, config: SiteConfig) -> Step[Eve
         return Step(state, reply=vote(False, "aborted"))
     implied = _start_implied_by(state, msg)
     current = fold_all(state, implied)
-    reason = refusal_reason(current, msg.payload, config)
+    reason = refusal_reason(current, msg.payload, config, missing)
     if reason is not None:
         return _stored(state, [*implied, Refused(msg.txn_id, msg.coordinator, reason)],
                        reply=vote(False, reason))
@@ -199,6 +208,7 @@ def _on_withdraw(state: EventState, msg: Withdraw, config: SiteConfig):
 
 _HANDLERS = {
     Prepare: _on_prepare,
+    CheckedPrepare: _on_checked_prepare,
     Decision: _on_decision,
     Outcome: _on_outcome,
     Query: _on_query,

@@ -11,6 +11,7 @@ import hashlib
 import os
 import re
 import tempfile
+import threading
 from pathlib import Path
 
 _FOLDERS = {"photo": "photos", "thumb": "thumbs"}
@@ -20,6 +21,9 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 class PhotoFiles:
     def __init__(self, root: Path):
         self.root = Path(root)
+        # Held while a file is claimed (its age refreshed) and while the sweep looks at a file's
+        # age and removes it: so a claimed file is never removed as old (eventstore.blob_sweep).
+        self.lock = threading.Lock()
 
     def path(self, kind: str, sha256: str) -> Path:
         """Where the file lives; the name is validated so it can never leave the root."""
@@ -36,6 +40,18 @@ class PhotoFiles:
     def has(self, kind: str, sha256: str) -> bool:
         return self.path(kind, sha256).is_file()
 
+    def claim(self, kind: str, sha256: str) -> bool:
+        """Whether this site holds the file; if it does, its age starts again, so the sweep of
+        unnamed files leaves it alone for a whole grace period (a transaction is about to name
+        it)."""
+        path = self.path(kind, sha256)
+        with self.lock:
+            try:
+                os.utime(path)
+            except FileNotFoundError:
+                return False
+        return True
+
     def read(self, kind: str, sha256: str) -> bytes:
         """The file's bytes; FileNotFoundError when this site does not hold it."""
         return self.path(kind, sha256).read_bytes()
@@ -48,7 +64,7 @@ class PhotoFiles:
             raise ValueError(f"data hashes to {actual}, not {sha256}")
         if final.exists():
             return final
-        _ensure_dir(final.parent)
+        ensure_dir(final.parent)
         write_atomically(final, data, durable=True)
         return final
 
@@ -71,22 +87,22 @@ def write_atomically(final: Path, data: bytes, *, durable: bool) -> None:
         Path(temp_name).unlink(missing_ok=True)
         raise
     if durable:
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
 
 
-def _ensure_dir(folder: Path) -> None:
+def ensure_dir(folder: Path) -> None:
     """Create folder (and missing parents), fsyncing each new entry's parent so it survives."""
     if folder.is_dir():
         return
-    _ensure_dir(folder.parent)
+    ensure_dir(folder.parent)
     try:
         folder.mkdir()
     except FileExistsError:
         pass  # made concurrently; fsync anyway, as its maker may not have done so yet
-    _fsync_dir(folder.parent)
+    fsync_dir(folder.parent)
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_dir(folder: Path) -> None:
     fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     try:
         os.fsync(fd)

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 
 from actors.registry import COORDINATOR, PARTICIPANT, Actors
 from actors.role_actor import Failed, Snapshot
-from domain.admission import CONFLICT
+from domain.admission import CONFLICT, MISSING_PHOTOS
 from domain.errors import (
     Busy,
     EventPublished,
@@ -31,6 +31,7 @@ from domain.event_state import EventState
 from domain.messages import (
     AddPhotos,
     Begin,
+    CheckedPrepare,
     CreateEvent,
     Decision,
     PhotoMeta,
@@ -43,12 +44,16 @@ from domain.messages import (
 from domain.step import Alarm, Finished
 from eventstore.imaging import NormalizedPhoto, normalize_upload
 from eventstore.store_trouble import problem_of
+from web.peers.blob_shipping import PeerMissedBlobs, blobs_of
 from web.errors import error_for_reason
 from web.event_views import EventViews
 from web.live import Subscribers
 from web.titles import clean_title
 
 log = logging.getLogger(__name__)
+# An upload ships its files again at most this often when a site votes no for lack of them
+# (they were sent before the 2PC: a site that still lacks them lost them).
+RESHIPMENTS = 3
 
 
 async def back_off(attempt: int) -> None:
@@ -73,6 +78,7 @@ class SiteService:
         self.montages = montages
         self.actors: Actors | None = None  # wired by web.site once the transport exists
         self.transport = None
+        self.shipper = None  # web.peers.blob_shipping.BlobShipper, wired by web.site
         self.subscribers = Subscribers()  # live readers of events (server-sent events)
         self.voting = None  # web.voting.Voting, wired by web.site
         self.views = EventViews(settings.capacity.cached_events)  # reads without actors
@@ -188,19 +194,29 @@ class SiteService:
     async def store_file(self, kind: str, sha: str, data: bytes) -> None:
         try:
             await self.loop.run_in_executor(None, self.files.write, kind, sha, data)
+            await self.loop.run_in_executor(None, self.files.claim, kind, sha)  # a fresh age
         except OSError as e:  # full, read-only or failing disk: refuse, keep what we have
             problem = problem_of(e)
             self.store.health.failed(problem)
             raise StorageUnavailable(
                 f"This site cannot store photos right now ({problem}); nothing was changed.") from e
 
-    async def store_attachments(self, attachments) -> None:
-        for kind, sha, data in attachments:
-            await self.store_file(kind, sha, data)
+    def checked(self, prepare: Prepare) -> CheckedPrepare:
+        """The prepare with the files it names that this site lacks (those it has are claimed,
+        so the sweep of unnamed files leaves them alone: eventstore.blob_sweep)."""
+        if not isinstance(prepare.payload, AddPhotos):
+            return CheckedPrepare(prepare)
+        missing = tuple(sha for kind, sha in blobs_of(prepare.payload.photos)
+                        if not self.files.claim(kind, sha))
+        return CheckedPrepare(prepare, missing)
 
     async def dispatch(self, message):
         """A protocol request from a site (maybe this one); returns the reply message."""
-        if isinstance(message, (Prepare, Decision)):
+        if isinstance(message, Prepare):
+            checked = (await self.loop.run_in_executor(None, self.checked, message)
+                       if isinstance(message.payload, AddPhotos) else CheckedPrepare(message))
+            return await self.ask(PARTICIPANT, message.event_id, checked)
+        if isinstance(message, Decision):
             return await self.ask(PARTICIPANT, message.event_id, message)
         if isinstance(message, Query):
             answer = await self.ask(PARTICIPANT, message.event_id, message)
@@ -253,17 +269,33 @@ class SiteService:
         ]
         return await self.add_photos(event_id, user_id, photos, name)
 
+    async def ship(self, photos) -> None:
+        """Every photo file to every site before the 2PC (ship, then commit); 503 if a site
+        cannot be sent them (nothing was prepared anywhere)."""
+        try:
+            await self.shipper.ship(blobs_of(photos), self.settings.sites)
+        except PeerMissedBlobs as e:
+            raise SiteUnreachable(f"The photos could not be sent to every site ({e}); "
+                                  "nothing was changed.") from e
+
     async def add_photos(self, event_id: str, user_id: str, photos: list[NormalizedPhoto],
                          name: str = ""):
-        """Store the photos here, then commit them everywhere; retries while others conflict."""
-        await self.event_state(event_id)
+        """Store the photos here, ship them to every site, then commit them everywhere; retries
+        while others conflict, and ships again if a site says it lacks some of them."""
+        state = await self.event_state(event_id)
+        if state.published:  # known refusals before any byte is shipped
+            raise EventPublished()
+        if state.round is not None:
+            raise VotingInProgress()
         for photo in photos:
             await self.store_file("photo", photo.sha256, photo.jpeg)
             await self.store_file("thumb", photo.thumb_sha256, photo.thumb)
+        await self.ship(photos)
         metas = tuple(
             PhotoMeta(uuid.uuid4().hex, p.sha256, p.thumb_sha256, user_id, self.site, name[:60])
             for p in photos
         )
+        reshipped = 0
         for attempt in range(self.settings.protocol.upload_attempts):
             state = await self.event_state(event_id)
             if state.published:
@@ -273,6 +305,14 @@ class SiteService:
             finished = await self.run_transaction(event_id, AddPhotos(state.version, metas))
             if finished.commit:
                 return metas, state.version
+            if finished.reason == MISSING_PHOTOS and reshipped < RESHIPMENTS:
+                # A site lost them, or a sweep took them after a long wait: send them again.
+                reshipped += 1
+                await self.ship(photos)
+                continue
+            if finished.reason == MISSING_PHOTOS:
+                raise SiteUnreachable("A site still lacks the photos after they were sent again; "
+                                      "nothing was changed.")
             if finished.reason != CONFLICT:
                 raise error_for_reason(finished.reason)
             # Another upload got there first: not the user's problem; back off and rebase.

@@ -25,6 +25,9 @@ class ProtocolSettings:
     ack_wait_s: float = 2.0
     upload_attempts: int = 30
     hmac_max_skew_s: float = 30.0
+    blob_stall_s: float = 10.0  # a photo's transfer to a peer fails after this long without progress
+    blob_grace_s: float = 3600.0  # photo files no transaction names are removed once this old
+    blob_sweep_every_s: float = 600.0
     duplicate_delivery: bool = False  # tests only: every site-to-site message is sent twice
 
 

@@ -12,6 +12,7 @@ import logging
 import os
 import ssl
 import sys
+import time
 
 import aiohttp
 from aiohttp import web
@@ -20,10 +21,13 @@ from actors.crash import CrashPoints
 from actors.registry import Actors
 from actors.role_actor import Wiring
 from domain.config import SiteConfig, Timing
+from eventstore.blob_sweep import sweep_site
 from eventstore.montage import MontageCache
 from eventstore.photo_files import PhotoFiles
 from eventstore.store import SiteStore
 from web.api import setup_api_routes
+from web.peers.blob_api import BLOBS, BlobReceiver, setup_blob_routes
+from web.peers.blob_shipping import BlobShipper
 from web.csrf import csrf_middleware
 from web.errors import error_middleware
 from web.identity import identity_middleware
@@ -44,10 +48,10 @@ from web.voting import Voting
 
 log = logging.getLogger("site")
 
-CHECKPOINT_EVERY_S = 30.0
-# Any body a route reads whole (JSON, forms). Uploads and site-to-site batches are read as
-# streams with caps of their own (web.uploads, web.peers.internal_api).
-MAX_BODY = 1024 * 1024  # the start-up scan is checkpointed this often: a restart reads the rest
+CHECKPOINT_EVERY_S = 30.0  # the start-up scan is checkpointed this often: a restart reads the rest
+# Any body a route reads whole (JSON, forms). Uploads, site-to-site batches and blobs are read
+# as streams with caps of their own (web.uploads, web.peers.internal_api, web.peers.blob_api).
+MAX_BODY = 1024 * 1024
 
 
 def site_config(settings: Settings, site: int) -> SiteConfig:
@@ -65,10 +69,12 @@ async def _run_site(app: web.Application):
     await loop.run_in_executor(None, store.check_durable)  # no forced writes: refuse to start
     files = PhotoFiles(site_dir)
     service = SiteService(settings, site, loop, store, files, MontageCache(site_dir / "montages", files))
-    transport = Transport(settings, site, loop, service.dispatch, files)
+    transport = Transport(settings, site, loop, service.dispatch)
     # With [tls], peers are dialled over TLS only and must show a certificate from tls.ca.
     connector = aiohttp.TCPConnector(limit=256, ssl=client_context(settings, site) or True)
     transport.session = aiohttp.ClientSession(connector=connector)
+    service.shipper = BlobShipper(settings, site, files, lambda: transport.session)
+    app[BLOBS] = BlobReceiver(files, settings, store.health)
 
     def schedule(delay: float, callback) -> None:
         loop.call_soon_threadsafe(loop.call_later, delay, callback)
@@ -96,9 +102,11 @@ async def _run_site(app: web.Application):
     metrics.registry.register(app[FIGURES])
     await service.start()
     checkpoints = asyncio.create_task(_checkpoint_periodically(loop, store))
+    sweeps = asyncio.create_task(_sweep_blobs_periodically(loop, store, files, settings.protocol))
     log.info("site %d ready at %s", site, settings.site_url(site))
     yield
     checkpoints.cancel()
+    sweeps.cancel()
     service.actors.stop_all()
     await transport.session.close()
     await loop.run_in_executor(None, store.checkpoint)
@@ -112,6 +120,16 @@ async def _checkpoint_periodically(loop: asyncio.AbstractEventLoop, store: SiteS
             await loop.run_in_executor(None, store.checkpoint)
         except Exception:  # the checkpoint is an optimisation: the site runs on without it
             log.exception("the scan checkpoint failed; the next start reads a longer tail")
+
+
+async def _sweep_blobs_periodically(loop, store: SiteStore, files: PhotoFiles, protocol) -> None:
+    """Photo files that no committed or prepared upload names go once past the grace period."""
+    while True:
+        await asyncio.sleep(protocol.blob_sweep_every_s)
+        try:
+            await loop.run_in_executor(None, sweep_site, store, files, protocol.blob_grace_s, time.time())
+        except Exception:  # the files stay until the next sweep; the site runs on
+            log.exception("the sweep of unnamed photo files failed")
 
 
 def create_app(settings: Settings, site: int) -> web.Application:
@@ -132,6 +150,7 @@ def create_app(settings: Settings, site: int) -> web.Application:
     setup_api_routes(app)
     setup_image_routes(app)
     setup_internal_routes(app)
+    setup_blob_routes(app)
     setup_pages(app)
     setup_live_routes(app)
     setup_metrics_route(app)

@@ -9,8 +9,9 @@ same offsets, on the same sites and links, whatever the service does meanwhile. 
                   fault ends, it is killed and restarted clean
     pause         SIGSTOP a site; SIGCONT when the fault ends
     partition     blackhole every link into and out of a site
-    blackhole, drop_replies, delay, reset
-                  one directed link (see proxy.py)
+    blackhole, drop_replies, delay, reset, throttle
+                  one directed link (see proxy.py); throttle: `rate` bytes/s each way, so
+                  the photos shipped over it before an upload's 2PC arrive slowly
 
 A site has at most one process fault at a time and at most `max_sites_down` sites have one
 at once (otherwise nothing at all could commit); a link has at most one fault at a time.
@@ -27,10 +28,12 @@ from dataclasses import asdict, dataclass
 from actors.crash import all_crash_points
 
 PROCESS_KINDS = ("kill", "crash_point", "pause")
-LINK_KINDS = ("blackhole", "drop_replies", "delay", "reset")
+LINK_KINDS = ("blackhole", "drop_replies", "delay", "reset", "throttle")
 RESTART_AFTER_CRASH_S = 0.5
 WEIGHTS = {"kill": 3, "crash_point": 3, "pause": 2, "partition": 1,
-           "blackhole": 2, "drop_replies": 2, "delay": 2, "reset": 2}
+           "blackhole": 2, "drop_replies": 2, "delay": 2, "reset": 2, "throttle": 2}
+# A throttled link: from a slow line (a larger chaos photo takes seconds) to a modest one.
+THROTTLE_RATES = (30_000, 300_000)  # bytes/s
 
 
 @dataclass(frozen=True)
@@ -42,10 +45,12 @@ class Fault:
     link: tuple[int, int] | None = None
     point: str | None = None  # crash_point: the armed crash point
     delay_s: float = 0.0  # delay: how late each chunk arrives
+    rate: float = 0.0  # throttle: bytes/s each way
 
     def describe(self) -> str:
         where = f"site {self.site}" if self.site is not None else f"link {self.link[0]}->{self.link[1]}"
-        extra = self.point or (f"{self.delay_s:.2f} s" if self.kind == "delay" else "")
+        extra = self.point or (f"{self.delay_s:.2f} s" if self.kind == "delay" else
+                               f"{self.rate / 1000:.0f} kB/s" if self.kind == "throttle" else "")
         return f"{self.kind} {where} {extra}".strip() + f" for {self.duration:.1f} s"
 
 
@@ -76,6 +81,7 @@ def plan(seed: int, sites: int, seconds: float, interval: float = 0.8, max_sites
         duration = _duration(rng, kind)
         point = rng.choice(points) if kind == "crash_point" else None
         delay_s = rng.uniform(0.05, 1.5) if kind == "delay" else 0.0
+        rate = rng.uniform(*THROTTLE_RATES) if kind == "throttle" else 0.0
         calm_starts = (t // cycle + 1) * cycle - calm
         if t >= calm_starts:
             continue
@@ -106,7 +112,7 @@ def plan(seed: int, sites: int, seconds: float, interval: float = 0.8, max_sites
                 continue
             key = rng.choice(free)
             link_busy[key] = t + duration
-            faults.append(Fault(t, duration, kind, link=key, delay_s=delay_s))
+            faults.append(Fault(t, duration, kind, link=key, delay_s=delay_s, rate=rate))
 
 
 class Nemesis:
@@ -171,7 +177,7 @@ class Nemesis:
                     s.proxies.set(f.site, other, "blackhole")
                     s.proxies.set(other, f.site, "blackhole")
         else:
-            s.proxies.set(*f.link, f.kind, f.delay_s)
+            s.proxies.set(*f.link, f.kind, f.delay_s, f.rate)
         self.applied[f.kind] += 1
 
     def _end(self, f: Fault) -> None:

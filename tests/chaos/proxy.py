@@ -7,6 +7,8 @@ A fault on it leaves (j, i) alone, so every fault hits one direction of a pair o
     drop_replies  requests reach j, replies are swallowed: j acted, i cannot know it did
     delay         every chunk, both ways, arrives `delay_s` late (order is kept)
     reset         open connections are reset (RST); new ones are reset as soon as accepted
+    throttle      each direction forwards at most `rate` bytes/s (shared by the link's
+                  connections); the copy loop reads no faster, so senders feel TCP backpressure
 
 A connection that lost data to a blackhole cannot carry HTTP any more: it is reset when the
 link heals. Only 127.0.0.1 is listened on or connected to, unless the sites live on hosts of the
@@ -24,7 +26,8 @@ from dataclasses import dataclass, field
 
 HOST = "127.0.0.1"
 CHUNK = 64 * 1024
-MODES = ("ok", "blackhole", "drop_replies", "delay", "reset")
+MODES = ("ok", "blackhole", "drop_replies", "delay", "reset", "throttle")
+PACE_S = 0.05  # a throttled link forwards about this much time's worth of bytes at once
 REQUEST, REPLY = "request", "reply"
 
 
@@ -62,6 +65,8 @@ class Link:
     target_host: str = HOST
     mode: str = "ok"
     delay_s: float = 0.0
+    rate: float = 0.0  # throttle: bytes per second, each direction
+    free_at: dict = field(default_factory=dict)  # throttle: direction -> when it may send again
     pipes: set[Pipe] = field(default_factory=set)
     stats: Counter = field(default_factory=Counter)
     server: asyncio.AbstractServer | None = None
@@ -73,10 +78,13 @@ class Link:
     def swallows(self, direction: str) -> bool:
         return self.mode == "blackhole" or (self.mode == "drop_replies" and direction == REPLY)
 
-    def set_mode(self, mode: str, delay_s: float = 0.0) -> None:
+    def set_mode(self, mode: str, delay_s: float = 0.0, rate: float = 0.0) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown link mode {mode!r}")
-        self.mode, self.delay_s = mode, delay_s
+        if mode == "throttle" and rate <= 0:
+            raise ValueError("a throttled link needs a rate in bytes/s")
+        self.mode, self.delay_s, self.rate = mode, delay_s, rate
+        self.free_at.clear()
         if mode == "reset":
             self.stats["reset"] += len(self.pipes)
             for pipe in list(self.pipes):
@@ -128,7 +136,10 @@ class Link:
         sender = asyncio.ensure_future(self._send(queue, writer))
         try:
             while True:
-                data = await reader.read(CHUNK)
+                throttled = self.mode == "throttle"
+                data = await reader.read(max(1024, int(self.rate * PACE_S)) if throttled else CHUNK)
+                if data and throttled:
+                    await self._pace(direction, len(data))
                 if data and (self.swallows(direction) or pipe.tainted and self.mode != "ok"):
                     pipe.tainted = True
                     self.stats["swallowed_bytes"] += len(data)
@@ -140,6 +151,16 @@ class Link:
             await sender
         finally:
             sender.cancel()
+
+    async def _pace(self, direction: str, size: int) -> None:
+        """Wait for this chunk's turn on a throttled link: `rate` bytes/s per direction."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        start = max(now, self.free_at.get(direction, now))
+        self.free_at[direction] = start + size / self.rate
+        self.stats["throttled_bytes"] += size
+        if start > now:
+            await asyncio.sleep(start - now)
 
     async def _send(self, queue: asyncio.Queue, writer: asyncio.StreamWriter) -> None:
         loop = asyncio.get_running_loop()
@@ -192,9 +213,9 @@ class Proxies:
         return {str(dst): f"http://{self.listen}:{link.port}"
                 for (s, dst), link in self.links.items() if s == src}
 
-    def set(self, src: int, dst: int, mode: str, delay_s: float = 0.0) -> None:
+    def set(self, src: int, dst: int, mode: str, delay_s: float = 0.0, rate: float = 0.0) -> None:
         async def apply():
-            self.links[(src, dst)].set_mode(mode, delay_s)
+            self.links[(src, dst)].set_mode(mode, delay_s, rate)
         self._call(apply())
 
     def heal(self, src: int, dst: int) -> None:

@@ -127,3 +127,25 @@ def test_faults_are_per_direction(link):
     with connect() as sock:  # link 0->1 is untouched
         assert round_trip(sock, b"fine") == b"fine"
     assert proxies.faulty() == {(1, 0): "blackhole"}
+
+
+def test_a_throttled_link_forwards_at_its_rate_and_full_speed_once_healed(link):
+    proxies, echo, connect = link
+    payload = bytes(60_000)
+
+    def echo_time() -> float:
+        with connect() as sock:
+            sock.settimeout(5)
+            started = time.monotonic()
+            sock.sendall(payload)
+            got = 0
+            while got < len(payload):
+                got += len(sock.recv(65536))
+            return time.monotonic() - started
+
+    proxies.set(0, 1, "throttle", rate=100_000)
+    slow = echo_time()
+    assert 0.5 <= slow < 3  # 60 kB at 100 kB/s, each way (the echo overlaps the two)
+    assert proxies.faulty() == {(0, 1): "throttle"}
+    proxies.heal(0, 1)
+    assert echo_time() < 0.3

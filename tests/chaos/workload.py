@@ -24,6 +24,7 @@ from tests.chaos.history import FAIL, INFO, OK, History
 from tests.e2e.cluster import Client
 
 CLIENT_TIMEOUT_S = 20.0
+LARGE_PHOTO = (400, 300)
 MAX_PHOTOS = 8  # per event: montages stay cheap on a 2-core machine
 
 
@@ -71,9 +72,9 @@ class World:
         return next(self._photo_numbers)
 
 
-def unique_photo(rng: random.Random, number: int) -> tuple[bytes, str]:
-    """A small JPEG of noise, and the sha256 a site will give it (sites re-encode uploads)."""
-    image = Image.frombytes("RGB", (48, 36), rng.randbytes(48 * 36 * 3))
+def unique_photo(rng: random.Random, number: int, size: tuple[int, int] = (48, 36)) -> tuple[bytes, str]:
+    """A JPEG of noise, and the sha256 a site will give it (sites re-encode uploads)."""
+    image = Image.frombytes("RGB", size, rng.randbytes(size[0] * size[1] * 3))
     out = io.BytesIO()
     image.save(out, "JPEG", quality=90, comment=f"chaos photo {number}".encode())
     data = out.getvalue()
@@ -153,7 +154,9 @@ class Worker(threading.Thread):
         photos = []
         for _ in range(2 if self.rng.random() < 0.2 else 1):
             number = self.world.photo_number()
-            data, sha = unique_photo(self.rng, number)
+            # Now and then a larger photo (~150 kB shipped): seconds on a throttled link.
+            size = LARGE_PHOTO if self.rng.random() < 0.15 else (48, 36)
+            data, sha = unique_photo(self.rng, number, size)
             photos.append((f"chaos-{number}.jpg", data, "image/jpeg", sha))
         site = self.site()
         self.call("upload", site, {"event_id": event_id, "shas": [p[3] for p in photos]},

@@ -47,6 +47,24 @@ def test_an_upload_answer_names_the_committed_versions(cluster, client_factory):
     assert all(p["site"] == 2 for p in body["photos"])
 
 
+def test_an_uploads_photo_files_are_at_every_site_verified_before_its_201(cluster, client_factory):
+    import hashlib
+
+    from eventstore.photo_files import PhotoFiles
+
+    alice = client_factory()
+    event_id = create_event(alice)
+    status, body = alice.upload(3, event_id, [photo(7), photo(8)])
+    assert status == 201, body
+    view = views(alice, cluster, event_id, sites=[3])[3]
+    for k in cluster.sites:
+        files = PhotoFiles(cluster.settings.site_dir(k))
+        for p in view["photos"]:
+            data = files.read("photo", p["sha256"])  # there when the 201 came, under its sha256
+            assert hashlib.sha256(data).hexdigest() == p["sha256"]
+        assert not any((cluster.settings.site_dir(k) / "photos").glob("*.part"))
+
+
 def test_only_submitters_see_photos_and_montage_before_publication(cluster, client_factory):
     alice, bob = client_factory(), client_factory()
     event_id = create_event(alice)

@@ -15,6 +15,7 @@ from domain.messages import (
     Ack,
     AddPhotos,
     AskOutcome,
+    CheckedPrepare,
     CreateEvent,
     Decision,
     Outcome,
@@ -66,6 +67,11 @@ TEN_SUBMITTERS = [f"user-{i}" for i in range(10)]
 
 def prepare(txn_id: str, payload, coordinator: int = 3) -> Prepare:
     return Prepare(txn_id, EVENT, coordinator, payload)
+
+
+def checked(txn_id: str, payload, *missing: str) -> CheckedPrepare:
+    """A prepare as the site hands it over, having looked for the files it names."""
+    return CheckedPrepare(prepare(txn_id, payload), tuple(missing))
 
 
 def vote(txn_id: str, yes: bool, reason: str | None = None) -> Vote:
@@ -180,6 +186,29 @@ VOTING = (
         created_with(*TEN_SUBMITTERS), prepare("t-up", upload(10, "user-3")),
         records=(Prepared("t-up", 3, upload(10, "user-3")),), timers=IN_DOUBT_TIMER,
         reply=vote("t-up", True)),
+    Row("a site that holds every file an upload names votes yes on it",
+        created_with("ann"), checked("t-up", UPLOAD),
+        records=(Prepared("t-up", 3, UPLOAD),), timers=IN_DOUBT_TIMER,
+        reply=vote("t-up", True)),
+    Row("a site that lacks a file an upload names refuses it durably as missing_photos",
+        created_with("ann"), checked("t-up", UPLOAD, "thumb-1"),
+        records=(Refused("t-up", 3, "missing_photos"),),
+        reply=vote("t-up", False, "missing_photos")),
+    Row("a copy of a prepare refused for missing files gets the same no, even once they arrived",
+        [*created_with("ann"), Refused("t-up", 3, "missing_photos")], checked("t-up", UPLOAD),
+        reply=vote("t-up", False, "missing_photos")),
+    Row("a copy of a prepare voted yes gets a yes, even if a file went missing since",
+        PREPARED_UPLOAD, checked("t-up", UPLOAD, "sha-1"),
+        reply=vote("t-up", True)),
+    Row("a lock or a stale version is told before missing files: the coordinator retries",
+        PREPARED_UPLOAD, checked("t-second", upload(1, "cat"), "sha-1"),
+        records=(Refused("t-second", 3, "conflict"),),
+        reply=vote("t-second", False, "conflict")),
+    Row("files a creation would not name do not matter to it",
+        [], CheckedPrepare(prepare("t-create", CREATE, coordinator=HOME)),
+        records=(Prepared("t-create", HOME, CREATE),),
+        timers=(Timer(TIMING.in_doubt_s, AskOutcome("t-create", 1)),),
+        reply=vote("t-create", True)),
     Row("a decision for an unknown transaction that aborts is remembered so a late prepare "
         "is refused",
         [*created_with("ann"), Aborted("t-up", "unreachable")], prepare("t-up", UPLOAD),

@@ -12,13 +12,13 @@ from collections import deque
 import pytest
 
 from domain.messages import AddPhotos, Outcome, PhotoMeta, Prepare, Query, Unreachable
-from eventstore.photo_files import PhotoFiles
+from web.peers.internal_api import parse_batch
 from web.peers.transport import (
-    MAX_BATCH_BYTES,
     MAX_BATCH_MESSAGES,
     MAX_IN_FLIGHT,
     Outgoing,
     Transport,
+    encode_batch,
     take_batch,
 )
 from web.settings import ProtocolSettings, Settings
@@ -30,7 +30,6 @@ class Request:
     def __init__(self, site: int, batch: list[Outgoing], loop):
         self.site = site
         self.messages = [item.message for item in batch]
-        self.attachments = [item.attachments for item in batch]
         self.done = loop.create_future()
 
     def answer(self) -> None:
@@ -40,24 +39,12 @@ class Request:
         self.done.set_exception(ConnectionResetError("the peer went away"))
 
 
-class FakeFiles(PhotoFiles):
-    """Photo bytes named after their sha; records the threads it was read on."""
-
-    def __init__(self):
-        super().__init__("unused")
-        self.read_on: list[str] = []
-
-    def read(self, kind: str, sha256: str) -> bytes:
-        self.read_on.append(threading.current_thread().name)
-        return f"{kind} {sha256}".encode()
-
-
 class FakePeers(Transport):
     """A transport whose requests to peers wait until the test answers or fails them."""
 
     def __init__(self, loop, duplicate_delivery: bool = False):
         settings = Settings(protocol=ProtocolSettings(duplicate_delivery=duplicate_delivery))
-        super().__init__(settings, HERE, loop, self.dispatch_here, FakeFiles())
+        super().__init__(settings, HERE, loop, self.dispatch_here)
         self.requests: list[Request] = []
         self.here: list = []
         self.replies: dict[str, list] = {}
@@ -189,30 +176,27 @@ async def test_duplicate_delivery_sends_every_message_twice():
     assert [txn_ids(r) for r in peers.requests] == [["twice"], ["twice"]]
 
 
-async def test_photos_are_read_off_the_event_loop_and_travel_with_their_prepare(peers):
+async def test_an_upload_prepare_goes_as_metadata_alone(peers):
     photo = PhotoMeta("p1", "a" * 64, "b" * 64, "someone", HERE)
     prepare = Prepare("up-1", "event", HERE, AddPhotos(0, (photo,)))
     peers.send(1, prepare, peers.replies.setdefault("up-1", []).append)
     await until(lambda: peers.requests)
-    assert peers.requests[0].attachments == [(("photo", "a" * 64, b"photo " + b"a" * 64),
-                                              ("thumb", "b" * 64, b"thumb " + b"b" * 64))]
-    assert peers.files.read_on and threading.main_thread().name not in peers.files.read_on
+    assert peers.requests[0].messages == [prepare]
+    assert parse_batch(encode_batch([Outgoing(prepare, None)])) == [prepare]
+    assert len(encode_batch([Outgoing(prepare, None)])) < 1024  # no photo bytes
 
 
-def waiting(*sizes: int) -> deque[Outgoing]:
-    return deque(Outgoing(Query(f"t{n}", "e", 0, 0), None, (("photo", "x", b"\0" * size),) if size else ())
-                 for n, size in enumerate(sizes))
+def waiting(count: int) -> deque[Outgoing]:
+    return deque(Outgoing(Query(f"t{n}", "e", 0, 0), None) for n in range(count))
 
 
-@pytest.mark.parametrize("sizes, taken", [
-    ([0] * 3, 3),
-    ([0] * (MAX_BATCH_MESSAGES + 5), MAX_BATCH_MESSAGES),
-    ([MAX_BATCH_BYTES // 2, MAX_BATCH_BYTES // 2, 1], 2),
-    ([MAX_BATCH_BYTES + 1, 0], 1),  # over the limit alone: it still goes, alone
-    ([1, MAX_BATCH_BYTES], 1),
+@pytest.mark.parametrize("count, taken", [
+    (1, 1),
+    (3, 3),
+    (MAX_BATCH_MESSAGES + 5, MAX_BATCH_MESSAGES),
 ])
-def test_a_batch_takes_the_oldest_messages_within_its_limits(sizes, taken):
-    queue = waiting(*sizes)
+def test_a_batch_takes_the_oldest_messages_within_its_limits(count, taken):
+    queue = waiting(count)
     batch = take_batch(queue)
     assert [item.message.txn_id for item in batch] == [f"t{n}" for n in range(taken)]
-    assert len(queue) == len(sizes) - taken
+    assert len(queue) == count - taken

@@ -3,11 +3,11 @@ byte of its body is read (web.peers.auth), each route's body read as a stream wi
 own, then checked against the signed digest.
 
 The batch endpoint takes protocol messages (the format is described in web.peers.transport) and
-answers each of them. Photos travel inside an upload's Prepare; they are verified and written
-durably here, before the participant sees the Prepare, so a yes vote always names files that
-are on disk. The messages of a batch are independent: they are handled concurrently, and one
-that fails gets an error entry of its own, which touches neither its neighbours nor the request
-as a whole. The ping answers a signed request with a proof that this site holds the secret too.
+answers each of them. Photos do not travel here: they reach a site before the Prepare that names
+them (web.peers.blob_api), and the site votes no on an upload whose files it does not hold. The
+messages of a batch are independent: they are handled concurrently, and one that fails gets an
+error entry of its own, which touches neither its neighbours nor the request as a whole. The
+ping answers a signed request with a proof that this site holds the secret too.
 """
 
 from __future__ import annotations
@@ -16,8 +16,6 @@ import asyncio
 import hashlib
 import json
 import logging
-from dataclasses import dataclass
-from typing import Any
 
 from aiohttp import web
 
@@ -26,29 +24,17 @@ from domain.messages import Decision, Prepare, Query, RoundRequest, VoteReport, 
 from eventstore.repeated_log import RepeatedLog
 from web.keys import SERVICE, SETTINGS, SITE
 from web.peers.auth import NONCE_HEADER, Refusal, Verifier, proof
-from web.peers.transport import (BATCH_PATH, HEADER_LENGTH, PING_PATH, REFUSAL_LOG_INTERVAL_S,
-                                  Attachment)
-from web.uploads import MAX_FILES
+from web.peers.transport import BATCH_PATH, HEADER_LENGTH, PING_PATH, REFUSAL_LOG_INTERVAL_S
 
 log = logging.getLogger(__name__)
 REQUESTS = (Prepare, Decision, Query, VoteReport, RoundRequest)
-KINDS = ("photo", "thumb")
 INTERNAL = "/internal/"
 VERIFIER = web.AppKey("peer_verifier", Verifier)
 BATCH_CAP = web.AppKey("batch_body_cap", int)  # bytes; a test may lower it
 CHUNK = 256 * 1024
 
-# What a batch of messages without photos may take: its JSON, with room. Once photos travel on
-# their own before the vote (DESIGN.md: ship, then commit), this is the batch route's whole cap.
+# What a batch of messages may take: its JSON, with room (photos travel as blobs, not here).
 MAX_MESSAGES_BODY = 4 * 1024 * 1024
-# Re-encoding may make a photo larger than its upload: room for that, as before.
-PHOTO_GROWTH = 1.5
-
-
-def batch_body_cap(settings) -> int:
-    """The batch route's cap while photos ride inside prepares: one whole upload's photos (a
-    Prepare that carries them goes alone when it is over the batch size), plus the messages."""
-    return int(MAX_FILES * settings.max_photo_bytes * PHOTO_GROWTH) + MAX_MESSAGES_BODY
 
 
 def refused(refusal: Refusal) -> web.Response:
@@ -64,7 +50,7 @@ def authenticator(verifier: Verifier):
     @web.middleware
     async def authenticate(request: web.Request, handler):
         if request.path.startswith(INTERNAL):
-            refusal = verifier.check(request.method, request.path, request.headers)
+            refusal = verifier.check(request.method, request.path_qs, request.headers)
             if refusal is not None:
                 refusals.warning(refusal.reason, "refused %s %s from %s: %s", request.method,
                                  request.path, request.remote, refusal.message)
@@ -98,13 +84,7 @@ async def read_body(request: web.Request, cap: int) -> bytes:
     return bytes(body)
 
 
-@dataclass(frozen=True)
-class Incoming:
-    message: Any
-    attachments: tuple[Attachment, ...]
-
-
-def parse_batch(body: bytes) -> list[Incoming]:
+def parse_batch(body: bytes) -> list:
     """The messages of a batch body; ValueError (or KeyError, TypeError) if it is malformed."""
     if len(body) < HEADER_LENGTH.size:
         raise ValueError("the body is shorter than its header's length")
@@ -112,44 +92,35 @@ def parse_batch(body: bytes) -> list[Incoming]:
     start = HEADER_LENGTH.size + length
     if start > len(body):
         raise ValueError("the header's length runs past the body")
+    if start != len(body):
+        raise ValueError("bytes after the header: photos travel as blobs, not in a batch")
     header = json.loads(body[HEADER_LENGTH.size:start])
     if not isinstance(header, dict) or not isinstance(header.get("messages"), list):
         raise ValueError("the header must be an object with a list of messages")
-    attached = memoryview(body)[start:]
-    return [_parse_entry(entry, attached) for entry in header["messages"]]
+    return [_parse_entry(entry) for entry in header["messages"]]
 
 
-def _parse_entry(entry, attached: memoryview) -> Incoming:
-    if not isinstance(entry, dict) or not isinstance(entry.get("attachments", []), list):
-        raise ValueError("a message entry must be an object with a list of attachments")
+def _parse_entry(entry):
+    """A message; an entry may still say it has no attachments (`"attachments": []`), the form
+    senders used when photos rode in prepares: any attachment is refused."""
+    if not isinstance(entry, dict) or set(entry) - {"attachments"} != {"message"}:
+        raise ValueError("a message entry must be an object holding a message")
+    if entry.get("attachments", []) != []:
+        raise ValueError("attachments are refused: photos travel as blobs, not in a batch")
     message = from_wire(entry["message"])
     if not isinstance(message, REQUESTS):
         raise ValueError("not a request message")
-    return Incoming(message, tuple(_attachment(ref, attached) for ref in entry.get("attachments", [])))
+    return message
 
 
-def _attachment(ref, attached: memoryview) -> Attachment:
-    if not isinstance(ref, list) or len(ref) != 4:
-        raise ValueError("an attachment is [kind, sha256, offset, length]")
-    kind, sha, offset, length = ref
-    if kind not in KINDS or not isinstance(sha, str):
-        raise ValueError(f"bad attachment {kind!r}:{sha!r}")
-    if type(offset) is not int or type(length) is not int or not 0 <= offset <= offset + length <= len(attached):
-        raise ValueError(f"attachment {offset!r}+{length!r} lies outside the body")
-    return kind, sha, bytes(attached[offset:offset + length])
-
-
-async def _answer(service, item: Incoming):
+async def _answer(service, message):
     """One message's entry in the answer: its reply on the wire (or null), or why it failed."""
     try:
-        await service.store_attachments(item.attachments)
-        reply = await service.dispatch(item.message)
-    except ValueError as e:  # a photo that does not match its checksum
-        return {"error": "invalid_message", "message": str(e)}
+        reply = await service.dispatch(message)
     except PhotoSessionError as e:  # storage unavailable, say: the sender takes it as unreachable
         return {"error": e.code, "message": e.message}
     except Exception:
-        log.exception("%s from a peer failed", type(item.message).__name__)
+        log.exception("%s from a peer failed", type(message).__name__)
         return {"error": "internal_error", "message": "This site could not handle the message."}
     return to_wire(reply) if reply is not None else None
 
@@ -164,7 +135,7 @@ async def receive_batch(request: web.Request) -> web.Response:
     except (ValueError, KeyError, TypeError, RecursionError) as e:
         return web.json_response({"error": "invalid_message", "message": str(e)}, status=400)
     service = request.app[SERVICE]
-    replies = await asyncio.gather(*(_answer(service, item) for item in batch))
+    replies = await asyncio.gather(*(_answer(service, message) for message in batch))
     return web.json_response({"replies": replies})
 
 
@@ -180,7 +151,7 @@ def setup_internal_routes(app: web.Application) -> None:
     that no other middleware has read a body before it)."""
     settings = app[SETTINGS]
     app[VERIFIER] = Verifier(settings.secret, settings.protocol.hmac_max_skew_s)
-    app[BATCH_CAP] = batch_body_cap(settings)
+    app[BATCH_CAP] = MAX_MESSAGES_BODY
     app.middlewares.append(authenticator(app[VERIFIER]))
     app.router.add_post(BATCH_PATH, receive_batch)
     app.router.add_get(PING_PATH, ping)

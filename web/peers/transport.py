@@ -2,16 +2,17 @@
 
 Actors call `send` from their own threads; delivery runs on the site's event loop. A message
 to this very site is dispatched in-process. Messages to a peer travel in batches: one
-HMAC-signed POST carries any number of them, photos as raw bytes after a JSON header, because a
-request's fixed cost (signing, parsing, a round trip) is most of what a small message costs.
+HMAC-signed POST carries any number of them, because a request's fixed cost (signing, parsing,
+a round trip) is most of what a small message costs. Messages are small: photos reach the
+peers before the prepare that names them (web.peers.blob_shipping), never inside it.
 A delivery that fails (refused, reset, timed out, not 200, refused by the peer) comes back to
 the sender as `Unreachable`. A peer that refuses our signature (401) says why; that is logged
 as a WARNING once per peer, cause and interval, since it needs an operator (a secret or a
 clock to fix) and retrying will not help.
 
-The batch body: a 4-byte big-endian header length, the JSON header
-`{"messages": [{"message": <to_wire>, "attachments": [[kind, sha256, offset, length], ...]}]}`,
-then the attachments' bytes (offsets count from the end of the header). The answer is JSON
+The batch body: a 4-byte big-endian header length, then the JSON header
+`{"messages": [{"message": <to_wire>}, ...]}` and nothing after it (the format has room for
+bytes after the header, which no message carries any more). The answer is JSON
 `{"replies": [...]}`, one per message in order: its reply on the wire, null, or `{"error": code}`.
 """
 
@@ -27,7 +28,7 @@ from typing import Any, Callable
 
 import aiohttp
 
-from domain.messages import AddPhotos, Prepare, Unreachable, from_wire, to_wire
+from domain.messages import Unreachable, from_wire, to_wire
 from eventstore.repeated_log import RepeatedLog
 from web.peers.auth import signed_headers
 
@@ -38,14 +39,11 @@ REFUSAL_LOG_INTERVAL_S = 60.0
 HEADER_LENGTH = struct.Struct(">I")
 
 # Requests in flight to one peer. With one, every message would wait for the request before it
-# (a photo prepare, or a slow reply, would hold up the small messages behind it); a few are
+# (a slow reply would hold up the small messages behind it); a few are
 # enough to keep a peer busy. Beyond them, a burst (many transactions at once, decisions resent
 # after a partition heals) costs a few large requests instead of one request per message.
 MAX_IN_FLIGHT = 4
 MAX_BATCH_MESSAGES = 64
-MAX_BATCH_BYTES = 16 * 1024 * 1024  # of attachments; a message over it still goes, alone
-
-Attachment = tuple[str, str, bytes]  # (kind, sha256, data)
 
 
 class PeerRefused(ConnectionError):
@@ -72,47 +70,18 @@ async def refusal_of(site: int, resp: aiohttp.ClientResponse) -> PeerRefused:
 class Outgoing:
     message: Any
     reply: Callable[[Any], None] | None
-    attachments: tuple[Attachment, ...] = ()
-
-    @property
-    def size(self) -> int:
-        return sum(len(data) for _, _, data in self.attachments)
-
-
-def carries_photos(message) -> bool:
-    return isinstance(message, Prepare) and isinstance(message.payload, AddPhotos)
-
-
-def photo_attachments(message, files) -> tuple[Attachment, ...]:
-    """The photo and thumbnail bytes a Prepare of an upload carries to a peer (a disk read)."""
-    if not carries_photos(message):
-        return ()
-    attachments = {}
-    for photo in message.payload.photos:
-        attachments["photo", photo.sha256] = files.read("photo", photo.sha256)
-        attachments["thumb", photo.thumb_sha256] = files.read("thumb", photo.thumb_sha256)
-    return tuple((kind, sha, data) for (kind, sha), data in attachments.items())
 
 
 def encode_batch(batch: list[Outgoing]) -> bytes:
-    entries, chunks, offset = [], [], 0
-    for item in batch:
-        refs = []
-        for kind, sha, data in item.attachments:
-            refs.append([kind, sha, offset, len(data)])
-            chunks.append(data)
-            offset += len(data)
-        entries.append({"message": to_wire(item.message), "attachments": refs})
+    entries = [{"message": to_wire(item.message)} for item in batch]
     header = json.dumps({"messages": entries}).encode()
-    return b"".join([HEADER_LENGTH.pack(len(header)), header, *chunks])
+    return HEADER_LENGTH.pack(len(header)) + header
 
 
 def take_batch(waiting: deque[Outgoing]) -> list[Outgoing]:
-    """The next request's messages, oldest first, within the batch limits (at least one)."""
+    """The next request's messages, oldest first, at most MAX_BATCH_MESSAGES (at least one)."""
     batch = [waiting.popleft()]
-    size = batch[0].size
-    while waiting and len(batch) < MAX_BATCH_MESSAGES and size + waiting[0].size <= MAX_BATCH_BYTES:
-        size += waiting[0].size
+    while waiting and len(batch) < MAX_BATCH_MESSAGES:
         batch.append(waiting.popleft())
     return batch
 
@@ -163,12 +132,11 @@ class PeerLink:
 
 
 class Transport:
-    def __init__(self, settings, site: int, loop, dispatch_local, files):
+    def __init__(self, settings, site: int, loop, dispatch_local):
         self.settings = settings
         self.site = site
         self.loop = loop
         self.dispatch_local = dispatch_local
-        self.files = files
         self.session: aiohttp.ClientSession | None = None
         self.links: dict[int, PeerLink] = {}
         self.refusals = RepeatedLog(log, REFUSAL_LOG_INTERVAL_S)
@@ -179,8 +147,6 @@ class Transport:
         for _ in range(copies):
             if site == self.site:
                 asyncio.run_coroutine_threadsafe(self._deliver_here(message, reply), self.loop)
-            elif carries_photos(message):
-                asyncio.run_coroutine_threadsafe(self._read_and_queue(site, message, reply), self.loop)
             else:
                 self.loop.call_soon_threadsafe(self._queue, site, Outgoing(message, reply))
 
@@ -199,19 +165,9 @@ class Transport:
         if answer is not None:
             reply(answer)
 
-    async def _read_and_queue(self, site: int, message, reply) -> None:
-        try:
-            attachments = await self.loop.run_in_executor(None, photo_attachments, message, self.files)
-        except Exception as e:  # a photo this site cannot read: the peer cannot be prepared
-            log.info("site %d: cannot read the photos of %s: %r", self.site, message.txn_id, e)
-            reply(Unreachable(site, message))
-            return
-        self._queue(site, Outgoing(message, reply, attachments))
-
     async def post(self, site: int, message):
         """One message in a request of its own: its reply, or an exception if it failed."""
-        attachments = await self.loop.run_in_executor(None, photo_attachments, message, self.files)
-        answer = (await self.post_batch(site, [Outgoing(message, None, attachments)]))[0]
+        answer = (await self.post_batch(site, [Outgoing(message, None)]))[0]
         if isinstance(answer, Unreachable):
             raise ConnectionError(f"site {site} refused {type(message).__name__}")
         return answer

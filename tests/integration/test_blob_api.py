@@ -1,0 +1,152 @@
+"""The blob endpoint of one real site (aiohttp app, real files in tmp_path): blobs verified by
+their sha256, resumed from what is held, refused when unsigned or wrong, written durably."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+
+from tests.integration.conftest import SECRET
+from web.peers.blob_api import BLOBS, blob_path
+from web.peers.auth import signed_headers
+from web.keys import SERVICE
+
+BLOB = os.urandom(300_000)
+SHA = hashlib.sha256(BLOB).hexdigest()
+
+
+def signed(method: str, path: str, secret: str = SECRET) -> dict:
+    return signed_headers(secret, 9, method, path, b"")
+
+
+async def held(client, sha: str = SHA, kind: str = "photo") -> dict:
+    path = blob_path(kind, sha)
+    resp = await client.get(path, headers=signed("GET", path))
+    assert resp.status == 200
+    return await resp.json()
+
+
+async def put(client, data: bytes, offset: int = 0, size: int = len(BLOB), sha: str = SHA,
+              secret: str = SECRET):
+    path = f"{blob_path('photo', sha)}?offset={offset}&size={size}"
+    return await client.put(path, data=data, headers=signed("PUT", path, secret))
+
+
+def files(client):
+    return client.server.app[SERVICE].files
+
+
+async def test_a_blob_sent_whole_is_verified_and_kept_under_its_name(client):
+    assert await held(client) == {"complete": False, "held": 0}
+    resp = await put(client, BLOB)
+    assert resp.status == 201
+    assert files(client).read("photo", SHA) == BLOB
+    assert await held(client) == {"complete": True, "held": len(BLOB)}
+
+
+async def test_a_blob_cut_short_keeps_its_bytes_and_is_resumed_from_what_is_held(client):
+    resp = await put(client, BLOB[:100_000])  # the stream ends before the size announced
+    assert (resp.status, await resp.json()) == (202, {"complete": False, "held": 100_000})
+    assert await held(client) == {"complete": False, "held": 100_000}
+    assert not files(client).has("photo", SHA)
+    resp = await put(client, BLOB[100_000:], offset=100_000)
+    assert resp.status == 201
+    assert files(client).read("photo", SHA) == BLOB
+
+
+async def test_a_resumption_may_start_before_what_is_held_but_never_after_it(client):
+    await put(client, BLOB[:100_000])
+    resp = await put(client, BLOB[150_000:], offset=150_000)
+    assert (resp.status, (await resp.json())["held"]) == (409, 100_000)
+    resp = await put(client, BLOB[50_000:], offset=50_000)  # overlaps what is held: rewritten
+    assert resp.status == 201
+    assert files(client).read("photo", SHA) == BLOB
+
+
+async def test_bytes_that_do_not_hash_to_the_name_are_refused_and_dropped(client):
+    wrong = bytes(len(BLOB))
+    resp = await put(client, wrong)
+    assert (resp.status, (await resp.json())["error"]) == (422, "digest_mismatch")
+    assert not files(client).has("photo", SHA)
+    assert await held(client) == {"complete": False, "held": 0}  # the sender starts again
+
+
+async def test_more_bytes_than_announced_are_refused(client):
+    resp = await put(client, BLOB + b"extra")
+    assert resp.status == 400
+    assert not files(client).has("photo", SHA)
+
+
+async def test_an_unsigned_or_wrongly_signed_request_gets_401_and_nothing_is_kept(client):
+    path = f"{blob_path('photo', SHA)}?offset=0&size={len(BLOB)}"
+    assert (await client.put(path, data=BLOB)).status == 401
+    assert (await put(client, BLOB, secret="not-the-secret")).status == 401
+    other = f"{blob_path('photo', SHA)}?offset=0&size=1"  # signed for another query
+    resp = await client.put(path, data=BLOB, headers=signed("PUT", other))
+    assert resp.status == 401
+    assert (await client.get(blob_path("photo", SHA))).status == 401
+    assert await held(client) == {"complete": False, "held": 0}
+
+
+@pytest.mark.parametrize("path", [
+    "/internal/v1/blobs/movie/" + SHA,
+    "/internal/v1/blobs/photo/" + SHA.upper(),
+    "/internal/v1/blobs/photo/not-a-sha",
+])
+async def test_a_blob_of_another_kind_or_name_is_refused(client, path):
+    resp = await client.get(path, headers=signed("GET", path))
+    assert resp.status == 400
+
+
+async def test_a_size_over_the_cap_is_refused_before_a_byte_is_read(client):
+    cap = client.server.app[BLOBS].max_bytes
+    resp = await put(client, b"x", size=cap + 1)
+    assert resp.status == 413
+
+
+async def test_a_complete_blob_is_fsynced_before_its_rename_and_its_folder_after(client, monkeypatch):
+    synced = []
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    assert (await put(client, BLOB)).status == 201
+    final = str(files(client).path("photo", SHA))
+    part = [p for p in synced if p.endswith(".part")]
+    assert part and synced.index(part[-1]) < synced.index(str(files(client).path("photo", SHA).parent))
+    assert os.path.exists(final)
+    assert not list(files(client).path("photo", SHA).parent.glob("*.part"))  # nothing half-way
+
+
+async def test_a_connection_cut_mid_stream_keeps_the_bytes_that_arrived(client):
+    import asyncio
+
+    path = f"{blob_path('photo', SHA)}?offset=0&size={len(BLOB)}"
+    head = "".join(f"{k}: {v}\r\n" for k, v in signed("PUT", path).items())
+    reader, writer = await asyncio.open_connection("127.0.0.1", client.server.port)
+    writer.write(f"PUT {path} HTTP/1.1\r\nHost: x\r\n{head}Content-Length: {len(BLOB)}\r\n\r\n".encode()
+                 + BLOB[:120_000])
+    await writer.drain()
+    await asyncio.sleep(0.3)
+    writer.transport.abort()  # cut, as a reset link would
+    for _ in range(100):
+        if (await held(client))["held"] == 120_000:
+            break
+        await asyncio.sleep(0.02)
+    assert await held(client) == {"complete": False, "held": 120_000}
+    assert (await put(client, BLOB[120_000:], offset=120_000)).status == 201
+    assert files(client).read("photo", SHA) == BLOB
+
+
+async def test_two_streams_of_one_blob_take_turns_and_both_end_with_it_whole(client):
+    import asyncio
+
+    first, second = await asyncio.gather(put(client, BLOB), put(client, BLOB))
+    assert sorted([first.status, second.status]) == [201, 201]
+    assert files(client).read("photo", SHA) == BLOB
+    assert client.server.app[BLOBS].locks == {}  # no lock kept for a blob nobody sends

@@ -1,0 +1,139 @@
+"""Ship, then commit: the upload site sends each photo file to every peer before the 2PC.
+
+A blob (a photo or its thumbnail, named by its sha256) goes to a peer as a stream read off the
+disk: the peer is asked how many bytes it holds (`GET`), then sent the rest (`PUT` from that
+offset; web.peers.blob_api is the receiving end). A cut costs only the bytes in flight: the next
+attempt resumes after what the peer kept. Peers are served concurrently; a slow link delays its
+own upload only, as no event is locked meanwhile.
+
+There is no timeout on size: an attempt ends when no byte has gone out (or come back) for
+`blob_stall_s`, and a peer is given up when a whole `blob_stall_s` passes without it holding a
+byte more of the blob; then the upload fails (503) before anything was prepared.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+
+import aiohttp
+
+from web.peers.blob_api import blob_path
+from web.peers.auth import signed_headers
+
+log = logging.getLogger(__name__)
+CHUNK = 256 * 1024
+
+Blob = tuple[str, str]  # (kind, sha256)
+SHIPPING_ERRORS = (aiohttp.ClientError, OSError, TimeoutError, ValueError, KeyError)
+
+
+class PeerMissedBlobs(ConnectionError):
+    def __init__(self, sites: list[int]):
+        super().__init__(f"site(s) {', '.join(map(str, sites))} could not be sent the photos")
+        self.sites = sites
+
+
+def blobs_of(photos) -> list[Blob]:
+    """The files of photos (PhotoMeta or NormalizedPhoto), each once, photos first."""
+    blobs = {}
+    for photo in photos:
+        blobs[("photo", photo.sha256)] = None
+        blobs[("thumb", photo.thumb_sha256)] = None
+    return list(blobs)
+
+
+class BlobShipper:
+    def __init__(self, settings, site: int, files, session_of):
+        self.settings = settings
+        self.site = site
+        self.files = files
+        self.session_of = session_of  # () -> the site's aiohttp ClientSession (made at start)
+
+    @property
+    def stall_s(self) -> float:
+        return self.settings.protocol.blob_stall_s
+
+    async def ship(self, blobs: list[Blob], sites) -> None:
+        """Every blob to every site but this one; PeerMissedBlobs names the sites that could
+        not be sent them."""
+        peers = [k for k in sites if k != self.site]
+        results = await asyncio.gather(*(self._ship_all(k, blobs) for k in peers),
+                                       return_exceptions=True)
+        for r in results:
+            if isinstance(r, BaseException) and not isinstance(r, SHIPPING_ERRORS):
+                raise r
+        failed = [k for k, r in zip(peers, results) if isinstance(r, BaseException)]
+        if failed:
+            raise PeerMissedBlobs(failed)
+
+    async def _ship_all(self, site: int, blobs: list[Blob]) -> None:
+        for kind, sha in blobs:
+            await self.ship_one(site, kind, sha)
+
+    async def ship_one(self, site: int, kind: str, sha: str) -> None:
+        """Until the peer holds the blob; raises once it took no byte more for blob_stall_s."""
+        size = self.files.path(kind, sha).stat().st_size
+        most, progressed, attempt = -1, time.monotonic(), 0
+        while True:
+            try:
+                complete, held = await self._held(site, kind, sha)
+            except SHIPPING_ERRORS:
+                if time.monotonic() - progressed > self.stall_s:
+                    raise
+            else:
+                if complete:
+                    return
+                if held > most:
+                    most, progressed = held, time.monotonic()
+                elif time.monotonic() - progressed > self.stall_s:
+                    raise TimeoutError(f"site {site} took no byte of {kind} {sha} for {self.stall_s} s")
+                try:
+                    if await self._put(site, kind, sha, held, size):
+                        return
+                except SHIPPING_ERRORS as e:  # cut, stalled or refused: ask again what it holds
+                    log.debug("%s %s to site %d: %r", kind, sha[:12], site, e)
+            attempt += 1
+            await asyncio.sleep(random.uniform(0.05, min(1.0, 0.05 * 2 ** attempt)))
+
+    def _headers(self, method: str, path: str) -> dict[str, str]:
+        return signed_headers(self.settings.secret, self.site, method, path, b"")
+
+    async def _held(self, site: int, kind: str, sha: str) -> tuple[bool, int]:
+        path = blob_path(kind, sha)
+        async with asyncio.timeout(self.stall_s):
+            async with self.session_of().get(self.settings.peer_url(site) + path,
+                                             headers=self._headers("GET", path)) as resp:
+                if resp.status != 200:
+                    raise aiohttp.ClientResponseError(resp.request_info, (), status=resp.status,
+                                                      message=await resp.text())
+                body = await resp.json()
+        return bool(body["complete"]), int(body["held"])
+
+    async def _put(self, site: int, kind: str, sha: str, offset: int, size: int) -> bool:
+        """Send bytes offset.. of the blob; whether the peer now holds it whole."""
+        path = f"{blob_path(kind, sha)}?offset={offset}&size={size}"
+        headers = {**self._headers("PUT", path), "Content-Type": "application/octet-stream"}
+        async with asyncio.timeout(self.stall_s) as stall:
+            body = self._read(kind, sha, offset, stall)
+            async with self.session_of().put(self.settings.peer_url(site) + path, data=body,
+                                             headers=headers) as resp:
+                answer = await resp.json(content_type=None)
+        if resp.status in (201, 202):
+            return bool(answer.get("complete"))
+        if resp.status in (409, 422):  # ask again how much it holds (422: it dropped the part)
+            return False
+        raise aiohttp.ClientResponseError(resp.request_info, (), status=resp.status,
+                                          message=str(answer))
+
+    async def _read(self, kind: str, sha: str, offset: int, stall):
+        """The file from offset, in chunks read off the loop; each chunk taken by the
+        connection is progress, which moves the stall timeout on."""
+        loop = asyncio.get_running_loop()
+        with open(self.files.path(kind, sha), "rb") as f:
+            f.seek(offset)
+            while chunk := await loop.run_in_executor(None, f.read, CHUNK):
+                yield chunk
+                stall.reschedule(loop.time() + self.stall_s)
