@@ -64,7 +64,6 @@ def test_an_event_made_on_one_host_and_a_photo_added_on_another_are_on_every_hos
         assert all(peer["reachable"] for peer in answer["peers"]), (k, answer)
 
 
-@pytest.mark.xfail(strict=True, reason="photos ride inside the prepare: a 10 Mbit/s link outlasts it")
 def test_phone_photos_uploaded_at_once_while_one_link_is_throttled_reach_every_host(deployment):
     """Four phone-sized originals at host 1 while host 3's link runs at 10 Mbit/s; meanwhile
     another guest adds a small photo to the same event at host 2."""
