@@ -9,8 +9,8 @@ the request may still be on its way, so the answer alone proves nothing. This si
 - otherwise this site withdraws the request (a stored record: its StartRound is refused here
   from now on, and every site must vote yes for it to commit), and only then says why no round
   started, or lets the voter vote in a round already running on that version;
-- the answer is indefinite (504) only when the budget runs out while the request's StartRound is
-  prepared here and undecided: then nobody can say yet.
+- the answer is indefinite (504) only when the request's StartRound is still prepared here and
+  undecided a prepare timeout past the budget: then nobody can say yet.
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ UNDECIDED = ("This site could not learn in time whether your accept started the 
 class RoundStart:
     def __init__(self, service, state: EventState, version: int, ballot: Ballot):
         self.service = service
+        self.settings = service.settings
         self.event_id = state.event_id
         self.home = state.home_site
         self.version = version
@@ -65,6 +66,10 @@ class RoundStart:
         """The round this accept started (its ballot is in it), or None when another accept's
         round runs on the version here and the voter should vote in it; raises otherwise."""
         end = time.monotonic() + self.service.budget_s
+        # Prepared here, the request's StartRound is decided within a prepare timeout of its
+        # start at the home site, and the decision then travels: worth waiting for past the
+        # budget, rather than answer 504.
+        in_doubt_end = end + self.settings.protocol.prepare_timeout_s + self.settings.protocol.ack_wait_s
         while True:
             state = await self.service.event_state(self.event_id)
             if self.request in state.started:
@@ -72,7 +77,7 @@ class RoundStart:
             over = time.monotonic() >= end
             if not self.withdrawn:
                 if self.refusal or self.joined or over or not self._may_start(state):
-                    await self._withdraw(over)
+                    await self._withdraw(time.monotonic() >= in_doubt_end)
                 else:
                     await self._ask_home(end)
                 continue
