@@ -11,6 +11,13 @@
 (* the version) and Publish, the collection of a round (home; every yes    *)
 (* carries the ballots cast at that site and closes voting there).         *)
 (*                                                                         *)
+(* Round requests (web/round_start.py, since commit c30c609): a first      *)
+(* accept at any site makes a request there and asks the home site for a   *)
+(* round; the StartRound carries the request and that accept, and its      *)
+(* commit opens the round with it. The voter's site settles the request:   *)
+(* before any definite "no round" it stores Withdrawn, and its participant *)
+(* then refuses every StartRound of that request (TruthfulRefusal).        *)
+(*                                                                         *)
 (* Durable state is what each role folds from its log (domain/records.py): *)
 (* Prepared/Refused/Committed/Aborted/VoteCast for a participant, Began/   *)
 (* Decided/Reported for a coordinator. A crash loses everything else (the  *)
@@ -54,13 +61,19 @@ CONSTANTS
     MaxBallots,   \* ballots cast per round, all sites together
     MaxCrashes,   \* crash-restarts of a site (all sites together)
     MaxTimeouts,  \* prepare timeouts (a site unreachable, or slow), all coordinators together
+    MaxRequests,  \* round requests (first accepts that ask for a round), all sites together
+    ConcurrentStarts, \* TRUE: the home site serves round requests concurrently (one task per
+                  \* request id, as voting.start_round does), so StartRounds of one round number
+                  \* may prepare at once; FALSE: one transaction at a time (a workload bound)
     BUG           \* "none": the protocol as built. Deliberately broken variants, which TLC
                   \* must catch (tests/model/test_tlc.py):
                   \* "publish_without_one_site": the coordinator tallies a collection
                   \*     without the ballots that one site's yes carried;
                   \* "reopen_ended_round": a StartRound commit opens its round even if the
                   \*     abort of that round's collection overtook it (the participant before
-                  \*     commit f8e7b7e, which did not remember ended rounds)
+                  \*     commit f8e7b7e, which did not remember ended rounds);
+                  \* "admit_withdrawn": a participant votes yes on the StartRound of a request
+                  \*     it has withdrawn (admission without the request_spent refusal)
 
 NoTxn == 0
 TxnIds == 1..(MaxNewTxns + 1)   \* txn 1 is the create (begun, or there from the start)
@@ -80,8 +93,9 @@ ASSUME /\ Home \in Sites /\ UploadSites \subseteq Sites
        /\ FromScratch \in BOOLEAN /\ StartVersions \subseteq 0..MaxPhotos
        /\ MaxPhotos <= Cardinality(Photos)
        /\ MaxNewTxns \in Nat /\ MaxRounds \in Nat /\ MaxBallots \in Nat
-       /\ MaxCrashes \in Nat /\ MaxTimeouts \in Nat
-       /\ BUG \in {"none", "publish_without_one_site", "reopen_ended_round"}
+       /\ MaxCrashes \in Nat /\ MaxTimeouts \in Nat /\ MaxRequests \in Nat
+       /\ ConcurrentStarts \in BOOLEAN
+       /\ BUG \in {"none", "publish_without_one_site", "reopen_ended_round", "admit_withdrawn"}
 
 VARIABLES
     \* --- each site's participant: the fold of its PhotoEvent log (EventState) ---
@@ -96,6 +110,8 @@ VARIABLES
     ended,      \* EventState.ended: round numbers whose collection was decided here
     ballots,    \* its VoteCast records: the ballots cast here, every round
     published,  \* EventState.published_version, as the Publish transaction that set it, or NoTxn
+    withdrawn,  \* EventState.withdrawn: the round requests given up here (Withdrawn records)
+                \* (EventState.started is Started(s), a function of committed)
     \* --- each site's coordinator: the fold of its Coordination log (CoordinatorState) ---
     txns,       \* txns[t]: the payload of Began(t), stored at site txns[t].coord
     decided,    \* decided[t]: Decided(t) at txns[t].coord: "none" (preparing), "commit", "abort"
@@ -108,15 +124,17 @@ VARIABLES
     crashes,    \* crashes so far (bounded by MaxCrashes)
     timeouts,   \* prepare timeouts so far (bounded by MaxTimeouts)
     start,      \* the start this behaviour began from (never changes)
+    reqs,       \* the round requests made so far: reqs[i] is request i, made at the voter's
+                \* site (web/round_start.py RoundStart: its site, the voter, the version)
     \* --- history, for Finality: Decided records per transaction; Publish commits applied
     \*     per site ---
     decCount,
     pubCount
 
 partVars  == <<exists, photos, prepared, refused, committed, aborted, round, rounds, ended,
-               ballots, published, pubCount>>
+               ballots, published, withdrawn, pubCount>>
 coordVars == <<txns, decided, active, collecting, reported, decCount>>
-env       == <<late, crashes, timeouts, start>>
+env       == <<late, crashes, timeouts, start, reqs>>
 vars      == <<partVars, coordVars, net, env>>
 
 -----------------------------------------------------------------------------
@@ -134,6 +152,10 @@ RoundNo(s) == txns[round[s]].r                       \* only when round[s] # NoT
 Collecting(s) == prepared[s] # NoTxn /\ Kind(prepared[s]) = "publish"  \* EventState.collecting
 RoundBallots(r) == UNION {{b \in ballots[s] : b.r = r} : s \in Sites}   \* at every site
 IsPrefix(a, b) == Len(a) <= Len(b) /\ SubSeq(b, 1, Len(a)) = a
+Requests == 1..Len(reqs)
+\* EventState.started: the requests whose StartRound committed here (the round it opened)
+Started(s) == {txns[t].req : t \in {x \in committed[s] : Kind(x) = "start"}}
+StartsOf(q) == {t \in Begun : Kind(t) = "start" /\ txns[t].req = q}
 
 Ballot(r, u, d, s, before) == [r |-> r, user |-> u, d |-> d, site |-> s, before |-> before]
 
@@ -185,8 +207,10 @@ DecideAll(ts, c) ==
     /\ IF \E t \in ts : Kind(t) = "publish"
          THEN /\ active' = NoTxn /\ collecting' = FALSE /\ reported' = {}
          ELSE IF c /\ \E t \in ts : Kind(t) = "start"
-         THEN /\ active' = CHOOSE t \in ts : Kind(t) = "start"
-              /\ collecting' = FALSE /\ reported' = {}
+         THEN LET st == CHOOSE t \in ts : Kind(t) = "start" IN
+              /\ active' = st
+              /\ collecting' = FALSE
+              /\ reported' = {txns[st].ballot}   \* the opening accept counts at once
          ELSE UNCHANGED <<active, collecting, reported>>
 
 Decide(t, c) == DecideAll({t}, c)
@@ -214,21 +238,64 @@ BeginUpload(c, p) ==
     /\ Begin([coord |-> c, kind |-> "upload", base |-> Version(c), photo |-> p, user |-> Owner(p)])
     /\ UNCHANGED <<partVars, decided, active, collecting, reported, decCount, env>>
 
-\* service.start_round at the home site (a first accept at any site asks for it with a
-\* RoundRequest): round number rounds + 1, the home site's version and its submitters.
-BeginStartRound ==
-    /\ ~Serving(Home)
+\* voting.vote at site v, when admission.starts_round (a submitter's accept on an open event):
+\* web/round_start.py RoundStart makes a request id here and the ballot (an accept, cast now,
+\* before any deadline of the round it asks for), and sends RoundRequest to the home site. The
+\* network keeps the request: the home site may serve it (BeginStartRound) at any time, any
+\* number of times (a retry, a late copy, a duplicate), so no message is needed for it.
+\* (Once the transaction budget is spent, no StartRound of a new request can begin: such a
+\* request, and its withdrawal, would only tell apart states that behave alike; none is made.)
+MakeRequest(v, u) ==
+    /\ Len(reqs) < MaxRequests /\ Len(txns) < Budget
+    /\ exists[v] /\ round[v] = NoTxn /\ published[v] = NoTxn /\ u \in Submitters(v)
+    /\ reqs' = Append(reqs, [site |-> v, user |-> u, version |-> Version(v)])
+    /\ UNCHANGED <<partVars, coordVars, net, late, crashes, timeouts, start>>
+
+\* participant._on_withdraw, asked by RoundStart._withdraw at the voter's site when it gives
+\* up the request (budget over, the home site refused, another round runs: any time here).
+\* IN_DOUBT (its StartRound prepared here) and STARTED (committed here) store nothing; a request
+\* already withdrawn is answered WITHDRAWN again: those steps change nothing and are left out.
+\* Nor is a withdrawal that no later step reads (states that behave alike): Withdrawn(q) is
+\* read only by the admission of q's StartRounds here, so it matters only while one of them
+\* may still prepare here (begun, not yet answered or decided here) or a new one may begin
+\* (budget left, and the home site has not started q). TruthfulRefusal holds anyway in the
+\* states left out: all of q's StartRounds are then aborted or refused here.
+MayPrepare(v, q) ==
+    \/ \E t \in StartsOf(q) : t \notin committed[v] \cup aborted[v] \cup refused[v]
+    \/ Len(txns) < Budget /\ q \notin Started(Home) /\ rounds[Home] < MaxRounds
+Withdraw(v, q) ==
+    /\ reqs[q].site = v
+    /\ MayPrepare(v, q)
+    /\ q \notin withdrawn[v]
+    /\ ~(prepared[v] # NoTxn /\ Kind(prepared[v]) = "start" /\ txns[prepared[v]].req = q)
+    /\ q \notin Started(v)
+    /\ withdrawn' = [withdrawn EXCEPT ![v] = @ \cup {q}]
+    /\ UNCHANGED <<exists, photos, prepared, refused, committed, aborted, round, rounds, ended,
+                   ballots, published, pubCount, coordVars, net, env>>
+
+\* voting.start_round / _start_round at the home site, serving request q (a RoundRequest, or
+\* the voter's own call when the voter's site is home): unless q already started a round
+\* there, a round runs there or the event moved on, a StartRound of round rounds + 1 on the
+\* home site's version and submitters, carrying q and its ballot. A retry after a conflict is
+\* a new transaction. Copies of one request share one task (Voting._starting): one StartRound
+\* of q prepares at a time. Different requests run concurrently if ConcurrentStarts.
+BeginStartRound(q) ==
+    /\ IF ConcurrentStarts THEN \A t \in StartsOf(q) : decided[t] # "none"
+                           ELSE ~Serving(Home)
     /\ exists[Home] /\ round[Home] = NoTxn /\ published[Home] = NoTxn
-    /\ Version(Home) > 0 /\ rounds[Home] < MaxRounds
+    /\ q \notin Started(Home) /\ Version(Home) = reqs[q].version
+    /\ rounds[Home] < MaxRounds
     /\ Begin([coord |-> Home, kind |-> "start", r |-> rounds[Home] + 1,
-              version |-> Version(Home), subs |-> Submitters(Home)])
+              version |-> Version(Home), subs |-> Submitters(Home), req |-> q,
+              ballot |-> Ballot(rounds[Home] + 1, reqs[q].user, ACCEPT, reqs[q].site, TRUE)])
     /\ UNCHANGED <<partVars, decided, active, collecting, reported, decCount, env>>
 
 \* coordinator._collect: the Publish transaction of the active round. Once collecting, the
 \* coordinator reads no more reports: they are dropped (see SendReport).
+CollectPayload(st) == [coord |-> Home, kind |-> "publish", start |-> st, r |-> txns[st].r,
+                       version |-> txns[st].version, subs |-> txns[st].subs]
 Collect ==
-    /\ BeginDropping([coord |-> Home, kind |-> "publish", start |-> active, r |-> txns[active].r,
-                      version |-> txns[active].version, subs |-> txns[active].subs], Reports)
+    /\ BeginDropping(CollectPayload(active), Reports)
     /\ collecting' = TRUE
     /\ reported' = {}
 
@@ -237,6 +304,15 @@ CollectAtDeadline ==
     /\ active # NoTxn /\ ~collecting /\ active \in late
     /\ Collect
     /\ UNCHANGED <<partVars, decided, active, decCount, env>>
+
+\* coordinator._on_vote on the last yes of a StartRound whose opening accept decides: Decided
+\* (commit; the round is active, its opening ballot reported), then its collection begins.
+CommitStartAndCollect(t) ==
+    /\ decided' = [decided EXCEPT ![t] = "commit"]
+    /\ decCount' = [decCount EXCEPT ![t] = @ + 1]
+    /\ txns' = Append(txns, CollectPayload(t))
+    /\ net' = (net \ (Unread({t}) \cup Reports)) \cup {DecisionMsg(t, TRUE), PrepareMsg(Len(txns) + 1)}
+    /\ active' = t /\ collecting' = TRUE /\ reported' = {}
 
 \* coordinator._on_vote_report: store Reported; collect at once if the reports decide.
 ReceiveReport(m) ==
@@ -264,15 +340,21 @@ ReceiveNo(m) ==
 \* carries the same ballots, since voting is closed at a site prepared on a collection.
 YesVotes(t, s) == {m \in net : m.k = "vote" /\ m.t = t /\ m.site = s /\ m.yes}
 
+\* A committed StartRound whose opening accept already decides the tally (one submitter) is
+\* collected at once, in the same step (coordinator._on_vote's _collect_if_decided).
 ReceiveYes(t) ==
     /\ decided[t] = "none"
     /\ \A s \in Sites : YesVotes(t, s) # {}
     /\ \E counted \in SUBSET Sites :   \* whose ballots the tally counts
          /\ \/ counted = Sites
             \/ BUG = "publish_without_one_site" /\ Cardinality(Sites \ counted) = 1
-         /\ LET bs == UNION {m.ballots : m \in UNION {YesVotes(t, s) : s \in counted}} IN
-            Decide(t, Kind(t) # "publish" \/ Tally(txns[t].subs, bs, TRUE) = "publish")
-    /\ UNCHANGED <<partVars, txns, env>>
+         /\ LET bs == UNION {m.ballots : m \in UNION {YesVotes(t, s) : s \in counted}}
+                c == Kind(t) # "publish" \/ Tally(txns[t].subs, bs, TRUE) = "publish"
+            IN  IF /\ c /\ Kind(t) = "start" /\ Len(txns) < Budget
+                   /\ Tally(txns[t].subs, {txns[t].ballot}, FALSE) # "pending"
+                  THEN CommitStartAndCollect(t)
+                  ELSE Decide(t, c) /\ UNCHANGED txns
+    /\ UNCHANGED <<partVars, env>>
 
 \* coordinator._on_prepare_timeout / _on_unreachable (a Prepare not delivered): abort.
 Timeout(t) ==
@@ -280,7 +362,7 @@ Timeout(t) ==
     /\ timeouts < MaxTimeouts
     /\ timeouts' = timeouts + 1
     /\ Decide(t, FALSE)
-    /\ UNCHANGED <<partVars, txns, late, crashes, start>>
+    /\ UNCHANGED <<partVars, txns, late, crashes, start, reqs>>
 
 -----------------------------------------------------------------------------
 (* Participant *)
@@ -288,12 +370,15 @@ Timeout(t) ==
 OpenForChanges(s) ==   \* admission._open_for_changes is None
     exists[s] /\ published[s] = NoTxn /\ round[s] = NoTxn /\ prepared[s] = NoTxn
 
-\* admission.refusal_reason(...) is None (the contributor limit is above |Users|)
+\* admission.refusal_reason(...) is None (the contributor limit is above |Users|). A StartRound
+\* of a request withdrawn here, or that already started a round here, is refused
+\* (request_spent); with BUG "admit_withdrawn", a withdrawn one is not.
+RequestSpent(s, q) == (q \in withdrawn[s] /\ BUG # "admit_withdrawn") \/ q \in Started(s)
 Admit(s, t) ==
     LET x == txns[t] IN
     CASE x.kind = "create"  -> ~exists[s] /\ prepared[s] = NoTxn
       [] x.kind = "upload"  -> OpenForChanges(s) /\ Version(s) = x.base
-      [] x.kind = "start"   -> OpenForChanges(s) /\ Version(s) = x.version
+      [] x.kind = "start"   -> ~RequestSpent(s, x.req) /\ OpenForChanges(s) /\ Version(s) = x.version
       [] x.kind = "publish" -> round[s] # NoTxn /\ RoundNo(s) = x.r /\ prepared[s] = NoTxn
 
 \* participant._on_prepare's ballots_for: the running round's ballots, for a collection.
@@ -301,6 +386,16 @@ Admit(s, t) ==
 BallotsFor(s, t) ==
     IF Kind(t) = "publish" /\ round[s] # NoTxn
       THEN {b \in ballots[s] : b.r = RoundNo(s)} ELSE {}
+
+\* participant._start_implied_by: the Prepare of the collection t of round r from coordinator c
+\* proves that the StartRound of round r this site holds prepared from c committed, if this
+\* site has started no round r (rounds < r): c collects round r only after a StartRound of
+\* round r committed, which needed this site's yes, and this site holds one transaction
+\* prepared at a time. (Agreement checks the inference.)
+Implies(s, t) ==
+    /\ Kind(t) = "publish" /\ prepared[s] # NoTxn
+    /\ Kind(prepared[s]) = "start" /\ txns[prepared[s]].r = txns[t].r
+    /\ Coord(prepared[s]) = Coord(t) /\ rounds[s] < txns[t].r
 
 \* participant._on_prepare
 ReceivePrepare(s, m) ==
@@ -316,11 +411,33 @@ ReceivePrepare(s, m) ==
             \* a yes given before the outcome came (answered yes again), or the abort overtook
             \* the prepare (answered no): t is decided, its coordinator reads no vote on it
             UNCHANGED <<partVars, net>>
+       ELSE IF Implies(s, t) THEN
+            \* store Committed(start) (applied as ApplyCommit does), then the collection's
+            \* Prepared or Refused, as admission says of the state that commit made: the round
+            \* opened with the start's ballot (yes, carrying it) or, if its collection's abort
+            \* overtook it, did not (no: no_such_round)
+            LET ts == prepared[s]
+                x == txns[ts]
+                opens == x.r \notin ended[s] \/ BUG = "reopen_ended_round"
+            IN
+            /\ committed' = [committed EXCEPT ![s] = @ \cup {ts}]
+            /\ rounds' = [rounds EXCEPT ![s] = Max(@, x.r)]
+            /\ IF opens
+                 THEN /\ round' = [round EXCEPT ![s] = ts]
+                      /\ ballots' = [ballots EXCEPT ![s] = @ \cup {x.ballot}]
+                      /\ prepared' = [prepared EXCEPT ![s] = t]
+                      /\ SendVote(VoteMsg(t, s, TRUE, {b \in ballots'[s] : b.r = x.r}))
+                      /\ UNCHANGED refused
+                 ELSE /\ prepared' = [prepared EXCEPT ![s] = NoTxn]
+                      /\ refused' = [refused EXCEPT ![s] = @ \cup {t}]
+                      /\ SendVote(VoteMsg(t, s, FALSE, {}))
+                      /\ UNCHANGED <<round, ballots>>
+            /\ UNCHANGED <<exists, photos, aborted, ended, published, withdrawn, pubCount>>
        ELSE IF Admit(s, t) THEN                   \* store Prepared, then vote yes
             /\ prepared' = [prepared EXCEPT ![s] = t]
             /\ SendVote(VoteMsg(t, s, TRUE, BallotsFor(s, t)))
             /\ UNCHANGED <<exists, photos, refused, committed, aborted, round, rounds, ended,
-                           ballots, published, pubCount>>
+                           ballots, published, withdrawn, pubCount>>
        ELSE                                       \* store Refused, then vote no
             \* Of any transaction but a collection, a Refused record means to every later step
             \* what an Aborted one means (a query is answered abort, a duplicate prepare no,
@@ -332,25 +449,28 @@ ReceivePrepare(s, m) ==
                           ELSE [aborted EXCEPT ![s] = @ \cup {t}]
             /\ SendVote(VoteMsg(t, s, FALSE, {}))
             /\ UNCHANGED <<exists, photos, prepared, committed, round, rounds, ended,
-                           ballots, published, pubCount>>
+                           ballots, published, withdrawn, pubCount>>
     /\ UNCHANGED <<coordVars, env>>
 
 \* event_state.apply_commit, folding Committed(t) (t is the prepared transaction). A
-\* StartRound whose round already ended here (its collection's abort overtook it) opens
-\* nothing.
+\* StartRound opens its round with its ballot (the accept that asked for it); one whose round
+\* already ended here (its collection's abort overtook it) opens nothing (its request is
+\* started all the same: Started).
 ApplyCommit(s, t) ==
     LET x == txns[t] IN
     /\ prepared' = [prepared EXCEPT ![s] = NoTxn]
     /\ committed' = [committed EXCEPT ![s] = @ \cup {t}]
     /\ CASE x.kind = "create" ->
               /\ exists' = [exists EXCEPT ![s] = TRUE]
-              /\ UNCHANGED <<photos, round, rounds, ended, published, pubCount>>
+              /\ UNCHANGED <<photos, round, rounds, ended, published, pubCount, ballots>>
          [] x.kind = "upload" ->
               /\ photos' = [photos EXCEPT ![s] = Append(@, [photo |-> x.photo, user |-> x.user])]
-              /\ UNCHANGED <<exists, round, rounds, ended, published, pubCount>>
+              /\ UNCHANGED <<exists, round, rounds, ended, published, pubCount, ballots>>
          [] x.kind = "start" ->
-              /\ round' = IF x.r \in ended[s] /\ BUG # "reopen_ended_round"
-                             THEN round ELSE [round EXCEPT ![s] = t]
+              /\ IF x.r \in ended[s] /\ BUG # "reopen_ended_round"
+                   THEN UNCHANGED <<round, ballots>>
+                   ELSE /\ round' = [round EXCEPT ![s] = t]
+                        /\ ballots' = [ballots EXCEPT ![s] = @ \cup {x.ballot}]
               /\ rounds' = [rounds EXCEPT ![s] = Max(@, x.r)]
               /\ UNCHANGED <<exists, photos, ended, published, pubCount>>
          [] x.kind = "publish" ->
@@ -358,8 +478,8 @@ ApplyCommit(s, t) ==
               /\ ended' = [ended EXCEPT ![s] = @ \cup {x.r}]
               /\ published' = [published EXCEPT ![s] = t]
               /\ pubCount' = [pubCount EXCEPT ![s] = @ + 1]
-              /\ UNCHANGED <<exists, photos, rounds>>
-    /\ UNCHANGED <<refused, aborted, ballots>>
+              /\ UNCHANGED <<exists, photos, rounds, ballots>>
+    /\ UNCHANGED <<refused, aborted, withdrawn>>
 
 \* event_state.fold of Aborted(t, payload): release the lock if t held it. apply_abort: an
 \* aborted collection of round r not yet ended here ends it, even if it is not open yet (the
@@ -374,7 +494,8 @@ ApplyAbort(s, t) ==
     /\ ended' = IF ends THEN [ended EXCEPT ![s] = @ \cup {r}] ELSE ended
     /\ round' = IF ends /\ ~(round[s] # NoTxn /\ RoundNo(s) # r)
                   THEN [round EXCEPT ![s] = NoTxn] ELSE round
-    /\ UNCHANGED <<exists, photos, refused, committed, rounds, ballots, published, pubCount>>
+    /\ UNCHANGED <<exists, photos, refused, committed, rounds, ballots, published, withdrawn,
+                   pubCount>>
 
 \* participant._conclude: a known outcome, stored once. A commit of what is not prepared here
 \* is not applied (the Decision is still acknowledged: a step that changes nothing).
@@ -423,7 +544,7 @@ CastVote(s, u, d) ==
        /\ ballots' = [ballots EXCEPT ![s] = @ \cup {b}]
        /\ SendReport(b)
     /\ UNCHANGED <<exists, photos, prepared, refused, committed, aborted, round, rounds, ended,
-                   published, pubCount, coordVars, env>>
+                   published, withdrawn, pubCount, coordVars, env>>
 
 -----------------------------------------------------------------------------
 (* Environment *)
@@ -434,7 +555,7 @@ CastVote(s, u, d) ==
 Deadline(t) ==
     /\ Kind(t) = "start" /\ decided[t] = "commit" /\ t \notin late
     /\ late' = late \cup {t}
-    /\ UNCHANGED <<partVars, coordVars, net, crashes, timeouts, start>>
+    /\ UNCHANGED <<partVars, coordVars, net, crashes, timeouts, start, reqs>>
 
 \* A site crashes and restarts: its log is kept, its memory lost.
 \* Its participant keeps nothing in memory that a step reads (Recover re-arms its queries:
@@ -447,7 +568,7 @@ Crash(s) ==
     /\ LET open == {t \in Begun : Coord(t) = s /\ decided[t] = "none"} IN
        /\ open # {}   \* otherwise nothing a step reads changes
        /\ DecideAll(open, FALSE)
-    /\ UNCHANGED <<partVars, txns, late, timeouts, start>>
+    /\ UNCHANGED <<partVars, txns, late, timeouts, start, reqs>>
 
 -----------------------------------------------------------------------------
 
@@ -470,6 +591,7 @@ Init ==
     /\ ended = [s \in Sites |-> {}]
     /\ ballots = [s \in Sites |-> {}]
     /\ published = [s \in Sites |-> NoTxn]
+    /\ withdrawn = [s \in Sites |-> {}]
     /\ pubCount = [s \in Sites |-> 0]
     /\ txns = IF start >= 0 THEN <<[coord |-> Home, kind |-> "create"]>> ELSE <<>>
     /\ decided = [t \in TxnIds |-> IF t = 1 /\ start >= 0 THEN "commit" ELSE "none"]
@@ -481,11 +603,13 @@ Init ==
     /\ late = {}
     /\ crashes = 0
     /\ timeouts = 0
+    /\ reqs = <<>>
 
 Next ==
     \/ BeginCreate
     \/ \E c \in UploadSites, p \in Photos : BeginUpload(c, p)
-    \/ BeginStartRound
+    \/ \E v \in Sites, u \in Users : MakeRequest(v, u)
+    \/ \E q \in Requests : BeginStartRound(q) \/ Withdraw(reqs[q].site, q)
     \/ CollectAtDeadline
     \/ \E m \in net : ReceiveNo(m) \/ ReceiveReport(m)
     \/ \E t \in Begun : ReceiveYes(t) \/ Timeout(t) \/ Deadline(t)
@@ -504,6 +628,8 @@ TypeOK ==
     /\ \A s \in Sites : prepared[s] \in {NoTxn} \cup Begun /\ round[s] \in {NoTxn} \cup Begun
     /\ \A t \in TxnIds : decided[t] \in {"none", "commit", "abort"}
     /\ \A t \in Begun, s \in Sites : decided[t] = "none" => Cardinality(YesVotes(t, s)) <= 1
+    /\ Len(reqs) <= MaxRequests
+    /\ \A s \in Sites : withdrawn[s] \subseteq {q \in Requests : reqs[q].site = s}
 
 \* 1. Agreement: no transaction commits at one site and aborts (or is refused) at another; a
 \*    site commits only what its coordinator decided to commit, and nobody contradicts a
@@ -560,6 +686,18 @@ Finality ==
     /\ \A s \in Sites : committed[s] \cap (aborted[s] \cup refused[s]) = {}
     /\ \A s \in Sites : pubCount[s] <= 1
     /\ \A s \in Sites : published[s] # NoTxn => round[s] = NoTxn
+
+\* 7. Truthful refusal: the voter's site says "no round started for your accept" only after
+\*    storing Withdrawn(q), so no StartRound of request q may ever commit once it is stored:
+\*    none is decided commit, none is committed at any site. (Withdraw answers IN_DOUBT while
+\*    q's StartRound is prepared there and STARTED once it committed there; from then on the
+\*    site refuses it, and every site must vote yes.) And a request starts one round at most:
+\*    the 200 its accept gets names one round.
+TruthfulRefusal ==
+    /\ \A q \in Requests : q \in withdrawn[reqs[q].site] =>
+          \A t \in StartsOf(q) : decided[t] # "commit" /\ \A s \in Sites : t \notin committed[s]
+    /\ \A q \in Requests : \A t1, t2 \in StartsOf(q) :
+          decided[t1] = "commit" /\ decided[t2] = "commit" => t1 = t2
 
 \* Symmetry: people with their photos, the sites other than home where uploads begin, and those
 \* where they do not, are interchangeable.
