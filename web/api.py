@@ -50,7 +50,7 @@ async def upload_photos(request: web.Request) -> web.Response:
     event_id = request.match_info["event_id"]
     await service.event_state(event_id)  # 404 before reading a large body
     raw_files = await read_photo_parts(request, settings.max_photo_bytes, only_photos=True)
-    metas, base = await service.upload(event_id, request[USER_KEY], raw_files, name=display_name(request))
+    metas, base = await service.uploads.upload(event_id, request[USER_KEY], raw_files, name=display_name(request))
     return web.json_response(
         {
             "photos": [photo_json(m, base + i) for i, m in enumerate(metas, 1)],

@@ -96,7 +96,7 @@ async def upload_from_form(request: web.Request) -> web.Response:
     try:
         await service.event_state(event_id)
         raw = await read_photo_parts(request, settings.max_photo_bytes)
-        metas, base = await service.upload(event_id, request[USER_KEY], raw, name=display_name(request))
+        metas, base = await service.uploads.upload(event_id, request[USER_KEY], raw, name=display_name(request))
     except PhotoSessionError as e:
         return _refused(request, event_id, e)
     response = (web.json_response({"added": len(metas), "montage_version": base + len(metas)}, status=201)

@@ -1,5 +1,5 @@
 """The use cases of one site: one method each, called by thin HTTP handlers (votes and the
-rounds they start are in web.voting).
+rounds they start are in web.voting, uploads in web.uploading).
 
 It bridges asyncio and the actors (a reply callback resolves a future on the loop; nothing here
 blocks the loop on an actor) and turns transaction outcomes into answers or errors.
@@ -16,16 +16,12 @@ from datetime import datetime, timezone
 
 from actors.registry import COORDINATOR, PARTICIPANT, Actors
 from actors.role_actor import Failed, Snapshot
-from domain.admission import CONFLICT, MISSING_PHOTOS
 from domain.errors import (
-    Busy,
-    EventPublished,
     OutcomeUnknown,
     PhotoSessionError,
     SiteUnreachable,
     StorageUnavailable,
     UnknownEvent,
-    VotingInProgress,
 )
 from domain.event_state import EventState
 from domain.messages import (
@@ -34,7 +30,6 @@ from domain.messages import (
     CheckedPrepare,
     CreateEvent,
     Decision,
-    PhotoMeta,
     Prepare,
     Query,
     RoundAnswer,
@@ -42,18 +37,13 @@ from domain.messages import (
     VoteReport,
 )
 from domain.step import Alarm, Finished
-from eventstore.imaging import NormalizedPhoto, normalize_upload
 from eventstore.store_trouble import problem_of
-from web.peers.blob_shipping import PeerMissedBlobs, blobs_of
-from web.errors import error_for_reason
+from web.peers.blob_shipping import blobs_of
 from web.event_views import EventViews
 from web.live import Subscribers
 from web.titles import clean_title
 
 log = logging.getLogger(__name__)
-# An upload ships its files again at most this often when a site votes no for lack of them
-# (they were sent before the 2PC: a site that still lacks them lost them).
-RESHIPMENTS = 3
 
 
 async def back_off(attempt: int) -> None:
@@ -81,6 +71,7 @@ class SiteService:
         self.shipper = None  # web.peers.blob_shipping.BlobShipper, wired by web.site
         self.subscribers = Subscribers()  # live readers of events (server-sent events)
         self.voting = None  # web.voting.Voting, wired by web.site
+        self.uploads = None  # web.uploading.Uploads, wired by web.site
         self.views = EventViews(settings.capacity.cached_events)  # reads without actors
         self.existing: set[str] = set()  # events that exist here (committed creation)
         self.in_doubt: dict[str, str] = {}  # event -> transaction prepared here, undecided
@@ -259,65 +250,6 @@ class SiteService:
         if not finished.commit:
             raise SiteUnreachable("Not every site could be reached; the event was not created.")
         return event_id
-
-    async def upload(self, event_id: str, user_id: str, raw_files: list[bytes], name: str = ""):
-        """Check and re-encode uploaded files, then add them (4xx for files that are not photos)."""
-        max_pixels = self.settings.max_photo_pixels
-        photos = [
-            await self.loop.run_in_executor(None, lambda d=d: normalize_upload(d, max_pixels=max_pixels))
-            for d in raw_files
-        ]
-        return await self.add_photos(event_id, user_id, photos, name)
-
-    async def ship(self, photos) -> None:
-        """Every photo file to every site before the 2PC (ship, then commit); 503 if a site
-        cannot be sent them (nothing was prepared anywhere)."""
-        try:
-            await self.shipper.ship(blobs_of(photos), self.settings.sites)
-        except PeerMissedBlobs as e:
-            raise SiteUnreachable(f"The photos could not be sent to every site ({e}); "
-                                  "nothing was changed.") from e
-
-    async def add_photos(self, event_id: str, user_id: str, photos: list[NormalizedPhoto],
-                         name: str = ""):
-        """Store the photos here, ship them to every site, then commit them everywhere; retries
-        while others conflict, and ships again if a site says it lacks some of them."""
-        state = await self.event_state(event_id)
-        if state.published:  # known refusals before any byte is shipped
-            raise EventPublished()
-        if state.round is not None:
-            raise VotingInProgress()
-        for photo in photos:
-            await self.store_file("photo", photo.sha256, photo.jpeg)
-            await self.store_file("thumb", photo.thumb_sha256, photo.thumb)
-        await self.ship(photos)
-        metas = tuple(
-            PhotoMeta(uuid.uuid4().hex, p.sha256, p.thumb_sha256, user_id, self.site, name[:60])
-            for p in photos
-        )
-        reshipped = 0
-        for attempt in range(self.settings.protocol.upload_attempts):
-            state = await self.event_state(event_id)
-            if state.published:
-                raise EventPublished()
-            if state.round is not None:
-                raise VotingInProgress()
-            finished = await self.run_transaction(event_id, AddPhotos(state.version, metas))
-            if finished.commit:
-                return metas, state.version
-            if finished.reason == MISSING_PHOTOS and reshipped < RESHIPMENTS:
-                # A site lost them, or a sweep took them after a long wait: send them again.
-                reshipped += 1
-                await self.ship(photos)
-                continue
-            if finished.reason == MISSING_PHOTOS:
-                raise SiteUnreachable("A site still lacks the photos after they were sent again; "
-                                      "nothing was changed.")
-            if finished.reason != CONFLICT:
-                raise error_for_reason(finished.reason)
-            # Another upload got there first: not the user's problem; back off and rebase.
-            await back_off(attempt)
-        raise Busy()
 
 
 def _resolve(future: asyncio.Future, value) -> None:

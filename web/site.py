@@ -44,6 +44,7 @@ from web.rendering import refused_page
 from web.service import SiteService
 from web.settings import Settings, load_settings
 from web.tls import client_context, server_context
+from web.uploading import Uploads
 from web.voting import Voting
 
 log = logging.getLogger("site")
@@ -97,6 +98,7 @@ async def _run_site(app: web.Application):
     service.actors = Actors(wiring, idle_s=capacity.actor_idle_s, max_running=capacity.max_actors)
     service.transport = transport
     service.voting = Voting(service)
+    service.uploads = Uploads(service)
     app[SERVICE] = service
     app[FIGURES] = SiteFigures(metrics, lambda: len(service.in_doubt), lambda: store.health.failures)
     metrics.registry.register(app[FIGURES])

@@ -27,7 +27,7 @@ async def two_sites(aiohttp_server, tmp_path):
 
 def lose_after_shipping(upload_site, peer, times: int) -> list[int]:
     """The peer loses the photo file right after each of the first `times` shipments."""
-    shipped, real_ship = [], upload_site.ship
+    shipped, real_ship = [], upload_site.uploads.ship
 
     async def ship(photos) -> None:
         await real_ship(photos)
@@ -36,7 +36,7 @@ def lose_after_shipping(upload_site, peer, times: int) -> list[int]:
             for photo in photos:
                 peer.files.path("photo", photo.sha256).unlink()
 
-    upload_site.ship = ship
+    upload_site.uploads.ship = ship
     return shipped
 
 
@@ -51,7 +51,7 @@ async def test_a_peer_that_lost_a_shipped_photo_votes_no_and_the_upload_commits_
     photo = normalize_upload(jpeg_bytes(320, 240), max_pixels=10_000_000)
     shipped = lose_after_shipping(upload_site, peer, times=1)
 
-    metas, base = await upload_site.add_photos(event_id, "ann", [photo])
+    metas, base = await upload_site.uploads.add_photos(event_id, "ann", [photo])
 
     assert (len(shipped), base) == (2, 0)
     assert refusals(peer, event_id) == ["missing_photos"]
@@ -68,7 +68,7 @@ async def test_a_peer_that_keeps_losing_the_photos_makes_the_upload_fail_with_50
     lose_after_shipping(upload_site, peer, times=100)
 
     with pytest.raises(SiteUnreachable, match="still lacks the photos"):
-        await upload_site.add_photos(event_id, "ann", [photo])
+        await upload_site.uploads.add_photos(event_id, "ann", [photo])
 
     assert set(refusals(peer, event_id)) == {"missing_photos"}
     for site in (upload_site, peer):
