@@ -12,7 +12,7 @@ import time
 
 from actors.registry import PARTICIPANT
 from domain.admission import CONFLICT, starts_round
-from domain.errors import Busy, EventPublished, InvalidRequest, SupersededMontage
+from domain.errors import Busy, EventPublished, InvalidRequest, StorageUnavailable, SupersededMontage
 from domain.messages import ACCEPT, REJECT, Ballot, CastVote, RoundAnswer, RoundRequest, StartRound, VoteAnswer
 from web.errors import error_for_reason
 from web.round_start import RoundStart
@@ -66,6 +66,10 @@ class Voting:
         if starts_round(state, user_id, decision):
             if version != state.version:
                 raise SupersededMontage()
+            problem = self.service.store.health.problem
+            if problem is not None:  # a request could not be withdrawn here: send none
+                raise StorageUnavailable(f"This site cannot store your vote right now ({problem}); "
+                                         "nothing was changed.")
             ballot = Ballot(user_id, ACCEPT, time.time(), self.service.site)
             start = await RoundStart(self.service, state, version, ballot).settle()
             if start is not None:  # this accept opened the round: the commit recorded it
