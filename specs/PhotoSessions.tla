@@ -18,6 +18,12 @@
 (* before any definite "no round" it stores Withdrawn, and its participant *)
 (* then refuses every StartRound of that request (TruthfulRefusal).        *)
 (*                                                                         *)
+(* Ship, then commit (web/peers/blob_shipping.py, blob_api.py): an        *)
+(* upload's photo files are sent to every site before its 2PC; a site      *)
+(* votes yes only holding them (missing_photos otherwise), and its sweep   *)
+(* (eventstore/blob_sweep.py) removes only files nothing there names.      *)
+(* held[s] is what site s holds; Ship and Sweep act at any time.           *)
+(*                                                                         *)
 (* Durable state is what each role folds from its log (domain/records.py): *)
 (* Prepared/Refused/Committed/Aborted/VoteCast for a participant, Began/   *)
 (* Decided/Reported for a coordinator. A crash loses everything else (the  *)
@@ -62,6 +68,9 @@ CONSTANTS
     MaxCrashes,   \* crash-restarts of a site (all sites together)
     MaxTimeouts,  \* prepare timeouts (a site unreachable, or slow), all coordinators together
     MaxRequests,  \* round requests (first accepts that ask for a round), all sites together
+    ShipTo,       \* the sites whose photo files travel on their own (Ship, Sweep: late, never,
+                  \* swept, lost); at the others every shipment has arrived when the upload
+                  \* begins (the ship step succeeded: the bytes are there before the 2PC)
     ConcurrentStarts, \* TRUE: the home site serves round requests concurrently (one task per
                   \* request id, as voting.start_round does), so StartRounds of one round number
                   \* may prepare at once; FALSE: one transaction at a time (a workload bound)
@@ -73,7 +82,11 @@ CONSTANTS
                   \*     abort of that round's collection overtook it (the participant before
                   \*     commit f8e7b7e, which did not remember ended rounds);
                   \* "admit_withdrawn": a participant votes yes on the StartRound of a request
-                  \*     it has withdrawn (admission without the request_spent refusal)
+                  \*     it has withdrawn (admission without the request_spent refusal);
+                  \* "yes_without_photos": a participant votes yes on an upload whatever files
+                  \*     its site holds (no missing_photos refusal);
+                  \* "sweep_prepared": the sweep removes files that only a prepared
+                  \*     transaction names (names_in without state.prepared)
 
 NoTxn == 0
 TxnIds == 1..(MaxNewTxns + 1)   \* txn 1 is the create (begun, or there from the start)
@@ -94,8 +107,9 @@ ASSUME /\ Home \in Sites /\ UploadSites \subseteq Sites
        /\ MaxPhotos <= Cardinality(Photos)
        /\ MaxNewTxns \in Nat /\ MaxRounds \in Nat /\ MaxBallots \in Nat
        /\ MaxCrashes \in Nat /\ MaxTimeouts \in Nat /\ MaxRequests \in Nat
-       /\ ConcurrentStarts \in BOOLEAN
-       /\ BUG \in {"none", "publish_without_one_site", "reopen_ended_round", "admit_withdrawn"}
+       /\ ConcurrentStarts \in BOOLEAN /\ ShipTo \subseteq Sites
+       /\ BUG \in {"none", "publish_without_one_site", "reopen_ended_round", "admit_withdrawn",
+                  "yes_without_photos", "sweep_prepared"}
 
 VARIABLES
     \* --- each site's participant: the fold of its PhotoEvent log (EventState) ---
@@ -126,6 +140,8 @@ VARIABLES
     start,      \* the start this behaviour began from (never changes)
     reqs,       \* the round requests made so far: reqs[i] is request i, made at the voter's
                 \* site (web/round_start.py RoundStart: its site, the voter, the version)
+    held,       \* held[s]: the photos whose files site s holds (data_dir/site-k/photos/, the
+                \* whole file, its sha256 checked: eventstore/photo_files.py PhotoFiles)
     \* --- history, for Finality: Decided records per transaction; Publish commits applied
     \*     per site ---
     decCount,
@@ -134,7 +150,7 @@ VARIABLES
 partVars  == <<exists, photos, prepared, refused, committed, aborted, round, rounds, ended,
                ballots, published, withdrawn, pubCount>>
 coordVars == <<txns, decided, active, collecting, reported, decCount>>
-env       == <<late, crashes, timeouts, start, reqs>>
+env       == <<late, crashes, timeouts, start, reqs, held>>
 vars      == <<partVars, coordVars, net, env>>
 
 -----------------------------------------------------------------------------
@@ -229,14 +245,22 @@ Serving(c) ==
 PhotoLive(p) == \E t \in Begun : Kind(t) = "upload" /\ txns[t].photo = p /\ decided[t] # "abort"
 
 \* service.add_photos at site c: the photo goes on the version c has committed (a retry after
-\* a conflict is a new transaction, on the version c has then).
+\* a conflict, or after a site said missing_photos, is a new transaction, on the version c has
+\* then). Ship, then commit: c stores the file first (store_file), then ships it to every peer
+\* (service.ship), then begins the 2PC. At the sites outside ShipTo the shipment has arrived
+\* by then; at those in ShipTo it may arrive at any time, or never (Ship), and the file may go
+\* (Sweep). (c is taken to hold the file at every attempt: a person's retry stores it again,
+\* and the upload site's own retry follows a prepare that claimed the file there, resetting
+\* its age, so no sweep takes it within the grace period.)
 BeginUpload(c, p) ==
     /\ ~Serving(c) /\ ~PhotoLive(p)
     /\ exists[c] /\ published[c] = NoTxn /\ round[c] = NoTxn
     /\ Version(c) < MaxPhotos
     /\ p \notin {photos[c][i].photo : i \in 1..Version(c)}
     /\ Begin([coord |-> c, kind |-> "upload", base |-> Version(c), photo |-> p, user |-> Owner(p)])
-    /\ UNCHANGED <<partVars, decided, active, collecting, reported, decCount, env>>
+    /\ held' = [s \in Sites |-> IF s = c \/ s \notin ShipTo THEN held[s] \cup {p} ELSE held[s]]
+    /\ UNCHANGED <<partVars, decided, active, collecting, reported, decCount, late, crashes,
+                   timeouts, start, reqs>>
 
 \* voting.vote at site v, when admission.starts_round (a submitter's accept on an open event):
 \* web/round_start.py RoundStart makes a request id here and the ballot (an accept, cast now,
@@ -249,7 +273,7 @@ MakeRequest(v, u) ==
     /\ Len(reqs) < MaxRequests /\ Len(txns) < Budget
     /\ exists[v] /\ round[v] = NoTxn /\ published[v] = NoTxn /\ u \in Submitters(v)
     /\ reqs' = Append(reqs, [site |-> v, user |-> u, version |-> Version(v)])
-    /\ UNCHANGED <<partVars, coordVars, net, late, crashes, timeouts, start>>
+    /\ UNCHANGED <<partVars, coordVars, net, late, crashes, timeouts, start, held>>
 
 \* participant._on_withdraw, asked by RoundStart._withdraw at the voter's site when it gives
 \* up the request (budget over, the home site refused, another round runs: any time here).
@@ -362,7 +386,7 @@ Timeout(t) ==
     /\ timeouts < MaxTimeouts
     /\ timeouts' = timeouts + 1
     /\ Decide(t, FALSE)
-    /\ UNCHANGED <<partVars, txns, late, crashes, start, reqs>>
+    /\ UNCHANGED <<partVars, txns, late, crashes, start, reqs, held>>
 
 -----------------------------------------------------------------------------
 (* Participant *)
@@ -370,7 +394,10 @@ Timeout(t) ==
 OpenForChanges(s) ==   \* admission._open_for_changes is None
     exists[s] /\ published[s] = NoTxn /\ round[s] = NoTxn /\ prepared[s] = NoTxn
 
-\* admission.refusal_reason(...) is None (the contributor limit is above |Users|). A StartRound
+\* admission.refusal_reason(...) is None (the contributor limit is above |Users|). An upload
+\* needs the photo's file here (web/service.py checked() looks, and claims it: CheckedPrepare's
+\* missing; the refusal is missing_photos, stored like any other, so a duplicate prepare is
+\* refused again even if the file arrived since). A StartRound
 \* of a request withdrawn here, or that already started a round here, is refused
 \* (request_spent); with BUG "admit_withdrawn", a withdrawn one is not.
 RequestSpent(s, q) == (q \in withdrawn[s] /\ BUG # "admit_withdrawn") \/ q \in Started(s)
@@ -378,6 +405,7 @@ Admit(s, t) ==
     LET x == txns[t] IN
     CASE x.kind = "create"  -> ~exists[s] /\ prepared[s] = NoTxn
       [] x.kind = "upload"  -> OpenForChanges(s) /\ Version(s) = x.base
+                               /\ (x.photo \in held[s] \/ BUG = "yes_without_photos")
       [] x.kind = "start"   -> ~RequestSpent(s, x.req) /\ OpenForChanges(s) /\ Version(s) = x.version
       [] x.kind = "publish" -> round[s] # NoTxn /\ RoundNo(s) = x.r /\ prepared[s] = NoTxn
 
@@ -555,7 +583,7 @@ CastVote(s, u, d) ==
 Deadline(t) ==
     /\ Kind(t) = "start" /\ decided[t] = "commit" /\ t \notin late
     /\ late' = late \cup {t}
-    /\ UNCHANGED <<partVars, coordVars, net, crashes, timeouts, start, reqs>>
+    /\ UNCHANGED <<partVars, coordVars, net, crashes, timeouts, start, reqs, held>>
 
 \* A site crashes and restarts: its log is kept, its memory lost.
 \* Its participant keeps nothing in memory that a step reads (Recover re-arms its queries:
@@ -568,7 +596,42 @@ Crash(s) ==
     /\ LET open == {t \in Begun : Coord(t) = s /\ decided[t] = "none"} IN
        /\ open # {}   \* otherwise nothing a step reads changes
        /\ DecideAll(open, FALSE)
-    /\ UNCHANGED <<partVars, txns, late, timeouts, start, reqs>>
+    /\ UNCHANGED <<partVars, txns, late, timeouts, start, reqs, held>>
+
+\* Photo files (ship, then commit). web/peers/blob_shipping.py sends a photo's files to a peer
+\* (web/peers/blob_api.py keeps them once their sha256 checks); eventstore/blob_sweep.py removes
+\* the files no committed photo and no prepared transaction names at the site. Both act at
+\* any time, with no guard on locks, prepared transactions or rounds, before or after any
+\* prepare: a slow, late or lost shipment (or one resent after missing_photos).
+\* What names p at s: a committed photo, or the upload prepared here (blob_sweep.names_in;
+\* with BUG "sweep_prepared", only committed photos).
+Named(s, p) ==
+    \/ p \in {photos[s][i].photo : i \in 1..Version(s)}
+    \/ /\ prepared[s] # NoTxn /\ Kind(prepared[s]) = "upload" /\ txns[prepared[s]].photo = p
+       /\ BUG # "sweep_prepared"
+\* Only the prepare of an upload of p reads held[s] (Admit), so a file that arrives or goes
+\* while none of p's uploads can still prepare here (or be prepared here) makes states that
+\* behave alike: begun, not yet answered or decided here. (A file that arrives before the
+\* upload begins is the same as one that arrives just after: Begin reads no file but the
+\* upload site's, which it stores itself.)
+Readable(s, p) ==
+    \E t \in Begun : /\ Kind(t) = "upload" /\ txns[t].photo = p
+                    /\ t \notin committed[s] \cup aborted[s] \cup refused[s]
+\* blob_api's PUT completes (sha256 checked, fsync, rename): the file is here.
+Ship(s, p) ==
+    /\ p \notin held[s] /\ Readable(s, p)
+    /\ held' = [held EXCEPT ![s] = @ \cup {p}]
+    /\ UNCHANGED <<partVars, coordVars, net, late, crashes, timeouts, start, reqs>>
+\* blob_sweep.sweep removes an unnamed file older than blob_grace_s (the age is abstracted:
+\* any time). Atomic with respect to the prepare's check-and-store: PhotoFiles.claim (in
+\* service.checked) resets the file's age under the lock the removal takes, and the sweep's
+\* names are read after its clock. The same step is a disk losing a file nothing names yet
+\* (Lose): the participant then votes no (missing_photos), and the upload site ships again.
+Sweep(s, p) ==
+    /\ p \in held[s] /\ ~Named(s, p) /\ Readable(s, p)
+    /\ held' = [held EXCEPT ![s] = @ \ {p}]
+    /\ UNCHANGED <<partVars, coordVars, net, late, crashes, timeouts, start, reqs>>
+Lose(s, p) == Sweep(s, p)
 
 -----------------------------------------------------------------------------
 
@@ -604,6 +667,7 @@ Init ==
     /\ crashes = 0
     /\ timeouts = 0
     /\ reqs = <<>>
+    /\ held = [s \in Sites |-> {photos[s][i].photo : i \in 1..Len(photos[s])}]
 
 Next ==
     \/ BeginCreate
@@ -617,6 +681,7 @@ Next ==
     \/ \E p, q \in Sites : AskAround(p, q)
     \/ \E s \in Sites, u \in Users, d \in {ACCEPT, REJECT} : CastVote(s, u, d)
     \/ \E s \in Sites : Crash(s)
+    \/ \E s \in ShipTo, p \in Photos : Ship(s, p) \/ Sweep(s, p)   \* Sweep is also Lose
 
 Spec == Init /\ [][Next]_vars
 
@@ -630,6 +695,7 @@ TypeOK ==
     /\ \A t \in Begun, s \in Sites : decided[t] = "none" => Cardinality(YesVotes(t, s)) <= 1
     /\ Len(reqs) <= MaxRequests
     /\ \A s \in Sites : withdrawn[s] \subseteq {q \in Requests : reqs[q].site = s}
+    /\ \A s \in Sites : held[s] \subseteq Photos
 
 \* 1. Agreement: no transaction commits at one site and aborts (or is refused) at another; a
 \*    site commits only what its coordinator decided to commit, and nobody contradicts a
@@ -698,6 +764,14 @@ TruthfulRefusal ==
           \A t \in StartsOf(q) : decided[t] # "commit" /\ \A s \in Sites : t \notin committed[s]
     /\ \A q \in Requests : \A t1, t2 \in StartsOf(q) :
           decided[t1] = "commit" /\ decided[t2] = "commit" => t1 = t2
+
+\* 8. Photos held: a site holds the file of every photo it committed (a committed photo is never
+\*    swept or lost) and of the upload it holds prepared (its yes promised it could commit it:
+\*    ship, then commit; a sweep never takes what a prepared transaction names).
+PhotosHeld ==
+    /\ \A s \in Sites : prepared[s] # NoTxn /\ Kind(prepared[s]) = "upload" =>
+          txns[prepared[s]].photo \in held[s]
+    /\ \A s \in Sites : \A i \in 1..Version(s) : photos[s][i].photo \in held[s]
 
 \* Symmetry: people with their photos, the sites other than home where uploads begin, and those
 \* where they do not, are interchangeable.
