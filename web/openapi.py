@@ -10,7 +10,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from web.display_name import MAX_NAME, REFUSED_IN_NAME
-from web.titles import MAX_TITLE
+from web.titles import MAX_TITLE, NOT_BLANK
 
 # Codes that any state-changing request may carry: a foreign Origin, and the 2PC's refusals.
 REFUSED_ORIGIN = (403, "forbidden_origin")
@@ -102,7 +102,7 @@ SCHEMAS = {
 }
 
 # A title is 1 to 200 characters, at least one of them not a space (web.titles).
-TITLE = {"type": "string", "minLength": 1, "maxLength": MAX_TITLE, "pattern": r"\S"}
+TITLE = {"type": "string", "minLength": 1, "maxLength": MAX_TITLE, "pattern": NOT_BLANK}
 
 OPERATIONS = {
     "/api/events": {"post": {

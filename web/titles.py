@@ -5,6 +5,11 @@ from __future__ import annotations
 from domain.errors import InvalidTitle
 
 MAX_TITLE = 200
+# What str.strip() takes away (Python's whitespace, control separators such as U+001D among
+# it): a title needs one character outside it. Spelled out so that the OpenAPI document's
+# pattern says exactly this, whatever a regex engine takes \s to mean.
+BLANKS = "".join(c for c in map(chr, range(0x3001)) if c.isspace())
+NOT_BLANK = "[^" + "".join(f"\\u{ord(c):04x}" for c in BLANKS) + "]"
 
 
 def clean_title(raw) -> str:

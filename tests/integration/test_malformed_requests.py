@@ -114,3 +114,26 @@ async def test_the_openapi_document_names_every_json_route_the_site_serves(clien
               and r.method not in ("HEAD", "OPTIONS")}
     documented = {(path, method) for path, operations in DOCUMENT["paths"].items() for method in operations}
     assert served - {("/api/openapi.json", "get")} == documented
+
+
+def test_the_documented_title_pattern_refuses_exactly_the_titles_the_site_refuses_as_blank():
+    """U+001D is whitespace to Python's str.strip(), not to a regex's \\s: the document names
+    the blank characters one by one, so it and the site agree on every one of them."""
+    import re
+
+    import pytest
+
+    from domain.errors import InvalidTitle
+    from web.openapi import TITLE
+    from web.titles import BLANKS, clean_title
+
+    for title in [*BLANKS, " \x1d\u3000 ", "\ufeff", "a", " \x1db"]:
+        documented = re.search(TITLE["pattern"], title) is not None
+        try:
+            clean_title(title)
+            accepted = True
+        except InvalidTitle:
+            accepted = False
+        assert documented == accepted, repr(title)
+    with pytest.raises(InvalidTitle):
+        clean_title("\x1d")
