@@ -357,6 +357,20 @@ def expect(status: int, body, wanted: int | tuple, what: str):
 
 
 # --- photos -----------------------------------------------------------------------------------
+def wait_until_ready(url: str, deadline: float) -> None:
+    """Until the site at `url` answers GET /api/status with 200 (SystemExit at `deadline`)."""
+    import urllib.request
+
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/api/status", timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"{url} did not become ready")
+
+
 def tiny_jpeg(seed: int) -> bytes:
     """A small distinct photo (64x48): distinct content, so distinct files at every site."""
     rng = random.Random(seed)

@@ -23,19 +23,11 @@ from pathlib import Path
 
 from PIL import Image
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _harness as h  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 PHOTOS_PER_EVENT = 10
-
-
-def wait_ready(url: str, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url + "/api/status", timeout=1) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"{url} did not become ready")
 
 
 def request(url: str, body: bytes, content_type: str, cookie: str | None) -> tuple[float, dict, str]:
@@ -79,7 +71,7 @@ def main() -> int:
     try:
         urls = [f"http://127.0.0.1:{args.base_port + k}" for k in range(args.sites)]
         for url in urls:
-            wait_ready(url, time.monotonic() + 60)
+            h.wait_until_ready(url, time.monotonic() + 60)
         creates, uploads, cookie = [], [], None
         for i in range(args.n):
             elapsed, _, cookie = request(urls[i % args.sites] + "/api/events",

@@ -98,21 +98,8 @@ class ProxiedSites:
                 cwd=h.ROOT, env=env, stdin=subprocess.DEVNULL,
                 stdout=open(self.data_dir / f"site-{k}" / "site.log", "ab"), stderr=subprocess.STDOUT))
         for url in self.urls:
-            self._wait_ready(url)
+            h.wait_until_ready(url, time.monotonic() + h.READY_TIMEOUT_S)
         return self
-
-    def _wait_ready(self, url: str) -> None:
-        import urllib.request
-
-        deadline = time.monotonic() + h.READY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(url + "/api/status", timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.1)
-        raise SystemExit(f"{url} not ready")
 
     def throttle(self, site: int, rate: float) -> None:
         for other in range(self.count):
