@@ -80,6 +80,11 @@ class InvalidImage(PhotoSessionError):
     default_message = "The image could not be read (truncated, corrupt or too many pixels)."
 
 
+class NotPublished(PhotoSessionError):
+    code = "not_published"
+    default_message = "This event's montage is not published yet."
+
+
 class NoMontage(PhotoSessionError):
     code = "no_montage"
     default_message = "There is no montage of that version."

@@ -13,6 +13,7 @@ log = logging.getLogger(__name__)
 STATUS = {
     errors.UnknownEvent: 404,
     errors.NoMontage: 404,
+    errors.NotPublished: 404,
     errors.InvalidTitle: 400,
     errors.InvalidRequest: 400,
     errors.VotingInProgress: 409,

@@ -6,7 +6,7 @@ import asyncio
 
 from aiohttp import web
 
-from domain.errors import NoMontage, NotSubmitter, UnknownEvent
+from domain.errors import NoMontage, NotPublished, NotSubmitter, UnknownEvent
 from web.identity import USER_KEY
 from web.keys import SERVICE
 
@@ -44,13 +44,11 @@ async def photo(request: web.Request) -> web.Response:
 
 
 async def public_montage(request: web.Request) -> web.Response:
+    """The keepsake, for anyone; before publication the API's JSON error (404 not_published)."""
     service = request.app[SERVICE]
-    try:
-        state = await service.event_state(request.match_info["event_id"])
-    except UnknownEvent:
-        raise web.HTTPNotFound(text="No such event.") from None
+    state = await service.event_state(request.match_info["event_id"])
     if not state.published:
-        raise web.HTTPNotFound(text="Not published.")
+        raise NotPublished()
     data = await service.montage_bytes(state, state.published_version)
     return web.Response(body=data, content_type=JPEG, headers={"Cache-Control": "public, max-age=31536000, immutable"})
 

@@ -182,7 +182,7 @@ def test_three_users_at_three_sites_accepting_publish_everywhere_within_two_seco
         assert view["montage_version"] == 3 and view["state"] == "published"
 
 
-def test_the_public_montage_is_404_before_publication(cluster_factory, client_factory):
+def test_the_public_montage_is_404_not_published_before_publication(cluster_factory, client_factory):
     cluster = cluster_factory(settings_overrides=LONG_PERIOD)
     a, b = client_factory(cluster), client_factory(cluster)
     event_id = create_event(a)
@@ -191,9 +191,11 @@ def test_the_public_montage_is_404_before_publication(cluster_factory, client_fa
     accepted(a, 1, event_id, 2)  # a round runs (B has not voted): nothing is published yet
     for k, view in views(a, cluster, event_id).items():
         assert view["state"] == "voting", (k, view)
-        for user in (a, b, client_factory(cluster)):
-            assert user.get_bytes(k, f"/public/{event_id}/montage.jpg")[0] == 404, k
-    assert client_factory(cluster).get_bytes(0, f"/public/{uuid.uuid4()}/montage.jpg")[0] == 404
+        for user in (a, b, client_factory(cluster)):  # the API's JSON error shape (API.md, Images)
+            assert user.get_json(k, f"/public/{event_id}/montage.jpg") == (404, {
+                "error": "not_published", "message": "This event's montage is not published yet."}), k
+    status, body = client_factory(cluster).get_json(0, f"/public/{uuid.uuid4()}/montage.jpg")
+    assert (status, body["error"]) == (404, "unknown_event")
 
 
 # --- refusals -------------------------------------------------------------------------------------
