@@ -32,8 +32,15 @@ class Voting:
         if task is None:
             task = asyncio.ensure_future(self._start_round(request))
             self._starting[request.request] = task
-            task.add_done_callback(lambda _: self._starting.pop(request.request, None))
+            task.add_done_callback(lambda done: self._served(request.request, done))
         return await asyncio.shield(task)
+
+    def _served(self, request_id: str, task: asyncio.Task) -> None:
+        """Forget a request once served. Its answer may have no taker left (the asker gave up
+        waiting, which is its right): the outcome is read here, so it is not reported lost."""
+        self._starting.pop(request_id, None)
+        if not task.cancelled():
+            task.exception()
 
     async def _start_round(self, request: RoundRequest) -> RoundAnswer:
         event_id, version = request.event_id, request.version
