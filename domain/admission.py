@@ -13,6 +13,10 @@ from domain.messages import ACCEPT, REJECT, AddPhotos, CastVote, CreateEvent, Pa
 
 CONFLICT = "conflict"
 REQUEST_SPENT = "request_spent"
+# A copy of a vote already stored here (the same person, decision and time): not a second vote.
+ALREADY_CAST = "already_cast"
+# A vote for a person whose ballot site is another: their site takes it (web.voting forwards).
+NOT_BALLOT_SITE = "not_ballot_site"
 # Some file an upload names is not at the site: it was never shipped there, or was lost. The
 # upload site ships again and retries.
 MISSING_PHOTOS = "missing_photos"
@@ -65,9 +69,16 @@ def refusal_reason(state: EventState, payload: Payload, config: SiteConfig,
     return "unknown_transaction_kind"
 
 
-def vote_refusal(state: EventState, vote: CastVote) -> str | None:
-    """Why this site must refuse a vote now, or None. (An accept on an open event is not
-    refused here: it starts a round first, at the home site.)"""
+def ballot_site(state: EventState, user: str) -> int | None:
+    """The site that holds `user`'s votes: where their first photo in the event was uploaded.
+    Every site knows it from the replicated photo list, and no photo is added while a round
+    runs, so it is the same everywhere for the whole round."""
+    return next((p.site for p in state.photos if p.submitter == user), None)
+
+
+def vote_refusal(state: EventState, vote: CastVote, site: int) -> str | None:
+    """Why this site (`site`) must refuse a vote now, or None. (An accept on an open event is
+    not refused here: it starts a round first, at the home site.)"""
     if not state.exists:
         return "unknown_event"
     if vote.decision not in (ACCEPT, REJECT):
@@ -82,7 +93,12 @@ def vote_refusal(state: EventState, vote: CastVote) -> str | None:
     if vote.version != current.version:
         return "superseded_montage"
     if vote.user in current.ballots:
+        mine = current.ballots[vote.user]
+        if (mine.decision, mine.at, mine.site) == (vote.decision, vote.at, site):
+            return ALREADY_CAST
         return "already_voted"
+    if ballot_site(state, vote.user) != site:
+        return NOT_BALLOT_SITE
     if state.collecting or vote.at > current.deadline:
         return "voting_closed"
     return None

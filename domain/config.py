@@ -14,6 +14,9 @@ class Timing:
     resend_max_s: float = 5.0
     in_doubt_s: float = 5.0
     ack_wait_s: float = 2.0
+    # A round whose collection keeps failing for a site's sake ends ("unreachable") only once
+    # this long has passed since its deadline.
+    collect_grace_s: float = 30.0
 
     def backoff(self, attempt: int) -> float:
         """Delay before retry number `attempt` (1, 2, ...): doubling, bounded."""

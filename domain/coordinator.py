@@ -6,9 +6,8 @@ Presumed abort: the intention (Began) is stored before any prepare goes out; a t
 without a stored decision after a restart is aborted. Once a decision is stored it is resent,
 with bounded back-off, until every site has acknowledged it, across restarts.
 
-At the event's home site the coordinator also runs voting rounds: a committed StartRound opens
-one; reports of votes, or its deadline, start the collection (a Publish transaction) whose
-prepare answers carry every site's ballots; the tally decides commit (publish) or abort.
+At the event's home site the same actor is the round master (domain.round_master): it decides
+when to collect a round's votes, which this coordinator then runs as a Publish transaction.
 """
 
 from __future__ import annotations
@@ -16,12 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Mapping
 
+from domain import round_master
 from domain.config import SiteConfig
 from domain.messages import (
     Ack,
     AckWaitOver,
     Ballot,
     Begin,
+    CollectAgain,
     Decision,
     Outcome,
     Payload,
@@ -38,8 +39,9 @@ from domain.messages import (
     VoteReport,
 )
 from domain.records import Acknowledged, Began, Decided, Reported
+from domain.round_master import ActiveRound
 from domain.step import Finished, Send, Step, Timer
-from domain.vote_tally import PENDING, PUBLISH, tally
+from domain.vote_tally import PUBLISH, tally
 
 PREPARING, COMMITTED, ABORTED = "preparing", "committed", "aborted"
 
@@ -63,15 +65,6 @@ class Txn:
 
 
 @dataclass(frozen=True)
-class ActiveRound:
-    """A round this (home) site started and has not finished."""
-
-    start: StartRound
-    collecting: bool = False
-    reported: Mapping[str, Ballot] = field(default_factory=dict)  # "user/site" -> vote reported
-
-
-@dataclass(frozen=True)
 class CoordinatorState:
     event_id: str
     txns: Mapping[str, Txn] = field(default_factory=dict)
@@ -81,31 +74,23 @@ class CoordinatorState:
         return replace(self, txns={**self.txns, txn_id: txn})
 
 
-def _ballot_key(ballot: Ballot) -> str:
-    """A person may vote at two sites; each site's vote is reported (any reject vetoes)."""
-    return f"{ballot.user}/{ballot.site}"
-
-
 def fold(state: CoordinatorState, record) -> CoordinatorState:
+    active = state.active
     if isinstance(record, Reported):
-        active = state.active
-        reported = {**active.reported, _ballot_key(record.ballot): record.ballot}
-        return replace(state, active=replace(active, reported=reported))
+        return replace(state, active=round_master.reported(active, record.ballot))
     if isinstance(record, Began):
         state = state.with_txn(record.txn_id, Txn(state.event_id, record.payload, record.sites))
-        if isinstance(record.payload, Publish) and state.active is not None:
-            state = replace(state, active=replace(state.active, collecting=True))
+        if isinstance(record.payload, Publish) and active is not None:
+            state = replace(state, active=round_master.begun(active, record.payload))
         return state
     txn = state.txns[record.txn_id]
     if isinstance(record, Decided):
         phase = COMMITTED if record.commit else ABORTED
         state = state.with_txn(record.txn_id, replace(txn, phase=phase, reason=record.reason))
         if isinstance(txn.payload, StartRound) and record.commit:
-            opening = txn.payload.ballot  # the accept that asked for the round counts at once
-            reported = {_ballot_key(opening): opening} if opening else {}
-            state = replace(state, active=ActiveRound(txn.payload, reported=reported))
-        elif isinstance(txn.payload, Publish):
-            state = replace(state, active=None)
+            state = replace(state, active=round_master.opened(txn.payload))
+        elif isinstance(txn.payload, Publish) and active is not None:
+            state = replace(state, active=round_master.after_collection(active, record.commit, record.reason))
         return state
     if isinstance(record, Acknowledged):
         return state.with_txn(record.txn_id, replace(txn, acks=txn.acks | {record.site}))
@@ -125,23 +110,10 @@ def step(state: CoordinatorState, message, config: SiteConfig, now: float = 0.0)
     return handler(state, message, config, now)
 
 
-def _merge(*steps: Step) -> Step:
-    """Steps taken one after another, as one: the last state, everything else in order."""
-    return Step(
-        steps[-1].state,
-        records=tuple(r for s in steps for r in s.records),
-        send=tuple(m for s in steps for m in s.send),
-        timers=tuple(t for s in steps for t in s.timers),
-        finished=tuple(f for s in steps for f in s.finished),
-    )
-
-
-def _deadline_timer(start: StartRound, now: float) -> Timer:
-    return Timer(max(0.0, start.deadline - now), RoundDeadline(start.round))
-
-
 def _decide(state, txn_id: str, commit: bool, reason: str | None, config, now: float) -> Step:
     txn = state.txns[txn_id]
+    if not commit and isinstance(txn.payload, Publish):
+        reason = round_master.abort_reason(txn.payload, reason, config, now)
     record = Decided(txn_id, commit, reason)
     state = fold(state, record)
     decision = Decision(txn_id, txn.event_id, commit, reason, txn.payload)
@@ -149,18 +121,21 @@ def _decide(state, txn_id: str, commit: bool, reason: str | None, config, now: f
     finished = ()
     if commit:
         timers.append(Timer(config.timing.ack_wait_s, AckWaitOver(txn_id)))
-        if isinstance(txn.payload, StartRound):
-            timers.append(_deadline_timer(txn.payload, now))
     else:  # an abort needs no acknowledgement before the client hears of it
         finished = (Finished(txn_id, False, reason),)
         state = state.with_txn(txn_id, replace(state.txns[txn_id], answered=True))
-    return Step(
+        if state.active is not None and isinstance(txn.payload, Publish):  # to be retried
+            timers.append(round_master.retry_timer(txn.payload, config))
+    decided = Step(
         state,
         records=(record,),
         send=tuple(Send(site, decision) for site in txn.sites),
         timers=tuple(timers),
         finished=finished,
     )
+    if commit and isinstance(txn.payload, StartRound):
+        return round_master.merge(decided, round_master.after_start(state, config, now, _collector(config, now)))
+    return decided
 
 
 def _on_begin(state: CoordinatorState, msg: Begin, config: SiteConfig, now: float) -> Step:
@@ -176,12 +151,14 @@ def _on_begin(state: CoordinatorState, msg: Begin, config: SiteConfig, now: floa
     )
 
 
-def _collect(state: CoordinatorState, config: SiteConfig, now: float) -> Step:
-    """Start the collection of the active round: a Publish transaction to every site."""
-    start = state.active.start
-    payload = Publish(start.round, start.version, start.deadline, start.submitters)
-    txn_id = f"{config.site}-r{start.round}-collect"
-    return _on_begin(state, Begin(txn_id, state.event_id, payload, config.sites), config, now)
+def _collector(config: SiteConfig, now: float):
+    """Begin the next collection attempt of the active round (for domain.round_master)."""
+
+    def collect(state: CoordinatorState) -> Step:
+        txn_id, payload = state.active.next_attempt(config.site)
+        return _on_begin(state, Begin(txn_id, state.event_id, payload, config.sites), config, now)
+
+    return collect
 
 
 def _preparing(state: CoordinatorState, txn_id: str) -> Txn | None:
@@ -203,10 +180,7 @@ def _on_vote(state: CoordinatorState, msg: Vote, config: SiteConfig, now: float)
         p = txn.payload
         verdict, reason = tally(p.submitters, txn.ballots, p.deadline, final=True)
         return _decide(state, msg.txn_id, verdict == PUBLISH, reason, config, now)
-    decided = _decide(state, msg.txn_id, True, None, config, now)
-    if isinstance(txn.payload, StartRound):  # one submitter: the opening accept decides it
-        return _merge(decided, _collect_if_decided(decided.state, config, now))
-    return decided
+    return _decide(state, msg.txn_id, True, None, config, now)
 
 
 def _on_unreachable(state: CoordinatorState, msg: Unreachable, config, now) -> Step:
@@ -276,43 +250,21 @@ def _on_query(state: CoordinatorState, msg: Query, config: SiteConfig, now: floa
     return Step(state, reply=answer)
 
 
-def _open_round(state: CoordinatorState, round_number: int) -> ActiveRound | None:
-    active = state.active
-    if active is None or active.collecting or active.start.round != round_number:
-        return None
-    return active
-
-
 def _on_vote_report(state: CoordinatorState, msg: VoteReport, config, now) -> Step:
-    """Collect at once when the reports already decide the round (a reject, or all accepts)."""
-    active = _open_round(state, msg.round)
-    if active is None or _ballot_key(msg.ballot) in active.reported:
-        return Step(state)
-    record = Reported(msg.round, msg.ballot)
-    state = fold(state, record)
-    return _merge(Step(state, records=(record,)), _collect_if_decided(state, config, now))
-
-
-def _collect_if_decided(state: CoordinatorState, config: SiteConfig, now: float) -> Step:
-    """Collect the active round at once when the votes heard already decide it (a reject, or
-    an accept from every submitter); otherwise wait for more reports or the deadline."""
-    active = state.active
-    start = active.start
-    verdict, _ = tally(start.submitters, active.reported.values(), start.deadline, final=False)
-    if verdict == PENDING:
-        return Step(state)
-    return _collect(state, config, now)
+    return round_master.on_vote_report(state, msg, config, _collector(config, now))
 
 
 def _on_round_deadline(state: CoordinatorState, msg: RoundDeadline, config, now) -> Step:
-    if _open_round(state, msg.round) is None:
-        return Step(state)
-    return _collect(state, config, now)
+    return round_master.on_round_deadline(state, msg, config, _collector(config, now))
+
+
+def _on_collect_again(state: CoordinatorState, msg: CollectAgain, config, now) -> Step:
+    return round_master.on_collect_again(state, msg, config, _collector(config, now))
 
 
 def _on_recover(state: CoordinatorState, msg: Recover, config: SiteConfig, now: float) -> Step:
-    """After a restart: abort what was never decided, resend what is not yet acknowledged,
-    and wait again for the deadline of a round still open (or collect at once if it passed)."""
+    """After a restart: abort what was never decided (a collection attempt is retried), resend
+    what is not yet acknowledged, and let the round master pick up a round still open."""
     steps = [Step(state)]
     for txn_id, txn in state.txns.items():
         state = steps[-1].state
@@ -321,9 +273,8 @@ def _on_recover(state: CoordinatorState, msg: Recover, config: SiteConfig, now: 
         else:
             steps.append(_resend(state, txn_id, 0, config))
     state = steps[-1].state
-    if state.active is not None and not state.active.collecting:
-        steps.append(Step(state, timers=(_deadline_timer(state.active.start, now),)))
-    return _merge(*steps)
+    steps.append(round_master.recover(state, config, now, _collector(config, now)))
+    return round_master.merge(*steps)
 
 
 _HANDLERS = {
@@ -337,6 +288,7 @@ _HANDLERS = {
     Query: _on_query,
     VoteReport: _on_vote_report,
     RoundDeadline: _on_round_deadline,
+    CollectAgain: _on_collect_again,
     Recover: _on_recover,
 }
 
@@ -353,6 +305,4 @@ def timer_obsolete(state: CoordinatorState, message) -> bool:
     if isinstance(message, AckWaitOver):  # only a client waiting in memory cares
         txn = state.txns.get(message.txn_id)
         return txn is None or txn.phase != COMMITTED or txn.answered
-    if isinstance(message, RoundDeadline):
-        return _open_round(state, message.round) is None
-    return False
+    return round_master.timer_obsolete(state.active, message)

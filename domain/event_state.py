@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Mapping
 
-from domain.messages import AddPhotos, Ballot, CreateEvent, Payload, PhotoMeta, Publish, StartRound
+from domain.messages import RETRY, AddPhotos, Ballot, CreateEvent, Payload, PhotoMeta, Publish, StartRound
 from domain.records import Aborted, Committed, Prepared, Refused, VoteCast, Withdrawn
 
 
@@ -107,8 +107,9 @@ def apply_commit(state: EventState, payload: Payload) -> EventState:
 
 def apply_abort(state: EventState, payload: Payload | None, reason: str | None) -> EventState:
     """An aborted collection ends its round, even one not yet open here (the abort may overtake
-    the round's start); other aborted transactions change nothing."""
-    if not isinstance(payload, Publish) or payload.round in state.ended:
+    the round's start), unless it is to be retried (RETRY: the round goes on, and voting is open
+    again here until its deadline); other aborted transactions change nothing."""
+    if not isinstance(payload, Publish) or payload.round in state.ended or reason == RETRY:
         return state
     # A collection that failed for any other reason failed to reach every site in time.
     shown = reason if reason in ("rejected", "timeout") else "unreachable"

@@ -67,12 +67,22 @@ class StartRound:
 
 @dataclass(frozen=True)
 class Publish:
-    """Collect round `round`: committed, it publishes `version`; aborted, the round aborts."""
+    """Collect round `round`, attempt `attempt`: committed, it publishes `version`; aborted with
+    reason RETRY, the round goes on (the home site tries again); aborted otherwise, it aborts."""
 
     round: int
     version: int
     deadline: float
     submitters: tuple[str, ...]
+    attempt: int = 1
+
+
+# The abort of a collection attempt that failed for a site's sake (a participant unreachable or
+# in the way, the home site restarted) before the deadline plus the grace period: not the end
+# of the round, whose sites reopen voting while the home site tries again.
+RETRY = "retry"
+# The reasons a collection's abort can end its round with (domain.round_master decides them).
+ROUND_ENDINGS = ("rejected", "timeout", "unreachable")
 
 
 Payload = CreateEvent | AddPhotos | StartRound | Publish
@@ -141,11 +151,55 @@ class Outcome:
 
 @dataclass(frozen=True)
 class VoteReport:
-    """Best effort, from the site where a vote was cast to the event's home site."""
+    """From the ballot site of a vote to the event's home site, until acknowledged (ReportAck,
+    once the home site stored it); `attempt` counts the sends, for the back-off."""
 
     event_id: str
     round: int
     ballot: Ballot
+    attempt: int = 0
+
+
+@dataclass(frozen=True)
+class ReportAck:
+    event_id: str
+    round: int
+    user: str
+
+
+@dataclass(frozen=True)
+class CountRelay:
+    """From the home site to every site, best effort: the votes of round `round` it has counted
+    so far (pages show the event-wide count; the authoritative count is the collection's)."""
+
+    event_id: str
+    round: int
+    ballots: tuple[Ballot, ...]
+
+
+@dataclass(frozen=True)
+class VoteRequest:
+    """A vote cast at a site that does not hold the person's ballot, forwarded to the site that
+    does (their ballot site) and answered from there. Idempotent: `at` names the vote, so a
+    copy gets the answer the first one got."""
+
+    event_id: str
+    user: str
+    version: int
+    decision: str
+    at: float
+
+
+@dataclass(frozen=True)
+class VoteReply:
+    """The ballot site's answer to a VoteRequest: recorded in `round` (until `deadline`), or the
+    error code that refused it."""
+
+    event_id: str
+    round: int | None
+    deadline: float | None
+    error: str | None = None
+    message: str | None = None  # the refusal in words, as the ballot site put it
 
 
 @dataclass(frozen=True)
@@ -198,7 +252,7 @@ class Unreachable:
     """The transport could not deliver `request` to `site` (refused, reset, timed out)."""
 
     site: int
-    request: Prepare | Decision | Query
+    request: Prepare | Decision | Query | VoteReport
 
 
 @dataclass(frozen=True)
@@ -264,6 +318,24 @@ class RoundDeadline:
 
 
 @dataclass(frozen=True)
+class CollectAgain:
+    """Timer of the home site after a collection attempt failed for a site's sake: begin
+    attempt `attempt` of round `round` unless the round has moved on."""
+
+    round: int
+    attempt: int
+
+
+@dataclass(frozen=True)
+class ReportAgain:
+    """Timer of a ballot site whose report of `user`'s vote got no acknowledgement."""
+
+    round: int
+    user: str
+    attempt: int
+
+
+@dataclass(frozen=True)
 class Recover:
     """Sent once to every actor rebuilt from the log at start-up."""
 
@@ -272,7 +344,8 @@ WIRE_TYPES = {
     cls.__name__: cls
     for cls in (
         PhotoMeta, CreateEvent, AddPhotos, StartRound, Publish, Ballot, Prepare, Vote, Decision,
-        Ack, Query, Outcome, VoteReport, RoundRequest, RoundAnswer,
+        Ack, Query, Outcome, VoteReport, RoundRequest, RoundAnswer, ReportAck, CountRelay,
+        VoteRequest, VoteReply,
     )
 }
 

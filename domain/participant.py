@@ -6,12 +6,13 @@ A participant votes yes only when the rules admit the payload (domain.admission)
 holds every file the payload names (the site says which it lacks: CheckedPrepare), stores its
 vote before answering, answers duplicates with the answer it gave first, and once it has voted
 yes never decides alone: in doubt, it asks the coordinator and its peers. It also keeps the
-votes people cast at this site: stored before the answer, final, reported to the home site.
+votes of the people whose ballot site this is: stored before the answer, final, and reported to
+the home site until it acknowledges them.
 """
 
 from __future__ import annotations
 
-from domain.admission import refusal_reason, vote_refusal
+from domain.admission import ALREADY_CAST, refusal_reason, vote_refusal
 from domain.config import SiteConfig
 from domain.event_state import EventState, fold_all
 from domain.messages import (
@@ -23,9 +24,13 @@ from domain.messages import (
     Decision,
     Outcome,
     Prepare,
+    RETRY,
+    ROUND_ENDINGS,
     Publish,
     Query,
     Recover,
+    ReportAck,
+    ReportAgain,
     Unreachable,
     IN_DOUBT,
     STARTED,
@@ -72,7 +77,7 @@ def _on_prepare(state: EventState, msg: Prepare, config: SiteConfig,
         return Step(state, reply=vote(reason is None, reason, ballots_for(state)))
     if msg.txn_id in state.outcomes:  # the abort overtook the prepare
         return Step(state, reply=vote(False, "aborted"))
-    implied = _start_implied_by(state, msg)
+    implied = _start_implied_by(state, msg) or _attempt_superseded(state, msg)
     current = fold_all(state, implied)
     reason = refusal_reason(current, msg.payload, config, missing)
     if reason is not None:
@@ -100,6 +105,22 @@ def _start_implied_by(state: EventState, msg: Prepare) -> list:
             and prepared.payload.round == msg.payload.round
             and prepared.coordinator == msg.coordinator and state.rounds < msg.payload.round):
         return [Committed(prepared.txn_id)]
+    return []
+
+
+def _attempt_superseded(state: EventState, msg: Prepare) -> list:
+    """The records that abort a collection attempt that the prepare `msg` proves was retried.
+
+    The home site begins attempt k+1 of a round only after it decided attempt k's abort as a
+    retry (domain.round_master); so a site still holding attempt k of that round from that home
+    site prepared may apply that abort now, instead of refusing the new attempt as a conflict."""
+    prepared = state.prepared
+    if (isinstance(msg.payload, Publish) and prepared is not None
+            and isinstance(prepared.payload, Publish)
+            and prepared.payload.round == msg.payload.round
+            and prepared.coordinator == msg.coordinator
+            and prepared.payload.attempt < msg.payload.attempt):
+        return [Aborted(prepared.txn_id, RETRY)]
     return []
 
 
@@ -139,6 +160,11 @@ def _cannot_apply(state: EventState, txn_id: str, commit: bool) -> str | None:
 def _on_outcome(state: EventState, msg: Outcome, config: SiteConfig) -> Step[EventState]:
     if msg.commit is None or state.prepared is None or state.prepared.txn_id != msg.txn_id:
         return Step(state)
+    if (msg.commit is False and isinstance(state.prepared.payload, Publish)
+            and msg.reason != RETRY and msg.reason not in ROUND_ENDINGS):
+        # A peer that refused a collection attempt knows it aborted, not whether the round
+        # ends or is retried: only the home site's decision says, so keep asking.
+        return Step(state)
     return _stored(state, _conclude(state, msg.txn_id, msg.commit, msg.reason, msg.payload))
 
 
@@ -175,11 +201,38 @@ def _on_recover(state: EventState, msg: Recover, config: SiteConfig):
 
 
 def _on_unreachable(state: EventState, msg: Unreachable, config: SiteConfig):
-    return Step(state)  # a query or report that got no answer: timers and deadlines cover it
+    """A report that got no acknowledgement is sent again later; a query that got no answer is
+    covered by its own timer."""
+    report = msg.request
+    if isinstance(report, VoteReport):
+        return Step(state, timers=(Timer(config.timing.backoff(report.attempt + 1),
+                                         ReportAgain(report.round, report.ballot.user, report.attempt + 1)),))
+    return Step(state)
+
+
+def _on_report_again(state: EventState, msg: ReportAgain, config: SiteConfig):
+    ballot = _reportable(state, msg.round, msg.user)
+    if ballot is None:
+        return Step(state)
+    return Step(state, send=(Send(state.home_site, VoteReport(state.event_id, msg.round, ballot, msg.attempt)),))
+
+
+def _reportable(state: EventState, round_number: int, user: str) -> Ballot | None:
+    """The vote of `user` stored here in round `round_number`, while that round runs here."""
+    current = state.round
+    if current is None or current.round != round_number:
+        return None
+    return current.ballots.get(user)
+
+
+def _on_report_ack(state: EventState, msg: ReportAck, config: SiteConfig):
+    return Step(state)  # the home site stored the report: nothing more to send
 
 
 def _on_cast_vote(state: EventState, msg: CastVote, config: SiteConfig):
-    reason = vote_refusal(state, msg)
+    reason = vote_refusal(state, msg, config.site)
+    if reason == ALREADY_CAST:  # a copy of a vote stored here: the same answer again
+        return Step(state, reply=VoteAnswer(state.round.round, state.round.deadline))
     if reason is not None:
         return Step(state, reply=VoteAnswer(None, None, reason))
     current = state.round
@@ -216,6 +269,8 @@ _HANDLERS = {
     Recover: _on_recover,
     Unreachable: _on_unreachable,
     CastVote: _on_cast_vote,
+    ReportAgain: _on_report_again,
+    ReportAck: _on_report_ack,
     Withdraw: _on_withdraw,
 }
 
@@ -225,4 +280,6 @@ def timer_obsolete(state: EventState, message) -> bool:
     site may drop it rather than start an actor for it). Unknown timers are never obsolete."""
     if isinstance(message, AskOutcome):  # decided transactions are never prepared again
         return state.prepared is None or state.prepared.txn_id != message.txn_id
+    if isinstance(message, ReportAgain):  # rounds that ended here never run here again
+        return _reportable(state, message.round, message.user) is None
     return False

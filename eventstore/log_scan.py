@@ -17,7 +17,7 @@ from eventstore.photo_files import write_atomically
 
 log = logging.getLogger(__name__)
 
-FORMAT = 1  # bump whenever add() or to_json() change: a file folded by other code is then ignored
+FORMAT = 2  # bump whenever add() or to_json() change: a file folded by other code is then ignored
 CHECKPOINT_AFTER = 1000  # records: a start-up that read a longer tail writes a checkpoint at once
 _BATCH = 5000
 
@@ -67,8 +67,8 @@ class LogScan:
             txns[txn]["decided"] = True
             if data["commit"] and txns[txn]["type"] == "StartRound":
                 self._round_open[event_id] = True
-            if txns[txn]["type"] == "Publish":
-                self._round_open[event_id] = False
+            if txns[txn]["type"] == "Publish" and (data["commit"] or data.get("reason") != "retry"):
+                self._round_open[event_id] = False  # a retried attempt leaves its round open
         elif name == "Acknowledged" and txn in txns:
             txns[txn]["sites"].discard(data["site"])
             if not txns[txn]["sites"] and txns[txn]["decided"]:

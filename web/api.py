@@ -41,8 +41,10 @@ async def create_event(request: web.Request) -> web.Response:
 
 
 async def read_event(request: web.Request) -> web.Response:
-    state = await request.app[SERVICE].event_state(request.match_info["event_id"])
-    return web.json_response(event_json(state, request.app[SITE], request[USER_KEY]))
+    service = request.app[SERVICE]
+    state = await service.event_state(request.match_info["event_id"])
+    return web.json_response(event_json(state, request.app[SITE], request[USER_KEY],
+                                        service.home_reachable(state)))
 
 
 async def upload_photos(request: web.Request) -> web.Response:

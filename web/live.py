@@ -30,16 +30,21 @@ class Subscribers:
         self._queues: dict[str, set[asyncio.Queue]] = {}
         self._last: dict[str, tuple] = {}
 
-    def publish(self, state: EventState) -> None:
-        """On the loop: hand the new state to every reader of the event (latest wins)."""
+    def publish(self, state: EventState, force: bool = False) -> None:
+        """On the loop: hand the new state to every reader of the event (latest wins); `force`:
+        even if it looks the same (something beside the state changed: a peer's reachability)."""
         seen = visible(state)
-        if self._last.get(state.event_id) == seen:
+        if self._last.get(state.event_id) == seen and not force:
             return
         self._last[state.event_id] = seen
         for queue in self._queues.get(state.event_id, ()):
             if queue.full():
                 queue.get_nowait()
             queue.put_nowait(state)
+
+    def events(self) -> list[str]:
+        """The events someone reads live."""
+        return list(self._queues)
 
     def close_all(self) -> None:
         """At shutdown: every open stream ends (None is the signal)."""
@@ -75,7 +80,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
     queue = service.subscribers.subscribe(event_id)
     try:
         while state is not None:
-            data = json.dumps(event_json(state, site, user_id))
+            data = json.dumps(event_json(state, site, user_id, service.home_reachable(state)))
             await response.write(f"event: event\ndata: {data}\n\n".encode())
             while True:
                 try:

@@ -31,10 +31,12 @@ from domain.messages import (
     CreateEvent,
     Decision,
     Prepare,
+    CountRelay,
     Query,
     RoundAnswer,
     RoundRequest,
     VoteReport,
+    VoteRequest,
 )
 from domain.step import Alarm, Finished
 from eventstore.store_trouble import problem_of
@@ -42,6 +44,7 @@ from web.peers.blob_shipping import blobs_of
 from web.event_views import EventViews
 from web.live import Subscribers
 from web.titles import clean_title
+from web.vote_counts import RelayedCounts
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +76,8 @@ class SiteService:
         self.voting = None  # web.voting.Voting, wired by web.site
         self.uploads = None  # web.uploading.Uploads, wired by web.site
         self.views = EventViews(settings.capacity.cached_events)  # reads without actors
+        self.counts = RelayedCounts()  # what the home sites relayed of their rounds' votes
+        self.reachability = None  # web.peers.reachability.Reachability, wired by web.site
         self.existing: set[str] = set()  # events that exist here (committed creation)
         self.in_doubt: dict[str, str] = {}  # event -> transaction prepared here, undecided
         self.alarms: dict[tuple[str, str], Alarm] = {}  # (event, txn) -> what must never happen
@@ -112,7 +117,7 @@ class SiteService:
             return  # an older state reported late: the newer one was already handled
         if state.exists:
             self.existing.add(state.event_id)
-            self.subscribers.publish(state)
+            self.subscribers.publish(self.counts.merged(state))
         if state.prepared is not None:
             self.in_doubt[state.event_id] = state.prepared.txn_id
         else:
@@ -214,9 +219,13 @@ class SiteService:
             if answer.commit is None and message.coordinator == self.site:
                 return await self.ask(COORDINATOR, message.event_id, message)
             return answer
-        if isinstance(message, VoteReport):
-            self.actors.deliver(COORDINATOR, message.event_id, message)
+        if isinstance(message, VoteReport):  # acknowledged once stored
+            return await self.ask(COORDINATOR, message.event_id, message)
+        if isinstance(message, CountRelay):
+            self._relayed(message)
             return None
+        if isinstance(message, VoteRequest):
+            return await self.voting.serve_forwarded(message)
         if isinstance(message, RoundRequest):
             try:
                 return await self.voting.start_round(message)
@@ -224,8 +233,26 @@ class SiteService:
                 return RoundAnswer(message.event_id, None, None, e.code)
         return None
 
+    def _relayed(self, relay: CountRelay) -> None:
+        if self.counts.offer(relay):
+            state = self.views.get(relay.event_id)
+            if state is not None and state.exists:
+                self.subscribers.publish(self.counts.merged(state))
+
+    def home_reachable(self, state: EventState) -> bool:
+        """Whether this site can reach the event's home site (which counts and collects votes)."""
+        return self.reachability is None or self.reachability.reachable(state.home_site)
+
+    def reachability_changed(self, site: int) -> None:
+        """A peer went away or came back: open pages of the events it is home to are told."""
+        for event_id in self.subscribers.events():
+            state = self.views.get(event_id)
+            if state is not None and state.exists and state.home_site == site:
+                self.subscribers.publish(self.counts.merged(state), force=True)
+
     # --- use cases ------------------------------------------------------------------------------
     async def event_state(self, event_id: str) -> EventState:
+        """The event as this site holds it, with the votes its home site relayed."""
         if not valid_event_id(event_id) or event_id not in self.actors.logged:
             raise UnknownEvent()
         state = self.views.get(event_id)
@@ -233,7 +260,7 @@ class SiteService:
             state = await self._load_view(event_id)
         if not state.exists:
             raise UnknownEvent()
-        return state
+        return self.counts.merged(state)
 
     async def _load_view(self, event_id: str) -> EventState:
         """The event as stored here, read from the store without starting its actor."""

@@ -23,6 +23,7 @@ class ProtocolSettings:
     resend_max_s: float = 5.0
     in_doubt_s: float = 5.0
     ack_wait_s: float = 2.0
+    collect_grace_s: float = 30.0  # a collection failing for a site's sake ends the round this long after its deadline
     upload_attempts: int = 30
     hmac_max_skew_s: float = 30.0
     blob_stall_s: float = 10.0  # a photo's transfer to a peer fails after this long without progress

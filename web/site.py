@@ -39,6 +39,8 @@ from web.logs import configure_logging
 from web.metrics import Metrics, SiteFigures
 from web.metrics_http import metrics_middleware, setup_metrics_route
 from web.pages import setup_pages
+from web.peers.reachability import Reachability
+from web.peers.status import check_peer
 from web.peers.transport import Transport
 from web.rendering import refused_page
 from web.service import SiteService
@@ -57,7 +59,8 @@ MAX_BODY = 1024 * 1024
 
 def site_config(settings: Settings, site: int) -> SiteConfig:
     p = settings.protocol
-    timing = Timing(p.prepare_timeout_s, p.resend_base_s, p.resend_max_s, p.in_doubt_s, p.ack_wait_s)
+    timing = Timing(p.prepare_timeout_s, p.resend_base_s, p.resend_max_s, p.in_doubt_s, p.ack_wait_s,
+                    p.collect_grace_s)
     return SiteConfig(site, settings.sites, settings.max_contributors, timing)
 
 
@@ -71,6 +74,9 @@ async def _run_site(app: web.Application):
     files = PhotoFiles(site_dir)
     service = SiteService(settings, site, loop, store, files, MontageCache(site_dir / "montages", files))
     transport = Transport(settings, site, loop, service.dispatch)
+    service.reachability = Reachability(
+        site, lambda peer: check_peer(transport.session, settings, site, peer), service.reachability_changed)
+    transport.heard = service.reachability.heard
     # With [tls], peers are dialled over TLS only and must show a certificate from tls.ca.
     connector = aiohttp.TCPConnector(limit=256, ssl=client_context(settings, site) or True)
     transport.session = aiohttp.ClientSession(connector=connector)
@@ -105,14 +111,27 @@ async def _run_site(app: web.Application):
     await service.start()
     checkpoints = asyncio.create_task(_checkpoint_periodically(loop, store))
     sweeps = asyncio.create_task(_sweep_blobs_periodically(loop, store, files, settings.protocol))
+    watching = asyncio.create_task(_watch_home_sites(service))
     log.info("site %d ready at %s", site, settings.site_url(site))
     yield
     checkpoints.cancel()
     sweeps.cancel()
+    watching.cancel()
     service.actors.stop_all()
     await transport.session.close()
     await loop.run_in_executor(None, store.checkpoint)
     store.close()
+
+
+async def _watch_home_sites(service: SiteService) -> None:
+    """While pages are open live, keep checking the home sites of their events, so that a page
+    says so when one goes away or comes back (web.peers.reachability)."""
+    while True:
+        await asyncio.sleep(1.0)
+        for event_id in service.subscribers.events():
+            state = service.views.get(event_id)
+            if state is not None and state.exists:
+                service.home_reachable(state)
 
 
 async def _checkpoint_periodically(loop: asyncio.AbstractEventLoop, store: SiteStore) -> None:

@@ -22,11 +22,20 @@ def iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="milliseconds")
 
 
+def display_names(state: EventState) -> dict[str, str]:
+    """Each submitter's display name, as their latest photo carries it."""
+    return {p.submitter: p.submitter_name for p in state.photos if p.submitter_name}
+
+
 def vote_json(state: EventState, user_id: str) -> dict | None:
+    """`accepted` and `voters` count every vote this site knows of: stored here, or relayed by
+    the home site (web.vote_counts)."""
     current = state.round
     if current is None:
         return None
     mine = current.ballots.get(user_id)
+    names = display_names(state)
+    voters = sorted(current.ballots.values(), key=lambda b: (b.at, b.user))
     return {
         "round": current.round,
         "montage_version": current.version,
@@ -35,6 +44,7 @@ def vote_json(state: EventState, user_id: str) -> dict | None:
         "required": len(current.submitters),
         "my_vote": mine.decision if mine else None,
         "closed": state.collecting,
+        "voters": [{"user_id": b.user, "name": names.get(b.user)} for b in voters],
     }
 
 
@@ -45,13 +55,14 @@ def outcome_json(state: EventState) -> dict | None:
     return {"round": last.round, "outcome": last.outcome, "reason": last.reason}
 
 
-def event_json(state: EventState, site: int, user_id: str) -> dict:
+def event_json(state: EventState, site: int, user_id: str, home_site_reachable: bool = True) -> dict:
     is_submitter = user_id in state.submitters
     visible = is_submitter or state.published
     return {
         "event_id": state.event_id,
         "title": state.title,
         "home_site": state.home_site,
+        "home_site_reachable": home_site_reachable,
         "site": site,
         "url": f"/events/{state.event_id}",
         "created_at": state.created_at,

@@ -19,20 +19,21 @@ ROUND_START_SLACK_S = 15.0
 
 
 def votes_match_history(ev: EventEvidence) -> list[Violation]:
-    """A 200 vote is stored where it was cast, as cast; a refused one is stored nowhere; a
-    recorded reject means its round did not publish."""
+    """A 200 vote is stored, as cast, at one site (the person's ballot site, wherever it was
+    cast); a refused one is stored nowhere; a recorded reject means its round did not publish;
+    nobody has two ballots in a round."""
     out = []
     published = {p.round for p, decided in collections(ev.logs).values() if decided and decided.commit}
+    everywhere = [(site, r, b) for site, log in ev.logs.items() for r, b in log.ballots()]
     for op in (o for o in ev.ops if o.f == "vote" and o.outcome in (OK, FAIL)):
         user, decision = op.value["user"], op.value["decision"]
-        log = ev.logs.get(op.site)
-        stored = [(r, b) for r, b in (log.ballots() if log else ()) if b.user == user
+        stored = [(r, b) for _, r, b in everywhere if b.user == user
                   and op.invoked_wall - CLOCK_SLACK_S <= b.at <= op.completed_wall + CLOCK_SLACK_S]
         if op.outcome == OK:
             rnd = op.result.get("round")
             if not any(r == rnd and b.decision == decision for r, b in stored):
                 out.append(Violation("finality", ev.event_id, (op.site,),
-                                     f"a recorded {decision} in round {rnd} is not in the site's log",
+                                     f"a recorded {decision} in round {rnd} is in no site's log",
                                      (op.describe(),)))
             if decision == REJECT and rnd in published:
                 out.append(Violation("validity", ev.event_id, (op.site,),
@@ -41,6 +42,13 @@ def votes_match_history(ev: EventEvidence) -> list[Violation]:
         elif stored:
             out.append(Violation("validity", ev.event_id, (op.site,),
                                  f"a refused vote was stored: {stored}", (op.describe(),)))
+    ballots: dict[tuple[int, str], set] = {}
+    for site, r, b in everywhere:
+        ballots.setdefault((r, b.user), set()).add((b.decision, b.at, b.site))
+    for (r, user), kept in sorted(ballots.items()):
+        if len(kept) > 1:
+            out.append(Violation("finality", ev.event_id, tuple(sorted({s for _, _, s in kept})),
+                                 f"round {r}: {user} holds {len(kept)} ballots: {sorted(kept)}"))
     return out
 
 

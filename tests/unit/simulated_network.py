@@ -16,7 +16,8 @@ from domain.config import SiteConfig
 from domain.coordinator import CoordinatorState
 from domain.event_state import EventState
 from domain.event_state import fold_all as fold_participant
-from domain.messages import Ack, Decision, Outcome, Prepare, Query, Recover, Unreachable, Vote, VoteReport
+from domain.messages import (Ack, CountRelay, Decision, Outcome, Prepare, Query, Recover, ReportAck,
+                             Unreachable, Vote, VoteReport)
 from domain.records import Aborted, Committed, Decided, Prepared
 from domain.step import Step
 
@@ -138,10 +139,14 @@ class SimulatedSites:
             if answer.commit is None and message.coordinator == dst:
                 answer = self._run(dst, COORDINATOR, message)
             self._reply(dst, src, answer)
-        elif isinstance(message, (Vote, Ack, VoteReport)):
+        elif isinstance(message, VoteReport):
+            self._reply(dst, src, self._run(dst, COORDINATOR, message))
+        elif isinstance(message, (Vote, Ack)):
             self._run(dst, COORDINATOR, message)
-        elif isinstance(message, Outcome):
+        elif isinstance(message, (Outcome, ReportAck)):
             self._run(dst, PARTICIPANT, message)
+        elif isinstance(message, CountRelay):
+            pass  # read by the site's pages, not by its protocol roles
         else:
             raise TypeError(f"not a site-to-site message: {message!r}")
         self.check_safety()

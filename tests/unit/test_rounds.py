@@ -47,7 +47,7 @@ from domain.messages import (
     VoteReport,
     Withdraw,
 )
-from domain.messages import IN_DOUBT, STARTED, WITHDRAWN
+from domain.messages import IN_DOUBT, RETRY, STARTED, WITHDRAWN, CollectAgain, CountRelay, ReportAck, ReportAgain
 from domain.records import (
     Aborted,
     Acknowledged,
@@ -80,12 +80,12 @@ REQUEST = "2-ann-accept"  # a round request made at this site for ann's accept
 OPENED = replace(START, request=REQUEST, ballot=Ballot("ann", ACCEPT, NOW - 1, HERE))
 ALONE = StartRound(1, 1, DEADLINE, ("ann",), REQUEST, Ballot("ann", ACCEPT, NOW - 1, HERE))
 ALONE_PUBLISH = Publish(1, 1, DEADLINE, ("ann",))
-COLLECT = "1-r1-collect"  # the home site's collection of round 1
+COLLECT = "1-r1-c1"  # the home site's collection of round 1, its first attempt
 
 
 def upload(version: int, submitter: str) -> AddPhotos:
     return AddPhotos(version, (PhotoMeta(f"photo-{version}", f"sha-{version}", f"thumb-{version}",
-                                         submitter, 3),))
+                                         submitter, HERE),))
 
 
 def ballot(user: str, decision: str = ACCEPT, at: float = NOW, site: int = HERE) -> Ballot:
@@ -145,6 +145,11 @@ def in_doubt_timer(txn_id: str) -> tuple[Timer, ...]:
 
 def reported(b: Ballot) -> tuple[Send, ...]:
     return (Send(HOME, VoteReport(EVENT, 1, b)),)
+
+
+def relayed(*ballots: Ballot, round_number: int = 1) -> tuple[Send, ...]:
+    """The home site's count of a round, relayed to every site (itself included)."""
+    return tuple(Send(s, CountRelay(EVENT, round_number, ballots)) for s in SITES)
 
 
 UNCHECKED = object()
@@ -300,10 +305,9 @@ CASTING = (
       voting(), cast("ann", at=DEADLINE),
       records=(VoteCast(1, ballot("ann", at=DEADLINE)),),
       send=reported(ballot("ann", at=DEADLINE)), reply=VoteAnswer(1, DEADLINE)),
-    P("a vote cast at the home site is reported to the home site too",
-      voting(), cast("ann"), site=HOME,
-      records=(VoteCast(1, ballot("ann", site=HOME)),), send=reported(ballot("ann", site=HOME)),
-      reply=VoteAnswer(1, DEADLINE)),
+    P("a vote at a site that does not keep the person's ballot is refused as not_ballot_site "
+      "(web.voting forwards it to the site that does)",
+      voting(), cast("ann"), site=HOME, reply=refused_vote("not_ballot_site")),
     P("a vote from someone without a photo in the event is refused as not_submitter",
       voting(), cast("eve"), reply=refused_vote("not_submitter")),
     P("a vote from someone without a photo is refused as not_submitter even with no round",
@@ -320,8 +324,11 @@ CASTING = (
       reply=refused_vote("already_voted")),
     P("a vote on a superseded montage version is refused as superseded_montage",
       voting(), cast("ann", version=1), reply=refused_vote("superseded_montage")),
-    P("a second vote by the same person at this site is refused as already_voted",
-      voting(ballot("ann")), cast("ann"), reply=refused_vote("already_voted")),
+    P("a second vote by the same person is refused as already_voted",
+      voting(ballot("ann")), cast("ann", at=NOW + 1), reply=refused_vote("already_voted")),
+    P("a copy of a vote stored here (a forwarded vote sent again) gets the same answer and "
+      "stores nothing",
+      voting(ballot("ann")), cast("ann"), reply=VoteAnswer(1, DEADLINE)),
     P("a recorded vote is final: changing it is refused as already_voted",
       voting(ballot("ann")), cast("ann", REJECT), reply=refused_vote("already_voted")),
     P("a vote cast after the deadline is refused as voting_closed",
@@ -334,6 +341,15 @@ CASTING = (
       round_aborted(), cast("bob", REJECT), reply=refused_vote("no_vote_in_progress")),
     P("a vote on an event this site does not hold is refused as unknown_event",
       [], cast("ann"), reply=refused_vote("unknown_event")),
+    P("a report the home site did not acknowledge is sent again after a back-off",
+      voting(ballot("ann")), Unreachable(HOME, VoteReport(EVENT, 1, ballot("ann"))),
+      timers=(Timer(TIMING.backoff(1), ReportAgain(1, "ann", 1)),)),
+    P("the report sent again carries the vote stored here and its attempt",
+      voting(ballot("ann")), ReportAgain(1, "ann", 1),
+      send=(Send(HOME, VoteReport(EVENT, 1, ballot("ann"), 1)),)),
+    P("a report is not sent again once its round ended here",
+      round_aborted(), ReportAgain(1, "ann", 1)),
+    P("an acknowledged report needs nothing more", voting(ballot("ann")), ReportAck(EVENT, 1, "ann")),
     P("a decision other than accept or reject is refused as invalid_request",
       voting(), cast("ann", "maybe"), reply=refused_vote("invalid_request")),
 )
@@ -419,6 +435,25 @@ ENDING = (
       collecting(), AskOutcome(COLLECT, 1),
       send=tuple(Send(s, Query(COLLECT, EVENT, HERE, HOME)) for s in (1, 3)),
       timers=(Timer(TIMING.backoff(1) + TIMING.in_doubt_s, AskOutcome(COLLECT, 2)),)),
+    P("a collection attempt aborted to be retried leaves the round running: voting reopens here",
+      collecting(ballot("ann")), Decision(COLLECT, EVENT, False, RETRY, PUBLISH),
+      records=(Aborted(COLLECT, RETRY, PUBLISH),), reply=Ack(COLLECT, EVENT, HERE), shows=VOTING),
+    P("a retried attempt's abort at a site that never prepared it changes nothing there",
+      voting(), Decision(COLLECT, EVENT, False, RETRY, PUBLISH),
+      records=(Aborted(COLLECT, RETRY, PUBLISH),), reply=Ack(COLLECT, EVENT, HERE), shows=VOTING),
+    P("a site in doubt about an attempt does not take a peer's refusal for the round's end",
+      collecting(ballot("ann")), Outcome(COLLECT, EVENT, 3, False, "conflict")),
+    P("a site in doubt about an attempt applies a peer's retry outcome",
+      collecting(ballot("ann")), Outcome(COLLECT, EVENT, 3, False, RETRY),
+      records=(Aborted(COLLECT, RETRY),), shows=VOTING),
+    P("the next attempt's prepare proves the one held here was aborted to be retried: the site "
+      "applies that abort, then prepares the new attempt with its ballots",
+      collecting(ballot("ann")), prepare("1-r1-c2", replace(PUBLISH, attempt=2)),
+      records=(Aborted(COLLECT, RETRY), Prepared("1-r1-c2", HOME, replace(PUBLISH, attempt=2))),
+      timers=in_doubt_timer("1-r1-c2"), reply=answer("1-r1-c2", True, ballots=(ballot("ann"),))),
+    P("an attempt from another home site proves nothing about the one held here",
+      collecting(), prepare("3-r1-c2", replace(PUBLISH, attempt=2), coordinator=3),
+      records=(Refused("3-r1-c2", 3, "conflict"),), reply=answer("3-r1-c2", False, "conflict")),
     P("a peer asked about an aborted collection says abort with its reason",
       round_aborted(), Query(COLLECT, EVENT, 3, HOME),
       reply=Outcome(COLLECT, EVENT, HERE, False, "rejected")),
@@ -510,10 +545,35 @@ def stored(r: VoteReport) -> Reported:
     return Reported(r.round, r.ballot)
 
 
+def acked(r: VoteReport) -> ReportAck:
+    return ReportAck(EVENT, r.round, r.ballot.user)
+
+
+COLLECT_2 = "1-r1-c2"  # the second attempt at collecting round 1
+PUBLISH_2 = replace(PUBLISH, attempt=2)
+RETRY_TIMER = Timer(TIMING.backoff(1), CollectAgain(1, 2))
+PAST_GRACE = DEADLINE + TIMING.collect_grace_s
+
+
 def collection_aborted(reason: str) -> dict:
+    """A final abort: the round ends everywhere (its reason shows)."""
     return dict(records=(Decided(COLLECT, False, reason),),
                 send=decisions(COLLECT, False, reason, PUBLISH), timers=(resend_timer(COLLECT),),
                 finished=(Finished(COLLECT, False, reason),))
+
+
+def collection_retried() -> dict:
+    """An attempt aborted for a site's sake before the deadline plus the grace period: the
+    round goes on, and the next attempt begins after a back-off."""
+    return dict(records=(Decided(COLLECT, False, RETRY),),
+                send=decisions(COLLECT, False, RETRY, PUBLISH),
+                timers=(resend_timer(COLLECT), RETRY_TIMER),
+                finished=(Finished(COLLECT, False, RETRY),))
+
+
+def second_attempt_begins() -> dict:
+    return dict(records=(Began(COLLECT_2, PUBLISH_2, SITES),), send=prepares(COLLECT_2, PUBLISH_2),
+                timers=(Timer(TIMING.prepare_timeout_s, PrepareTimeout(COLLECT_2)),))
 
 
 STARTING = [Began(START_TXN, START, SITES)]
@@ -585,25 +645,29 @@ STARTING_ROUNDS = (
     C("a committed round start opens the round and sets the deadline timer, deadline minus now "
       "away",
       [*STARTING, site_vote(1, START_TXN), site_vote(2, START_TXN)], site_vote(3, START_TXN),
-      records=(Decided(START_TXN, True, None),), send=decisions(START_TXN, True, None, START),
+      records=(Decided(START_TXN, True, None),),
+      send=(*decisions(START_TXN, True, None, START), *relayed()),
       timers=(resend_timer(START_TXN), ACK_WAIT, Timer(DEADLINE - NOW, RoundDeadline(1))),
       round="open"),
     C("a round start committed after its deadline sets a deadline timer of zero",
       [*STARTING, site_vote(1, START_TXN), site_vote(2, START_TXN)], site_vote(3, START_TXN),
       now=DEADLINE + 7,
-      records=(Decided(START_TXN, True, None),), send=decisions(START_TXN, True, None, START),
+      records=(Decided(START_TXN, True, None),),
+      send=(*decisions(START_TXN, True, None, START), *relayed()),
       timers=(resend_timer(START_TXN), ACK_WAIT, Timer(0.0, RoundDeadline(1))), round="open"),
     C("the accept a round start carries counts as reported once the round is open",
       [Began(START_TXN, OPENED, SITES), site_vote(1, START_TXN), site_vote(2, START_TXN)],
       site_vote(3, START_TXN),
-      records=(Decided(START_TXN, True, None),), send=decisions(START_TXN, True, None, OPENED),
+      records=(Decided(START_TXN, True, None),),
+      send=(*decisions(START_TXN, True, None, OPENED), *relayed(OPENED.ballot)),
       timers=(resend_timer(START_TXN), ACK_WAIT, Timer(DEADLINE - NOW, RoundDeadline(1))),
       round="open"),
     C("a round whose only submitter opened it collects as soon as it is open",
       [Began(START_TXN, ALONE, SITES), site_vote(1, START_TXN), site_vote(2, START_TXN)],
       site_vote(3, START_TXN),
       records=(Decided(START_TXN, True, None), Began(COLLECT, ALONE_PUBLISH, SITES)),
-      send=(*decisions(START_TXN, True, None, ALONE), *prepares(COLLECT, ALONE_PUBLISH)),
+      send=(*decisions(START_TXN, True, None, ALONE), *relayed(ALONE.ballot),
+            *prepares(COLLECT, ALONE_PUBLISH)),
       timers=(resend_timer(START_TXN), ACK_WAIT, Timer(DEADLINE - NOW, RoundDeadline(1)),
               Timer(TIMING.prepare_timeout_s, PrepareTimeout(COLLECT))),
       round="collecting"),
@@ -622,45 +686,50 @@ def test_the_home_site_starts_a_round_by_two_phase_commit_and_waits_for_its_dead
 
 
 REPORTS = (
-    C("a reported accept is stored while other submitters have not voted",
-      ROUND_OPEN, report("ann"), records=(stored(report("ann")),), round="open"),
+    C("a reported accept is stored, acknowledged and relayed while other submitters have not voted",
+      ROUND_OPEN, report("ann"), records=(stored(report("ann")),),
+      send=relayed(report("ann").ballot), reply=acked(report("ann")), round="open"),
     C("a reported reject is stored and starts the collection at once",
       ROUND_OPEN, report("bob", REJECT),
       **{**collection_begins(),
-         "records": (stored(report("bob", REJECT)), Began(COLLECT, PUBLISH, SITES))},
-      round="collecting"),
+         "records": (stored(report("bob", REJECT)), Began(COLLECT, PUBLISH, SITES)),
+         "send": (*relayed(report("bob", REJECT).ballot), *prepares(COLLECT, PUBLISH))},
+      reply=acked(report("bob", REJECT)), round="collecting"),
     C("the report of the other submitter's accept after the opening one starts the collection",
       [Began(START_TXN, OPENED, SITES), Decided(START_TXN, True, None)], report("bob", site=1),
       **{**collection_begins(),
-         "records": (stored(report("bob", site=1)), Began(COLLECT, PUBLISH, SITES))},
-      round="collecting"),
+         "records": (stored(report("bob", site=1)), Began(COLLECT, PUBLISH, SITES)),
+         "send": (*relayed(OPENED.ballot, report("bob", site=1).ballot), *prepares(COLLECT, PUBLISH))},
+      reply=acked(report("bob")), round="collecting"),
     C("the report of the last submitter's accept starts the collection at once",
       [*ROUND_OPEN, stored(report("ann", site=3))], report("bob", site=1),
       **{**collection_begins(),
-         "records": (stored(report("bob", site=1)), Began(COLLECT, PUBLISH, SITES))},
-      round="collecting"),
-    C("a duplicate report changes nothing",
-      [*ROUND_OPEN, stored(report("ann"))], report("ann"), round="open"),
+         "records": (stored(report("bob", site=1)), Began(COLLECT, PUBLISH, SITES)),
+         "send": (*relayed(report("ann", site=3).ballot, report("bob", site=1).ballot),
+                  *prepares(COLLECT, PUBLISH))},
+      reply=acked(report("bob")), round="collecting"),
+    C("a duplicate report is acknowledged again and changes nothing",
+      [*ROUND_OPEN, stored(report("ann"))], report("ann"), reply=acked(report("ann")), round="open"),
     C("a duplicate report changes nothing even when it says otherwise",
-      [*ROUND_OPEN, stored(report("ann"))], report("ann", REJECT), round="open"),
-    C("the same person's vote reported from another site is stored too",
-      [*ROUND_OPEN, stored(report("ann", site=2))], report("ann", site=3),
-      records=(stored(report("ann", site=3)),), round="open"),
-    C("an accept at one site and a reject at another by the same person start the collection",
+      [*ROUND_OPEN, stored(report("ann"))], report("ann", REJECT), reply=acked(report("ann")),
+      round="open"),
+    C("a person has one ballot: a report of theirs from another site changes nothing",
       [*ROUND_OPEN, stored(report("ann", site=2))], report("ann", REJECT, site=3),
-      **{**collection_begins(),
-         "records": (stored(report("ann", REJECT, site=3)), Began(COLLECT, PUBLISH, SITES))}),
+      reply=acked(report("ann")), round="open"),
     C("a reject reported as cast after the deadline is stored but decides nothing",
       ROUND_OPEN, report("bob", REJECT, at=DEADLINE + 1),
-      records=(stored(report("bob", REJECT, at=DEADLINE + 1)),), round="open"),
-    C("a report of another round changes nothing",
-      ROUND_OPEN, report("bob", REJECT, round_number=2), round="open"),
-    C("a report while no round runs changes nothing",
-      STARTING, report("bob", REJECT), round=None),
-    C("a report after the collection began changes nothing",
-      COLLECTING, report("bob", REJECT), round="collecting"),
-    C("a report after the round ended changes nothing",
-      ROUND_ENDED, report("bob", REJECT), round=None),
+      records=(stored(report("bob", REJECT, at=DEADLINE + 1)),),
+      send=relayed(report("bob", REJECT, at=DEADLINE + 1).ballot), reply=acked(report("bob")),
+      round="open"),
+    C("a report of another round is acknowledged and changes nothing",
+      ROUND_OPEN, report("bob", REJECT, round_number=2),
+      reply=acked(report("bob", round_number=2)), round="open"),
+    C("a report while no round runs is acknowledged and changes nothing",
+      STARTING, report("bob", REJECT), reply=acked(report("bob")), round=None),
+    C("a report after the collection began is acknowledged (its vote travels in the collection)",
+      COLLECTING, report("bob", REJECT), reply=acked(report("bob")), round="collecting"),
+    C("a report after the round ended is acknowledged and changes nothing",
+      ROUND_ENDED, report("bob", REJECT), reply=acked(report("bob")), round=None),
 )
 
 
@@ -713,14 +782,36 @@ COLLECTING_ROWS = (
       timers=(resend_timer(COLLECT), Timer(TIMING.ack_wait_s, AckWaitOver(COLLECT)))),
     C("a duplicate collection yes does not count its ballots twice nor complete the vote",
       ALL_YES, site_vote(2, COLLECT, ANN), round="collecting"),
-    C("one site's no aborts the collection with its reason",
-      [*COLLECTING, site_vote(1)], site_no(3, "no_such_round"),
-      **collection_aborted("no_such_round"), round=None),
-    C("a site that cannot be reached aborts the collection as unreachable",
-      ALL_YES, Unreachable(3, Prepare(COLLECT, EVENT, HOME, PUBLISH)),
-      **collection_aborted("unreachable"), round=None),
-    C("a prepare timeout aborts the collection as unreachable",
-      ALL_YES, PrepareTimeout(COLLECT), **collection_aborted("unreachable"), round=None),
+    C("one site's no aborts the attempt, to be retried: the round goes on",
+      [*COLLECTING, site_vote(1)], site_no(3, "conflict"), **collection_retried(), round="open"),
+    C("a site that cannot be reached aborts the attempt, to be retried",
+      ALL_YES, Unreachable(3, Prepare(COLLECT, EVENT, HOME, PUBLISH)), **collection_retried(),
+      round="open"),
+    C("a prepare timeout aborts the attempt, to be retried, after the deadline too",
+      ALL_YES, PrepareTimeout(COLLECT), now=DEADLINE + 1, **collection_retried(), round="open"),
+    C("a site still unreachable the grace period after the deadline ends the round as unreachable",
+      ALL_YES, PrepareTimeout(COLLECT), now=PAST_GRACE, **collection_aborted("unreachable"),
+      round=None),
+    C("the next attempt begins after the back-off, with an id built from its number",
+      [*COLLECTING, Decided(COLLECT, False, RETRY)], CollectAgain(1, 2), **second_attempt_begins(),
+      round="collecting"),
+    C("a retry timer for an attempt already begun changes nothing",
+      [*COLLECTING, Decided(COLLECT, False, RETRY), Began(COLLECT_2, PUBLISH_2, SITES)],
+      CollectAgain(1, 2), round="collecting"),
+    C("a retry timer after the round ended changes nothing",
+      ROUND_ENDED, CollectAgain(1, 2), round=None),
+    C("reports count again once an attempt failed: the deciding one collects at once",
+      [*COLLECTING, Decided(COLLECT, False, RETRY)], report("ann", REJECT),
+      **{**second_attempt_begins(),
+         "records": (stored(report("ann", REJECT)), Began(COLLECT_2, PUBLISH_2, SITES)),
+         "send": (*relayed(report("ann", REJECT).ballot), *prepares(COLLECT_2, PUBLISH_2))},
+      reply=acked(report("ann")), round="collecting"),
+    C("a later attempt that every site answers with every accept publishes",
+      [*COLLECTING, Decided(COLLECT, False, RETRY), Began(COLLECT_2, PUBLISH_2, SITES),
+       site_vote(1, COLLECT_2), site_vote(2, COLLECT_2, ANN)], site_vote(3, COLLECT_2, BOB),
+      records=(Decided(COLLECT_2, True, None),), send=decisions(COLLECT_2, True, None, PUBLISH_2),
+      timers=(resend_timer(COLLECT_2), Timer(TIMING.ack_wait_s, AckWaitOver(COLLECT_2))),
+      round=None),
     C("a query about the collection while it is undecided is answered not known yet",
       ALL_YES, Query(COLLECT, EVENT, 2, HOME), reply=Outcome(COLLECT, EVENT, HOME, None)),
     C("a query about an aborted collection is answered abort with its reason and payload",
@@ -735,17 +826,25 @@ def test_the_home_site_collects_every_sites_ballots_and_the_tally_decides(row):
 
 
 RECOVERING = (
-    C("after a restart the deadline is re-scheduled from the stored one",
-      ROUND_OPEN, Recover(), timers=(Timer(DEADLINE - NOW, RoundDeadline(1)),), round="open"),
-    C("after a restart past the deadline the deadline timer is zero",
-      ROUND_OPEN, Recover(), now=DEADLINE + 60, timers=(Timer(0.0, RoundDeadline(1)),),
+    C("after a restart the count is relayed again and the deadline re-scheduled from the stored one",
+      ROUND_OPEN, Recover(), send=relayed(), timers=(Timer(DEADLINE - NOW, RoundDeadline(1)),),
       round="open"),
+    C("after a restart past the deadline the round is collected at once",
+      ROUND_OPEN, Recover(), now=DEADLINE + 60,
+      **{**collection_begins(), "send": (*relayed(), *prepares(COLLECT, PUBLISH))},
+      round="collecting"),
     C("after a restart the round start's commit is resent and the deadline re-scheduled",
       [*STARTING, Decided(START_TXN, True, None), Acknowledged(START_TXN, 2)], Recover(),
-      send=decisions(START_TXN, True, None, START, sites=(1, 3)),
+      send=(*decisions(START_TXN, True, None, START, sites=(1, 3)), *relayed()),
       timers=(resend_timer(START_TXN), Timer(DEADLINE - NOW, RoundDeadline(1))), round="open"),
-    C("after a restart an undecided collection is aborted and no deadline is awaited",
-      COLLECTING, Recover(), **collection_aborted("coordinator_restarted"), round=None),
+    C("after a restart an undecided collection is aborted to be retried, and retried at once",
+      COLLECTING, Recover(),
+      records=(Decided(COLLECT, False, RETRY), Began(COLLECT_2, PUBLISH_2, SITES)),
+      send=(*decisions(COLLECT, False, RETRY, PUBLISH), *relayed(), *prepares(COLLECT_2, PUBLISH_2)),
+      timers=(resend_timer(COLLECT), RETRY_TIMER, Timer(TIMING.prepare_timeout_s, PrepareTimeout(COLLECT_2))),
+      finished=(Finished(COLLECT, False, RETRY),), round="collecting"),
+    C("after a restart past the grace period an undecided collection ends the round",
+      COLLECTING, Recover(), now=PAST_GRACE, **collection_aborted("unreachable"), round=None),
     C("after a restart a decided collection is resent, never tallied again",
       [*COLLECTING, Decided(COLLECT, True, None), Acknowledged(COLLECT, 1)], Recover(),
       send=decisions(COLLECT, True, None, PUBLISH, sites=(2, 3)),
@@ -753,12 +852,15 @@ RECOVERING = (
     C("after a restart once the round ended nothing is collected or awaited",
       ROUND_ENDED, Recover(), round=None),
     C("after a restart the stored reports still count: a duplicate changes nothing",
-      [*ROUND_OPEN, stored(report("ann")), Recover()], report("ann"), round="open"),
+      [*ROUND_OPEN, stored(report("ann")), Recover()], report("ann"), reply=acked(report("ann")),
+      round="open"),
     C("after a restart the stored reports still count: the last accept collects at once",
       [*ROUND_OPEN, stored(report("ann")), Recover()], report("bob", site=3),
       **{**collection_begins(),
-         "records": (stored(report("bob", site=3)), Began(COLLECT, PUBLISH, SITES))},
-      round="collecting"),
+         "records": (stored(report("bob", site=3)), Began(COLLECT, PUBLISH, SITES)),
+         "send": (*relayed(report("ann").ballot, report("bob", site=3).ballot),
+                  *prepares(COLLECT, PUBLISH))},
+      reply=acked(report("bob")), round="collecting"),
 )
 
 

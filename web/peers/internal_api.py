@@ -20,14 +20,24 @@ import logging
 from aiohttp import web
 
 from domain.errors import PhotoSessionError
-from domain.messages import Decision, Prepare, Query, RoundRequest, VoteReport, from_wire, to_wire
+from domain.messages import (
+    CountRelay,
+    Decision,
+    Prepare,
+    Query,
+    RoundRequest,
+    VoteReport,
+    VoteRequest,
+    from_wire,
+    to_wire,
+)
 from eventstore.repeated_log import RepeatedLog
 from web.keys import SERVICE, SETTINGS, SITE
 from web.peers.auth import NONCE_HEADER, Refusal, Verifier, proof
 from web.peers.transport import BATCH_PATH, HEADER_LENGTH, PING_PATH, REFUSAL_LOG_INTERVAL_S
 
 log = logging.getLogger(__name__)
-REQUESTS = (Prepare, Decision, Query, VoteReport, RoundRequest)
+REQUESTS = (Prepare, Decision, Query, VoteReport, RoundRequest, CountRelay, VoteRequest)
 INTERNAL = "/internal/"
 VERIFIER = web.AppKey("peer_verifier", Verifier)
 BATCH_CAP = web.AppKey("batch_body_cap", int)  # bytes; a test may lower it

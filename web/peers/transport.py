@@ -90,10 +90,11 @@ class PeerLink:
     """The requests to one peer: a message goes at once while fewer than MAX_IN_FLIGHT are out;
     otherwise it waits, and all that waited leave together when a request completes."""
 
-    def __init__(self, site: int, post_batch, refusals: RepeatedLog):
+    def __init__(self, site: int, post_batch, refusals: RepeatedLog, heard=lambda site, ok: None):
         self.site = site
         self.post_batch = post_batch
         self.refusals = refusals
+        self.heard = heard  # (site, whether it answered): what reachability learns from traffic
         self.waiting: deque[Outgoing] = deque()
         self.in_flight = 0
         self.requests: set[asyncio.Task] = set()  # the loop keeps only weak references to tasks
@@ -121,14 +122,18 @@ class PeerLink:
 
     async def _answers(self, batch: list[Outgoing]) -> list:
         try:
-            return await self.post_batch(self.site, batch)
+            answers = await self.post_batch(self.site, batch)
         except PeerRefused as e:
+            self.heard(self.site, False)
             self.refusals.warning(f"{self.site}:{e.reason}", "site %d refuses our requests: %s",
                                   self.site, e)
             return [Unreachable(self.site, item.message) for item in batch]
         except Exception as e:  # any failure to deliver is the same to the protocol
             log.info("%d messages to site %d failed: %r", len(batch), self.site, e)
+            self.heard(self.site, False)
             return [Unreachable(self.site, item.message) for item in batch]
+        self.heard(self.site, True)
+        return answers
 
 
 class Transport:
@@ -140,6 +145,7 @@ class Transport:
         self.session: aiohttp.ClientSession | None = None
         self.links: dict[int, PeerLink] = {}
         self.refusals = RepeatedLog(log, REFUSAL_LOG_INTERVAL_S)
+        self.heard = lambda site, ok: None  # set by the site: web.peers.reachability
 
     def send(self, site: int, message, reply) -> None:
         """Thread-safe; `reply` receives the answer (or Unreachable), or nothing if none."""
@@ -153,7 +159,8 @@ class Transport:
     def _queue(self, site: int, item: Outgoing) -> None:
         """On the loop, which alone touches the links."""
         if site not in self.links:
-            self.links[site] = PeerLink(site, self.post_batch, self.refusals)
+            self.links[site] = PeerLink(site, self.post_batch, self.refusals,
+                                        lambda peer, ok: self.heard(peer, ok))
         self.links[site].put(item)
 
     async def _deliver_here(self, message, reply) -> None:
@@ -165,21 +172,22 @@ class Transport:
         if answer is not None:
             reply(answer)
 
-    async def post(self, site: int, message):
-        """One message in a request of its own: its reply, or an exception if it failed."""
-        answer = (await self.post_batch(site, [Outgoing(message, None)]))[0]
+    async def post(self, site: int, message, timeout: float | None = None):
+        """One message in a request of its own: its reply, or an exception if it failed.
+        `timeout`: for a request that may take longer than a protocol step (seconds)."""
+        answer = (await self.post_batch(site, [Outgoing(message, None)], timeout))[0]
         if isinstance(answer, Unreachable):
             raise ConnectionError(f"site {site} refused {type(message).__name__}")
         return answer
 
-    async def post_batch(self, site: int, batch: list[Outgoing]) -> list:
+    async def post_batch(self, site: int, batch: list[Outgoing], timeout: float | None = None) -> list:
         """Each message's reply, None, or Unreachable when the peer refused that message."""
         body = encode_batch(batch)
         headers = signed_headers(self.settings.secret, self.site, "POST", BATCH_PATH, body)
         headers["Content-Type"] = "application/octet-stream"
         url = self.settings.peer_url(site) + BATCH_PATH
-        timeout = aiohttp.ClientTimeout(total=self.settings.protocol.request_timeout_s)
-        async with self.session.post(url, data=body, headers=headers, timeout=timeout) as resp:
+        limit = aiohttp.ClientTimeout(total=timeout or self.settings.protocol.request_timeout_s)
+        async with self.session.post(url, data=body, headers=headers, timeout=limit) as resp:
             if resp.status == 401:
                 raise await refusal_of(site, resp)
             if resp.status != 200:
