@@ -32,8 +32,9 @@ class Rendition:
     name: str
     long_edge: int
     max_pixels: int
-    # Bicubic for the keepsake; bilinear (still a proper, antialiased downscale in Pillow, and
-    # ~40 % cheaper, benchmarks/README.md) where a page shows it.
+    # The filter for shrinking: bicubic for the keepsake (sharp near 1:1); box (area averaging)
+    # for the screen rendition, ~35 % cheaper than bilinear, and resampling is most of its build
+    # time (benchmarks/README.md). Enlarging always takes bicubic.
     resample: Image.Resampling
 
 
@@ -41,7 +42,7 @@ class Rendition:
 # and never more pixels than the photos carry together.
 FULL = Rendition("full", 8192, 32_000_000, Image.Resampling.BICUBIC)
 # What pages show (and what srcset offers small screens): ~1600 px, quick to draw and to load.
-SCREEN = Rendition("screen", 1600, 1600 * 1600, Image.Resampling.BILINEAR)
+SCREEN = Rendition("screen", 1600, 1600 * 1600, Image.Resampling.BOX)
 RENDITIONS = {r.name: r for r in (FULL, SCREEN)}
 
 
@@ -96,4 +97,6 @@ def fitted(image: Image.Image, cell: Cell, rendition: Rendition) -> Image.Image:
         image = image.convert("RGB")
     if image.size == (cell.width, cell.height):
         return image
-    return image.resize((cell.width, cell.height), rendition.resample)
+    shrinking = image.width >= cell.width and image.height >= cell.height
+    resample = rendition.resample if shrinking else Image.Resampling.BICUBIC
+    return image.resize((cell.width, cell.height), resample)
