@@ -121,20 +121,30 @@ def justify(ratios: Sequence[int], counts: Sequence[int], width: int) -> Layout:
             raise ValueError(f"a canvas {width} px wide cannot hold a row of {count} photos")
         row_sum = sum(row)
         height = max(1, (photos_width * ONE + row_sum // 2) // row_sum)
-        cells = []
-        x = gutter
-        running = 0
-        for offset, ratio in enumerate(row):
-            # Cumulative rounding: the widths add up to exactly photos_width, so the row fills
-            # the canvas and only the gutters show between photos.
-            left = (photos_width * running + row_sum // 2) // row_sum
-            running += ratio
-            right = (photos_width * running + row_sum // 2) // row_sum
-            cells.append(Cell(start + offset, x + left + offset * gutter, y, max(1, right - left), height))
+        edges = _edges(row, photos_width)
+        cells = [Cell(start + offset, gutter + edges[offset] + offset * gutter, y,
+                      edges[offset + 1] - edges[offset], height)
+                 for offset in range(count)]
         rows.append(tuple(cells))
         y += height + gutter
         start += count
     return Layout(width=width, height=y, gutter=gutter, rows=tuple(rows))
+
+
+def _edges(row: Sequence[int], photos_width: int) -> list[int]:
+    """Where each photo of a row starts and the last one ends, from 0 to photos_width.
+
+    Cumulative rounding makes the widths add up to exactly photos_width, so the row fills the
+    canvas and only gutters show between photos; each photo keeps at least one pixel, even a
+    sliver beside wide neighbours.
+    """
+    row_sum, count = sum(row), len(row)
+    edges, running = [0], 0
+    for offset, ratio in enumerate(row[:-1], start=1):
+        running += ratio
+        ideal = (photos_width * running + row_sum // 2) // row_sum
+        edges.append(min(max(ideal, edges[-1] + 1), photos_width - (count - offset)))
+    return edges + [photos_width]
 
 
 def plan(sizes: Sequence[tuple[int, int]]) -> tuple[list[int], list[int]]:
