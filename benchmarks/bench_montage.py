@@ -31,14 +31,13 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _harness as h  # noqa: E402
+import _harness as h
+from PIL import Image
 
-from PIL import Image  # noqa: E402
-
-from eventstore import collage  # noqa: E402
-from eventstore.imaging import normalize_upload  # noqa: E402
-from eventstore.montage import MontageCache  # noqa: E402
-from eventstore.photo_files import PhotoFiles  # noqa: E402
+from eventstore import collage
+from eventstore.imaging import normalize_upload
+from eventstore.montage import MontageCache
+from eventstore.photo_files import PhotoFiles
 
 EVENT_ID = "0e0e-be4c"
 

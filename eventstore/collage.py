@@ -12,9 +12,9 @@ to the cell, pasted and dropped.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from io import BytesIO
-from typing import Callable, Sequence
 
 from PIL import Image
 

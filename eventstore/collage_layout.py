@@ -13,8 +13,8 @@ layout from the same photo sizes: that is half of the collage being byte-identic
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 ONE = 1 << 16  # fixed point: an aspect ratio of 1.0
 # The collage is aimed at this width:height (4:3), which decides how many rows it has.

@@ -19,14 +19,22 @@ import hashlib
 import logging
 import re
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from collections import OrderedDict
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Sequence
 
 from PIL import Image
 
-from eventstore.collage import FULL, Rendition, draw, fitted, layout_for, opened, photo_size
+from eventstore.collage import (
+    FULL,
+    Rendition,
+    draw,
+    fitted,
+    layout_for,
+    opened,
+    photo_size,
+)
 from eventstore.collage_layout import Cell, Layout
 from eventstore.photo_files import PhotoFiles, write_atomically
 
@@ -138,7 +146,7 @@ class MontageCache:
                     self._sizes.popitem(last=False)
         return size
 
-    def _build_lock(self, target: Path) -> "_KeyLock":
+    def _build_lock(self, target: Path) -> _KeyLock:
         return _KeyLock(self, target)
 
 

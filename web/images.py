@@ -14,7 +14,13 @@ import asyncio
 
 from aiohttp import web
 
-from domain.errors import InvalidRequest, NoMontage, NotPublished, NotSubmitter, UnknownEvent
+from domain.errors import (
+    InvalidRequest,
+    NoMontage,
+    NotPublished,
+    NotSubmitter,
+    UnknownEvent,
+)
 from eventstore.collage import FULL, RENDITIONS, Rendition
 from web.identity import USER_KEY
 from web.keys import SERVICE

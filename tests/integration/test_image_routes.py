@@ -57,7 +57,7 @@ async def test_a_submitter_gets_the_full_keepsake_by_default_and_the_screen_rend
 async def test_an_unknown_event_is_404_unknown_event_on_every_image_route(client):
     missing = uuid.uuid4()
     for path in (f"/events/{missing}/montage.jpg", f"/events/{missing}/photos/x.jpg",
-                 f"/public/{missing}/montage.jpg", f"/public/not-an-id/montage.jpg"):
+                 f"/public/{missing}/montage.jpg", "/public/not-an-id/montage.jpg"):
         assert await json_error(client, path) == (404, "unknown_event"), path
 
 

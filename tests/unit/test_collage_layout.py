@@ -1,6 +1,8 @@
 """The justified layout of the keepsake collage: pure integer arithmetic, checked as tables and
 as properties over random photo sizes."""
 
+import itertools
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -36,7 +38,7 @@ def assert_sound(layout: Layout, sizes) -> None:
         assert len({cell.height for cell in row}) == 1  # one height per row
         assert row[0].x == layout.gutter
         assert row[-1].x + row[-1].width == layout.width - layout.gutter  # the row fills the width
-        for left, right in zip(row, row[1:]):
+        for left, right in itertools.pairwise(row):
             assert right.x == left.x + left.width + layout.gutter  # only a gutter between photos
     for cell in layout.cells:
         assert cell.width >= 1 and cell.height >= 1

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from eventstore.collage import BACKGROUND, FULL, SCREEN, compose_collage, layout_for, photo_size
+from eventstore.collage import (
+    BACKGROUND,
+    FULL,
+    SCREEN,
+    compose_collage,
+    layout_for,
+    photo_size,
+)
 from eventstore.imaging import normalize_upload
 from eventstore.montage import MontageCache
 from eventstore.photo_files import PhotoFiles
