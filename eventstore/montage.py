@@ -1,124 +1,199 @@
-"""The montage: every photo's thumbnail on a grid, in version order.
+"""The montage files: each version's keepsake collage, in two renditions, built once per site.
 
-Montage version n is a pure function of the first n thumbnails' bytes, so every site renders
-a byte-identical image (invariant 2) and a lost montage file can always be rebuilt.
+Montage version n is the collage (eventstore.collage) of the event's first n stored photos, a
+pure function of their bytes: every site renders byte-identical files (invariant 2), and a lost
+file can always be rebuilt. Files live under root/<event_id>/, named by the version, the
+rendition and a digest of the photos' sha256s.
+
+Two threads asking for the same missing file wait for one build rather than making two; full
+renditions (the large canvases) are built one at a time per site, which bounds the memory.
+Builds run on the cache's own threads (`pool`), so a queue of keepsakes to draw never holds up
+the default executor's threads, which the site's store and files need.
+The screen rendition is rebuilt at every commit, with all but the new photo seen before, so
+the photos decoded for it are kept in a small LRU bounded by bytes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import re
 import threading
 from collections import OrderedDict
-from io import BytesIO
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Sequence
 
 from PIL import Image
 
-from eventstore.imaging import THUMB_CELL, THUMB_QUALITY
+from eventstore.collage import (
+    FULL,
+    Rendition,
+    draw,
+    fitted,
+    layout_for,
+    opened,
+    photo_size,
+)
+from eventstore.collage_layout import Cell, Layout
 from eventstore.photo_files import PhotoFiles, write_atomically
 
-GAP = 6
-MARGIN = 6
-BACKGROUND = (24, 24, 28)
 _EVENT_ID = re.compile(r"[0-9a-f-]{1,128}")
+DECODED_BUDGET = 48 * 2**20  # bytes of decoded photos kept for the next screen rendition
+SIZES_KEPT = 4096  # photo sizes (read from JPEG headers) remembered for layouts
 
 log = logging.getLogger(__name__)
 
 
-def compose_montage(thumbs: Sequence[bytes]) -> bytes:
-    """A JPEG grid of the thumbnails, left to right, top to bottom."""
-    return _compose([_decode(thumb) for thumb in thumbs])
-
-
-def grid_shape(n: int) -> tuple[int, int]:
-    """(columns, rows): as square as the count allows."""
-    if n <= 0:
-        raise ValueError("a montage needs at least one thumbnail")
-    columns = math.isqrt(n - 1) + 1  # ceil(sqrt(n)) without floating point
-    return columns, math.ceil(n / columns)
-
-
-def _compose(images: Sequence[Image.Image]) -> bytes:
-    columns, rows = grid_shape(len(images))
-    pitch = THUMB_CELL + GAP
-    size = (2 * MARGIN + columns * pitch - GAP, 2 * MARGIN + rows * pitch - GAP)
-    canvas = Image.new("RGB", size, BACKGROUND)
-    for index, image in enumerate(images):
-        row, column = divmod(index, columns)
-        left = MARGIN + column * pitch + (THUMB_CELL - image.width) // 2
-        top = MARGIN + row * pitch + (THUMB_CELL - image.height) // 2
-        canvas.paste(image, (left, top))
-    out = BytesIO()
-    canvas.save(out, "JPEG", quality=THUMB_QUALITY)
-    return out.getvalue()
-
-
-def _decode(thumb: bytes) -> Image.Image:
-    with Image.open(BytesIO(thumb), formats=["JPEG"]) as opened:
-        image = opened.convert("RGB")  # fully loaded, so threads may share it read-only
-    if image.width > THUMB_CELL or image.height > THUMB_CELL:
-        image.thumbnail((THUMB_CELL, THUMB_CELL), Image.Resampling.LANCZOS)
-    return image
-
-
 class MontageCache:
-    """Montage files under root/<event_id>/, built on demand from the stored thumbnails.
-
-    Versions of one event share all but their last thumbnail, so decoded thumbnails are kept
-    in a small LRU: building version n+1 after version n decodes one image.
-    """
-
-    def __init__(self, root: Path, files: PhotoFiles, *, decoded_capacity: int = 64):
+    def __init__(self, root: Path, files: PhotoFiles, *, decoded_budget: int = DECODED_BUDGET):
         self.root = Path(root)
         self.files = files
-        self._capacity = decoded_capacity
-        self._decoded: OrderedDict[str, Image.Image] = OrderedDict()
-        self._lock = threading.Lock()
+        self._decoded = _DecodedPhotos(decoded_budget)
+        self._sizes: OrderedDict[str, tuple[int, int]] = OrderedDict()
+        self._lock = threading.Lock()  # guards the two tables below and self._sizes
+        self._building: dict[Path, threading.Lock] = {}
+        self._waiters: dict[Path, int] = {}
+        self._full_builds = threading.Semaphore(1)
+        self._pools: dict[str, ThreadPoolExecutor] = {}
 
-    def path(self, event_id: str, thumb_shas: Sequence[str]) -> Path:
+    def pool(self, rendition: Rendition) -> ThreadPoolExecutor:
+        """The threads that build this rendition: one for the keepsake (its canvas is large and
+        building it takes seconds), two for the screen rendition (pages wait for it)."""
+        with self._lock:
+            if rendition.name not in self._pools:
+                workers = 1 if rendition is FULL else 2
+                self._pools[rendition.name] = ThreadPoolExecutor(workers, f"montage-{rendition.name}")
+            return self._pools[rendition.name]
+
+    def path(self, event_id: str, photo_shas: Sequence[str], rendition: Rendition) -> Path:
         if not isinstance(event_id, str) or not _EVENT_ID.fullmatch(event_id):
             raise ValueError(f"not an event id: {event_id!r}")
-        digest = hashlib.sha256("".join(thumb_shas).encode("ascii")).hexdigest()
-        return self.root / event_id / f"v{len(thumb_shas)}-{digest[:16]}.jpg"
+        for sha in photo_shas:
+            self.files.path("photo", sha)  # validates before the shas are hashed into a name
+        digest = hashlib.sha256("".join(photo_shas).encode("ascii")).hexdigest()
+        return self.root / event_id / f"v{len(photo_shas)}-{rendition.name}-{digest[:16]}.jpg"
 
-    def get(self, event_id: str, thumb_shas: Sequence[str]) -> bytes:
-        """Montage version len(thumb_shas) of the event, from disk or freshly composed."""
-        for sha in thumb_shas:
-            self.files.path("thumb", sha)  # validates before the shas are hashed into a name
-        target = self.path(event_id, thumb_shas)
+    def has(self, event_id: str, photo_shas: Sequence[str], rendition: Rendition) -> bool:
+        return self.path(event_id, photo_shas, rendition).is_file()
+
+    def cached(self, event_id: str, photo_shas: Sequence[str], rendition: Rendition) -> bytes | None:
+        """The montage's bytes if its file is there, else None (nothing is built)."""
+        try:
+            return self.path(event_id, photo_shas, rendition).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def get(self, event_id: str, photo_shas: Sequence[str], rendition: Rendition = FULL) -> bytes:
+        """Montage version len(photo_shas) of the event, from disk or freshly composed."""
+        target = self.path(event_id, photo_shas, rendition)
         try:
             return target.read_bytes()
         except FileNotFoundError:
             pass
-        montage = _compose([self._decoded_thumb(sha) for sha in thumb_shas])
-        try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            # Derived data: no fsync; a montage lost in a crash is composed again.
-            write_atomically(target, montage, durable=False)
-        except OSError as e:  # a full or read-only disk: serve it anyway, cache it next time
-            log.warning("montage %s not cached: %s", target.name, e)
-        return montage
+        with self._build_lock(target):
+            try:
+                return target.read_bytes()  # another thread built it while this one waited
+            except FileNotFoundError:
+                pass
+            if rendition is FULL:
+                with self._full_builds:
+                    montage = self._compose(photo_shas, rendition)
+            else:
+                montage = self._compose(photo_shas, rendition)
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                # Derived data: no fsync; a montage lost in a crash is composed again.
+                write_atomically(target, montage, durable=False)
+            except OSError as e:  # a full or read-only disk: serve it anyway, cache it next time
+                log.warning("montage %s not cached: %s", target.name, e)
+            return montage
 
-    def _decoded_thumb(self, sha: str) -> Image.Image:
-        with self._lock:
-            image = self._decoded.get(sha)
-            if image is not None:
-                self._decoded.move_to_end(sha)
-                return image
-        # Decoded outside the lock so threads building other events are not held up; two
-        # threads decoding the same thumbnail at once merely do the work twice.
-        data = self.files.read("thumb", sha)
+    def layout(self, photo_shas: Sequence[str], rendition: Rendition) -> Layout:
+        """Where each photo goes (and so the image's size), without drawing anything."""
+        return layout_for([self._size(sha) for sha in photo_shas], rendition)
+
+    def _compose(self, photo_shas: Sequence[str], rendition: Rendition) -> bytes:
+        def picture(cell: Cell) -> Image.Image:
+            return self._picture(photo_shas[cell.index], cell, rendition)
+
+        return draw(self.layout(photo_shas, rendition), picture)
+
+    def _picture(self, sha: str, cell: Cell, rendition: Rendition) -> Image.Image:
+        data = self.files.read("photo", sha)
         if hashlib.sha256(data).hexdigest() != sha:
             # A damaged file would make this site's montage differ from every other site's.
-            raise ValueError(f"thumbnail file {sha} does not match its name")
-        image = _decode(data)
+            raise ValueError(f"photo file {sha} does not match its name")
+        with opened(data, cell) as image:
+            if rendition is FULL:  # one use each, and large: not worth keeping
+                image.load()
+                return fitted(image, cell, rendition)
+            key = (sha, image.size)
+            decoded = self._decoded.get(key)
+            if decoded is None:
+                image.load()
+                decoded = self._decoded.put(key, image)
+        return fitted(decoded, cell, rendition)
+
+    def _size(self, sha: str) -> tuple[int, int]:
         with self._lock:
-            self._decoded[sha] = image
-            self._decoded.move_to_end(sha)
-            while len(self._decoded) > self._capacity:
-                self._decoded.popitem(last=False)
+            size = self._sizes.get(sha)
+        if size is None:
+            size = photo_size(self.files.path("photo", sha))
+            with self._lock:
+                self._sizes[sha] = size
+                while len(self._sizes) > SIZES_KEPT:
+                    self._sizes.popitem(last=False)
+        return size
+
+    def _build_lock(self, target: Path) -> _KeyLock:
+        return _KeyLock(self, target)
+
+
+class _KeyLock:
+    """Held while one montage file is built; dropped from the table when nobody waits on it."""
+
+    def __init__(self, cache: MontageCache, key: Path):
+        self.cache, self.key = cache, key
+
+    def __enter__(self) -> None:
+        with self.cache._lock:
+            lock = self.cache._building.setdefault(self.key, threading.Lock())
+            self.cache._waiters[self.key] = self.cache._waiters.get(self.key, 0) + 1
+        lock.acquire()
+
+    def __exit__(self, *exc) -> None:
+        with self.cache._lock:
+            self.cache._building[self.key].release()
+            self.cache._waiters[self.key] -= 1
+            if not self.cache._waiters[self.key]:
+                del self.cache._waiters[self.key], self.cache._building[self.key]
+
+
+class _DecodedPhotos:
+    """An LRU of decoded photos, keyed by (sha256, decoded size), bounded by their bytes."""
+
+    def __init__(self, budget: int):
+        self.budget = budget
+        self._images: OrderedDict[tuple, Image.Image] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> Image.Image | None:
+        with self._lock:
+            image = self._images.get(key)
+            if image is not None:
+                self._images.move_to_end(key)
+            return image
+
+    def put(self, key: tuple, image: Image.Image) -> Image.Image:
+        """Keep a decoded image (fully loaded, so threads may share it read-only); returns it."""
+        cost = image.width * image.height * len(image.getbands())
+        with self._lock:
+            if key not in self._images and cost <= self.budget:
+                self._images[key] = image
+                self._bytes += cost
+                while self._bytes > self.budget:
+                    _, dropped = self._images.popitem(last=False)
+                    self._bytes -= dropped.width * dropped.height * len(dropped.getbands())
         return image

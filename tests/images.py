@@ -8,7 +8,7 @@ import struct
 import zlib
 from io import BytesIO
 
-from PIL import Image
+from PIL import Image, ImageChops
 
 RED = (220, 30, 30)
 BLUE = (30, 30, 220)
@@ -100,3 +100,11 @@ def photo_jpeg(width: int, height: int, seed: int = 0, quality: int = 92) -> byt
     out = BytesIO()
     Image.merge("RGB", [red, green, blue]).save(out, "JPEG", quality=quality)
     return out.getvalue()
+
+
+def share_close_to(image: Image.Image, colour, tolerance: int = 24) -> float:
+    """The share of an RGB image's pixels within `tolerance` of `colour` on every channel."""
+    difference = ImageChops.difference(image.convert("RGB"), Image.new("RGB", image.size, colour))
+    red, green, blue = difference.split()
+    worst = ImageChops.lighter(ImageChops.lighter(red, green), blue)
+    return sum(worst.histogram()[:tolerance + 1]) / (image.width * image.height)

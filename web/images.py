@@ -1,4 +1,12 @@
-"""Photos and montages, for submitters (and for everyone once published)."""
+"""Photos and montages, for submitters (and for everyone once published).
+
+Every refusal here is a domain error, so it answers in the API's JSON error shape: 404
+unknown_event, 404 not_published, 403 not_submitter, 404 no_montage (no such version), 400
+invalid_request (an unknown `size`).
+
+A montage comes in two renditions (`?size=full`, the default: the keepsake; `?size=screen`:
+~1600 px for pages, offered with srcset).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +14,14 @@ import asyncio
 
 from aiohttp import web
 
-from domain.errors import NoMontage, NotPublished, NotSubmitter, UnknownEvent
+from domain.errors import (
+    InvalidRequest,
+    NoMontage,
+    NotPublished,
+    NotSubmitter,
+    UnknownEvent,
+)
+from eventstore.collage import FULL, RENDITIONS, Rendition
 from web.identity import USER_KEY
 from web.keys import SERVICE
 
@@ -19,14 +34,22 @@ def _for_submitters(state, user_id: str) -> None:
         raise NotSubmitter("Only people who submitted a photo may see this event's photos before it is published.")
 
 
+def rendition_asked(request: web.Request) -> Rendition:
+    name = request.query.get("size", FULL.name)
+    if name not in RENDITIONS:
+        raise InvalidRequest(f"size must be one of {', '.join(sorted(RENDITIONS))}, not {name!r}.")
+    return RENDITIONS[name]
+
+
 async def montage(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     state = await service.event_state(request.match_info["event_id"])
     _for_submitters(state, request[USER_KEY])
+    rendition = rendition_asked(request)
     version = request.query.get("v", str(state.version))
     if not version.isdigit() or not 1 <= int(version) <= state.version:
         raise NoMontage()
-    data = await service.montage_bytes(state, int(version))
+    data = await service.montage_bytes(state, int(version), rendition)
     return web.Response(body=data, content_type=JPEG, headers={"Cache-Control": "private, no-cache"})
 
 
@@ -49,7 +72,8 @@ async def public_montage(request: web.Request) -> web.Response:
     state = await service.event_state(request.match_info["event_id"])
     if not state.published:
         raise NotPublished()
-    data = await service.montage_bytes(state, state.published_version)
+    rendition = rendition_asked(request)
+    data = await service.montage_bytes(state, state.published_version, rendition)
     return web.Response(body=data, content_type=JPEG, headers={"Cache-Control": "public, max-age=31536000, immutable"})
 
 

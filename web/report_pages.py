@@ -4,10 +4,13 @@ site, and this site's status."""
 from __future__ import annotations
 
 import asyncio
+import re
+import unicodedata
 
 from aiohttp import web
 
 from domain.errors import UnknownEvent
+from eventstore.collage import FULL, SCREEN
 from web.audit_traces import names_in, transactions
 from web.audit_view import all_logs, timeline
 from web.event_view import published_at
@@ -31,6 +34,8 @@ async def public_page(request: web.Request) -> web.Response:
     entries = await asyncio.get_running_loop().run_in_executor(None, service.store.log, event_id)
     when = published_at(entries)
     base = settings.public_url(service.site)
+    version = state.published_version
+    screen, full = [await service.montage_size(state, version, r) for r in (SCREEN, FULL)]
     return render(request, "public.html", {
         "title": state.title,
         "event_id": event_id,
@@ -40,7 +45,17 @@ async def public_page(request: web.Request) -> web.Response:
         "published_text": when.strftime("%-d %b %Y, %H:%M UTC") if when else "",
         "public_url": f"{base}/public/{event_id}",
         "image_url": f"{base}/public/{event_id}/montage.jpg",
+        "screen": {"width": screen[0], "height": screen[1]},
+        "full": {"width": full[0], "height": full[1]},
+        "download_name": keepsake_file_name(state.title),
     })
+
+
+def keepsake_file_name(title: str) -> str:
+    """A file name a person recognises among their downloads: the title, made safe."""
+    words = re.findall(r"[a-z0-9]+", unicodedata.normalize("NFKD", title).encode("ascii", "ignore").decode().lower())
+    stem = "-".join(words)[:60].strip("-")
+    return f"{stem}-keepsake.jpg" if stem else "keepsake.jpg"
 
 
 async def audit_page(request: web.Request) -> web.Response:

@@ -39,6 +39,7 @@ from domain.messages import (
     VoteRequest,
 )
 from domain.step import Alarm, Finished
+from eventstore.collage import FULL, SCREEN, Rendition
 from eventstore.store_trouble import problem_of
 from web.peers.blob_shipping import blobs_of
 from web.event_views import EventViews
@@ -122,17 +123,44 @@ class SiteService:
             self.in_doubt[state.event_id] = state.prepared.txn_id
         else:
             self.in_doubt.pop(state.event_id, None)
-        shas = [p.thumb_sha256 for p in state.photos]
-        if shas and not self.montages.path(state.event_id, shas).exists():
-            # every committed version has its montage, built once, off the loop
-            self.loop.run_in_executor(None, self._build_montage, state, state.version)
+        self._prepare_montages(state)
 
-    def _build_montage(self, state: EventState, version: int) -> bytes:
-        shas = [p.thumb_sha256 for p in state.photos[:version]]
-        return self.montages.get(state.event_id, shas)
+    def _prepare_montages(self, state: EventState) -> None:
+        """Build, off the loop, what pages are about to ask for: every committed version's screen
+        rendition, and once published the full keepsake (the public page's download)."""
+        wanted = [(state.version, SCREEN)]
+        if state.published:
+            wanted = [(state.published_version, SCREEN), (state.published_version, FULL)]
+        for version, rendition in wanted:
+            shas = [p.sha256 for p in state.photos[:version]]
+            if shas and not self.montages.has(state.event_id, shas, rendition):
+                built = self.loop.run_in_executor(self.montages.pool(rendition), self._build_montage,
+                                                  state, version, rendition)
+                built.add_done_callback(self._montage_built)
 
-    async def montage_bytes(self, state: EventState, version: int) -> bytes:
-        return await self.loop.run_in_executor(None, self._build_montage, state, version)
+    def _montage_built(self, built: asyncio.Future) -> None:
+        if not built.cancelled() and built.exception() is not None:
+            # Not fatal: a request for it builds it again (and answers the error, if it lasts).
+            log.warning("montage not built ahead: %r", built.exception())
+
+    def _build_montage(self, state: EventState, version: int, rendition: Rendition = FULL) -> bytes:
+        shas = [p.sha256 for p in state.photos[:version]]
+        return self.montages.get(state.event_id, shas, rendition)
+
+    async def montage_bytes(self, state: EventState, version: int, rendition: Rendition = FULL) -> bytes:
+        """The montage from its file, or built on the montage threads (never on the loop)."""
+        shas = [p.sha256 for p in state.photos[:version]]
+        data = await self.loop.run_in_executor(None, self.montages.cached, state.event_id, shas, rendition)
+        if data is not None:
+            return data
+        return await self.loop.run_in_executor(self.montages.pool(rendition), self._build_montage,
+                                               state, version, rendition)
+
+    async def montage_size(self, state: EventState, version: int, rendition: Rendition) -> tuple[int, int]:
+        """(width, height) of a montage, from the photos' headers, without drawing it."""
+        shas = [p.sha256 for p in state.photos[:version]]
+        layout = await self.loop.run_in_executor(None, self.montages.layout, shas, rendition)
+        return layout.width, layout.height
 
     async def start(self) -> None:
         """Scan the log, resume only what is unfinished; each resumed actor reports its state."""

@@ -94,7 +94,7 @@ def test_two_people_on_two_sites_share_upload_accept_and_publish_without_reloadi
     montage = public.locator(".public-montage img")
     expect(montage).to_be_visible()
     assert public.evaluate("document.querySelector('.public-montage img').naturalWidth") > 0
-    expect(public.get_by_role("link", name="Download the montage")).to_have_attribute("download", "montage.jpg")
+    expect(public.get_by_role("link", name="Download the montage")).to_have_attribute("download", "beach-day-b-at-b-noon-keepsake.jpg")
     expect(public.locator("#public-link")).to_have_value(re.compile("/public/"))
     html = public.content()
     for someone in (alice, bob):

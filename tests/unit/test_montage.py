@@ -8,8 +8,16 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from eventstore.collage import (
+    BACKGROUND,
+    FULL,
+    SCREEN,
+    compose_collage,
+    layout_for,
+    photo_size,
+)
 from eventstore.imaging import normalize_upload
-from eventstore.montage import BACKGROUND, MontageCache, compose_montage, grid_shape
+from eventstore.montage import MontageCache
 from eventstore.photo_files import PhotoFiles
 from tests import images
 
@@ -17,13 +25,14 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 EVENT_ID = "3f2c7a10-5b1e-4c55-9d0e-0a1b2c3d4e5f"
 COLOURS = [(200, 40, 40), (40, 200, 40), (40, 40, 200), (200, 200, 40), (200, 40, 200),
            (40, 200, 200), (240, 240, 240), (120, 60, 20), (20, 60, 120), (160, 160, 160)]
+SIZES = [(800, 600), (600, 800), (800, 600), (800, 600), (600, 800), (800, 600), (600, 800)]
 
 
-def thumbs(n: int) -> list[bytes]:
-    """n distinct thumbnails, alternating landscape and portrait."""
-    sizes = [(256, 170), (170, 256)]
+def stored_photos(n: int) -> list[bytes]:
+    """n distinct stored photos (as normalize_upload keeps them), landscape and portrait mixed."""
     return [
-        normalize_upload(images.png_bytes(*sizes[i % 2], color=COLOURS[i]), max_pixels=10**6).thumb
+        normalize_upload(images.png_bytes(*SIZES[i % len(SIZES)], color=COLOURS[i % len(COLOURS)]),
+                         max_pixels=10**7).jpeg
         for i in range(n)
     ]
 
@@ -38,120 +47,132 @@ def close_to(pixel, colour, tolerance=24):
     return all(abs(a - b) <= tolerance for a, b in zip(pixel, colour))
 
 
-@pytest.mark.parametrize(
-    "n, columns, rows, size",
-    [(1, 1, 1, (268, 268)), (2, 2, 1, (530, 268)), (4, 2, 2, (530, 530)),
-     (5, 3, 2, (792, 530)), (10, 4, 3, (1054, 792))],
-)
-def test_the_grid_is_as_square_as_the_count_allows(n, columns, rows, size):
-    assert grid_shape(n) == (columns, rows)
-    assert decoded(compose_montage(thumbs(n))).size == size
+@pytest.fixture(scope="module")
+def seven():
+    return stored_photos(7)
 
 
-def test_a_montage_of_no_thumbnails_is_refused():
-    with pytest.raises(ValueError):
-        compose_montage([])
+def test_the_collage_has_its_layouts_size_and_each_photo_in_its_cell_in_version_order(seven):
+    for rendition in (FULL, SCREEN):
+        collage = decoded(compose_collage(seven, rendition))
+        layout = layout_for([photo_size(p) for p in seven], rendition)
+
+        assert collage.size == (layout.width, layout.height)
+        for cell in layout.cells:
+            centre = (cell.x + cell.width // 2, cell.y + cell.height // 2)
+            assert close_to(collage.getpixel(centre), COLOURS[cell.index]), (rendition.name, cell)
+        assert close_to(collage.getpixel((1, 1)), BACKGROUND)
 
 
-def test_thumbnails_are_centred_in_their_cells_in_order_on_a_dark_background():
-    montage = decoded(compose_montage(thumbs(5)))
-
-    for index in range(5):
-        row, column = divmod(index, 3)
-        centre = (6 + column * 262 + 128, 6 + row * 262 + 128)
-        assert close_to(montage.getpixel(centre), COLOURS[index]), index
-    assert close_to(montage.getpixel((2, 2)), BACKGROUND)
-    assert close_to(montage.getpixel((6 + 128, 6 + 8)), BACKGROUND)  # above a landscape thumb
-    assert close_to(montage.getpixel((6 + 262 + 8, 6 + 128)), BACKGROUND)  # beside a portrait one
-    assert close_to(montage.getpixel((6 + 2 * 262 + 128, 6 + 262 + 128)), BACKGROUND)  # empty cell
+def test_the_background_is_under_eight_percent_of_a_mixed_collage(seven):
+    for rendition in (SCREEN, FULL):
+        share = images.share_close_to(decoded(compose_collage(seven, rendition)), BACKGROUND)
+        assert 0 < share < 0.08, rendition.name
 
 
-def test_the_montage_carries_no_exif():
-    montage = compose_montage(thumbs(2))
-
-    assert len(decoded(montage).getexif()) == 0
-    assert "exif" not in decoded(montage).info
-
-
-def test_the_same_thumbnails_always_give_byte_identical_montages():
-    assert compose_montage(thumbs(5)) == compose_montage(thumbs(5))
+def test_the_screen_rendition_is_at_most_1600_pixels_and_the_keepsake_larger(seven):
+    screen, full = decoded(compose_collage(seven, SCREEN)), decoded(compose_collage(seven, FULL))
+    assert max(screen.size) <= 1600
+    assert full.width > screen.width and full.height > screen.height
 
 
-def test_a_fresh_process_composes_a_byte_identical_montage(tmp_path):
-    inputs = thumbs(5)
-    for index, thumb in enumerate(inputs):
-        (tmp_path / f"{index}.jpg").write_bytes(thumb)
+def test_the_collage_carries_no_exif(seven):
+    collage = decoded(compose_collage(seven[:2]))
+    assert len(collage.getexif()) == 0
+    assert "exif" not in collage.info
+
+
+def test_the_same_photos_always_give_byte_identical_collages(seven):
+    assert compose_collage(seven[:5], SCREEN) == compose_collage(seven[:5], SCREEN)
+
+
+def test_a_fresh_process_composes_byte_identical_collages(tmp_path, seven):
+    for index, photo in enumerate(seven):
+        (tmp_path / f"{index}.jpg").write_bytes(photo)
     script = (
         "import hashlib, sys\n"
         "from pathlib import Path\n"
-        "from eventstore.montage import compose_montage\n"
-        "thumbs = [Path(p).read_bytes() for p in sys.argv[1:]]\n"
-        "print(hashlib.sha256(compose_montage(thumbs)).hexdigest())\n"
+        "from eventstore.collage import RENDITIONS, compose_collage\n"
+        "photos = [Path(p).read_bytes() for p in sys.argv[1:]]\n"
+        "for name in ('full', 'screen'):\n"
+        "    print(hashlib.sha256(compose_collage(photos, RENDITIONS[name])).hexdigest())\n"
     )
-    paths = [str(tmp_path / f"{index}.jpg") for index in range(5)]
+    paths = [str(tmp_path / f"{index}.jpg") for index in range(7)]
 
     result = subprocess.run(
         [sys.executable, "-c", script, *paths],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, check=True, timeout=60,
+        cwd=PROJECT_ROOT, capture_output=True, text=True, check=True, timeout=120,
     )
 
-    assert result.stdout.strip() == hashlib.sha256(compose_montage(inputs)).hexdigest()
+    expected = [hashlib.sha256(compose_collage(seven, r)).hexdigest() for r in (FULL, SCREEN)]
+    assert result.stdout.split() == expected
+
+
+def test_a_collage_of_no_photos_is_refused():
+    with pytest.raises(ValueError):
+        compose_collage([])
 
 
 @pytest.fixture
-def stored(tmp_path):
-    """A PhotoFiles holding ten thumbnails, and their shas in version order."""
+def stored(tmp_path, seven):
+    """A PhotoFiles holding ten photos, and their shas in version order."""
     files = PhotoFiles(tmp_path / "files")
     shas = []
-    for thumb in thumbs(10):
-        sha = hashlib.sha256(thumb).hexdigest()
-        files.write("thumb", sha, thumb)
+    for photo in seven + stored_photos(10)[7:]:
+        sha = hashlib.sha256(photo).hexdigest()
+        files.write("photo", sha, photo)
         shas.append(sha)
     return files, shas
 
 
-def test_the_cache_writes_the_montage_file_named_by_version_and_thumbnails(tmp_path, stored):
+def test_the_cache_writes_the_montage_file_named_by_version_rendition_and_photos(tmp_path, stored):
     files, shas = stored
     cache = MontageCache(tmp_path / "montages", files)
 
-    montage = cache.get(EVENT_ID, shas[:3])
+    montage = cache.get(EVENT_ID, shas[:3], SCREEN)
 
     digest = hashlib.sha256("".join(shas[:3]).encode()).hexdigest()[:16]
-    written = tmp_path / "montages" / EVENT_ID / f"v3-{digest}.jpg"
+    written = tmp_path / "montages" / EVENT_ID / f"v3-screen-{digest}.jpg"
     assert written.read_bytes() == montage
-    assert montage == compose_montage([files.read("thumb", sha) for sha in shas[:3]])
+    assert montage == compose_collage([files.read("photo", sha) for sha in shas[:3]], SCREEN)
     assert [p.name for p in written.parent.iterdir()] == [written.name]
+    assert cache.has(EVENT_ID, shas[:3], SCREEN) and not cache.has(EVENT_ID, shas[:3], FULL)
+
+
+def test_the_layout_the_cache_reports_is_the_size_of_what_it_draws(tmp_path, stored):
+    files, shas = stored
+    cache = MontageCache(tmp_path / "montages", files)
+    for rendition in (SCREEN, FULL):
+        layout = cache.layout(shas[:4], rendition)
+        assert decoded(cache.get(EVENT_ID, shas[:4], rendition)).size == (layout.width, layout.height)
 
 
 def test_a_second_call_returns_the_same_bytes_from_the_file(tmp_path, stored):
     files, shas = stored
     first = MontageCache(tmp_path / "montages", files).get(EVENT_ID, shas[:4])
 
-    for path in (files.root / "thumbs").iterdir():
+    for path in (files.root / "photos").iterdir():
         path.unlink()  # a rebuild could no longer succeed: the bytes must come from the file
     again = MontageCache(tmp_path / "montages", files).get(EVENT_ID, shas[:4])
 
     assert again == first
 
 
-def test_building_the_next_version_decodes_only_the_new_thumbnail(tmp_path, stored):
+def test_screen_renditions_drawn_from_remembered_decodes_match_fresh_ones(tmp_path, stored):
     files, shas = stored
     cache = MontageCache(tmp_path / "montages", files)
-    cache.get(EVENT_ID, shas[:4])
+    every_photo = [files.read("photo", sha) for sha in shas]
 
-    for sha in shas[:4]:
-        files.path("thumb", sha).unlink()  # only the LRU still holds these
-    montage = cache.get(EVENT_ID, shas[:5])
-
-    assert montage == compose_montage(thumbs(5))
+    for n in range(1, 11):  # each version after the last, as commits build them
+        assert cache.get(EVENT_ID, shas[:n], SCREEN) == compose_collage(every_photo[:n], SCREEN), n
 
 
-def test_a_damaged_thumbnail_file_is_refused_rather_than_drawn(tmp_path, stored):
+def test_a_damaged_photo_file_is_refused_rather_than_drawn(tmp_path, stored, seven):
     files, shas = stored
-    files.path("thumb", shas[0]).write_bytes(thumbs(2)[1])
+    files.path("photo", shas[0]).write_bytes(seven[1])
 
     with pytest.raises(ValueError):
-        MontageCache(tmp_path / "montages", files).get(EVENT_ID, shas[:1])
+        MontageCache(tmp_path / "montages", files).get(EVENT_ID, shas[:1], SCREEN)
 
 
 @pytest.mark.parametrize("event_id", ["../escape", "ABCDEF", "", "a/b", "abc.def", "3f2c 7a10"])
@@ -163,32 +184,63 @@ def test_the_cache_rejects_an_event_id_that_is_not_lowercase_hex_and_dashes(tmp_
     assert not (tmp_path / "montages").exists()
 
 
-def test_the_cache_rejects_a_thumbnail_sha_that_could_leave_the_folder(tmp_path, stored):
+def test_the_cache_rejects_a_photo_sha_that_could_leave_the_folder(tmp_path, stored):
     files, shas = stored
 
     with pytest.raises(ValueError):
         MontageCache(tmp_path / "montages", files).get(EVENT_ID, [shas[0], "../" + shas[1][3:]])
 
 
-def test_threads_building_versions_at_once_all_get_the_right_montages(tmp_path, stored):
-    files, shas = stored
-    cache = MontageCache(tmp_path / "montages", files, decoded_capacity=4)
-    results: dict[int, bytes] = {}
+class CountingCache(MontageCache):
+    """The real cache, counting how many montages it draws."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.drawn = []
+
+    def _compose(self, photo_shas, rendition):
+        self.drawn.append((len(photo_shas), rendition.name))
+        return super()._compose(photo_shas, rendition)
+
+
+def run_together(count: int, action) -> list:
     errors = []
 
-    def build(n: int) -> None:
+    def guarded(n: int) -> None:
         try:
-            results[n] = cache.get(EVENT_ID, shas[:n])
-        except Exception as error:  # surfaced by the assertion below
+            action(n)
+        except Exception as error:  # surfaced by the caller's assertion
             errors.append(error)
 
-    workers = [threading.Thread(target=build, args=(n,)) for n in range(1, 11) for _ in range(2)]
+    workers = [threading.Thread(target=guarded, args=(n,)) for n in range(count)]
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join()
+    return errors
 
-    assert errors == []
-    every_thumb = [files.read("thumb", sha) for sha in shas]
+
+def test_requests_for_the_same_missing_montage_at_once_draw_it_once(tmp_path, stored):
+    files, shas = stored
+    cache = CountingCache(tmp_path / "montages", files)
+    results = []
+
+    assert run_together(6, lambda _: results.append(cache.get(EVENT_ID, shas[:5], SCREEN))) == []
+
+    assert cache.drawn == [(5, "screen")]
+    assert len(set(results)) == 1 and len(results) == 6
+
+
+def test_threads_building_versions_at_once_all_get_the_right_montages(tmp_path, stored):
+    files, shas = stored
+    cache = MontageCache(tmp_path / "montages", files, decoded_budget=4 * 2**20)
+    results: dict[int, bytes] = {}
+
+    def build(i: int) -> None:
+        n = i // 2 + 1
+        results[n] = cache.get(EVENT_ID, shas[:n], SCREEN)
+
+    assert run_together(20, build) == []
+    every_photo = [files.read("photo", sha) for sha in shas]
     for n in range(1, 11):
-        assert results[n] == compose_montage(every_thumb[:n]), n
+        assert results[n] == compose_collage(every_photo[:n], SCREEN), n
