@@ -38,9 +38,9 @@ from web.live import setup_live_routes
 from web.logs import configure_logging
 from web.metrics import Metrics, SiteFigures
 from web.metrics_http import metrics_middleware, setup_metrics_route
-from web.pages import setup_pages
+from web.pages.routes import setup_pages
 from web.peers.transport import Transport
-from web.rendering import refused_page
+from web.pages.rendering import refused_page
 from web.service import SiteService
 from web.settings import Settings, load_settings
 from web.tls import client_context, server_context

@@ -8,7 +8,7 @@ a decision, an acknowledgement, a vote report) or a note for what a site did by 
 decided, voted). What the logs imply without a record of its own is a step too: a prepare that
 got no answer before an abort, a site still in doubt after the decision. A record seen twice,
 or an outcome applied long after the decision (resent, or asked for after a restart), is marked
-`again`; an abort decided on a coordinator's restart says so. web.sequence_diagram draws them.
+`again`; an abort decided on a coordinator's restart says so. web.pages.sequence_diagram draws them.
 """
 
 from __future__ import annotations

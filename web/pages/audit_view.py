@@ -12,7 +12,7 @@ from datetime import datetime
 
 import aiohttp
 
-from web.audit_traces import describe_payload, person
+from web.pages.audit_traces import describe_payload, person
 
 PEER_TIMEOUT_S = 2.0
 

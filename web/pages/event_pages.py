@@ -24,8 +24,8 @@ from web.identity import USER_KEY
 from web.images import CACHE as THUMB_CACHE
 from web.images import _for_submitters as for_submitters
 from web.keys import SERVICE, SETTINGS
-from web.my_events import OPENED, remember
-from web.rendering import common, not_found, render, see_other, wants_json
+from web.pages.my_events import OPENED, remember
+from web.pages.rendering import common, not_found, render, see_other, wants_json
 from web.uploads import read_photo_parts
 
 PARTS = ("banner", "outcome", "photos", "montage", "vote")

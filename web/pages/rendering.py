@@ -14,7 +14,7 @@ from web.display_name import display_name
 from web.identity import USER_KEY
 from web.keys import SETTINGS, SITE
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).parent.parent  # web/: its templates and static files
 # Scripts and styles come only from /static: no inline script can run, whatever a page shows.
 CSP = ("default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")

@@ -8,13 +8,13 @@ import asyncio
 from aiohttp import web
 
 from domain.errors import UnknownEvent
-from web.audit_traces import names_in, transactions
-from web.audit_view import all_logs, timeline
 from web.event_view import published_at
 from web.keys import SERVICE, SETTINGS
+from web.pages.audit_traces import names_in, transactions
+from web.pages.audit_view import all_logs, timeline
+from web.pages.rendering import not_found, render
+from web.pages.sequence_diagram import draw
 from web.peers.status import check_peers
-from web.rendering import not_found, render
-from web.sequence_diagram import draw
 
 STATUS_EVENT_LIMIT = 500
 
