@@ -25,6 +25,7 @@ from eventstore.blob_sweep import sweep_site
 from eventstore.montage import MontageCache
 from eventstore.photo_files import PhotoFiles
 from eventstore.store import SiteStore
+from web import lifecycle
 from web.api import setup_api_routes
 from web.peers.blob_api import BLOBS, BlobReceiver, setup_blob_routes
 from web.peers.blob_shipping import BlobShipper
@@ -105,6 +106,7 @@ async def _run_site(app: web.Application):
     await service.start()
     checkpoints = asyncio.create_task(_checkpoint_periodically(loop, store))
     sweeps = asyncio.create_task(_sweep_blobs_periodically(loop, store, files, settings.protocol))
+    await loop.run_in_executor(None, lifecycle.record, site_dir, "started")
     log.info("site %d ready at %s", site, settings.site_url(site))
     yield
     checkpoints.cancel()
@@ -113,6 +115,7 @@ async def _run_site(app: web.Application):
     await transport.session.close()
     await loop.run_in_executor(None, store.checkpoint)
     store.close()
+    await loop.run_in_executor(None, lifecycle.record, site_dir, "stopped")
 
 
 async def _checkpoint_periodically(loop: asyncio.AbstractEventLoop, store: SiteStore) -> None:

@@ -73,7 +73,7 @@ def test_two_people_on_two_sites_share_upload_accept_and_publish_without_reloadi
         expect(page.locator("[data-part=photos] img")).to_have_count(3)
         expect(page.locator("[data-part=montage] img")).to_have_attribute("data-version", "3")
     expect(alice.locator("[data-part=photos]")).to_contain_text("by Bob")
-    expect(bob.locator("[data-part=photos]")).to_contain_text("by you")
+    expect(bob.locator("[data-part=photos]")).to_contain_text("by Bob (you)")
     shot(alice, "alice-three-photos")
 
     alice.get_by_role("button", name="Accept version 3").click()
@@ -103,11 +103,11 @@ def test_two_people_on_two_sites_share_upload_accept_and_publish_without_reloadi
 
     audit = person()
     audit.goto(cluster.url(2) + event_path + "/audit")
-    headings = audit.locator(".diagram h3")
+    headings = audit.locator(".change h3")
     for step in ("Create the event", "Add 1 photo by guest", "Add 1 photo by Bob", "Start vote round 1",
                  "The votes of round 1", "Collect the votes of round 1"):
         expect(headings.filter(has_text=step).first).to_be_visible()
-    assert audit.locator("svg.sequence").count() == headings.count() >= 7
+    assert audit.locator("svg.sequence").count() >= headings.count() >= 7
     expect(audit.locator("table.timeline")).to_contain_text("Bob")
     shot(audit, "audit")
 

@@ -10,9 +10,10 @@ from domain.errors import PhotoSessionError
 from web.display_name import clean_name, remember_name
 from web.forms import read_form
 from web.identity import USER_KEY
-from web.keys import SERVICE
+from web.keys import SERVICE, SETTINGS
 from web.pages.my_events import CREATED, remember, remembered
 from web.pages.rendering import render, see_other, wants_json
+from web.pages.sentences import sentence, sentences
 
 
 async def _my_events(request: web.Request) -> list[dict]:
@@ -31,6 +32,12 @@ async def _my_events(request: web.Request) -> list[dict]:
     return mine
 
 
+def _why(request: web.Request, error: PhotoSessionError) -> str:
+    settings = request.app[SETTINGS]
+    table = sentences(settings.max_photo_mb, settings.max_contributors)
+    return sentence(table, error.code, "create") or error.message
+
+
 async def home(request: web.Request) -> web.Response:
     return render(request, "home.html", {"events": await _my_events(request)})
 
@@ -43,7 +50,7 @@ async def create_from_form(request: web.Request) -> web.Response:
     except PhotoSessionError as e:
         if wants_json(request):
             raise
-        return render(request, "home.html", {"events": await _my_events(request), "error": e.message,
+        return render(request, "home.html", {"events": await _my_events(request), "error": _why(request, e),
                                              "title_value": form.get("title", "")}, status=400)
     if wants_json(request):
         state = await service.event_state(event_id)

@@ -13,12 +13,18 @@ from web.pages.event_pages import (
     vote_from_form,
 )
 from web.pages.home_page import create_from_form, home, name_from_form
-from web.pages.rendering import setup_templates
+from web.pages.reachability import setup_peer_watch
+from web.pages.rendering import STATIC, setup_templates
 from web.pages.report_pages import audit_page, public_page, status_page
+
+
+async def favicon(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "favicon.ico", headers={"Cache-Control": "public, max-age=86400"})
 
 
 def setup_pages(app: web.Application) -> None:
     setup_templates(app)
+    setup_peer_watch(app)
     app.router.add_get("/", home)
     app.router.add_post("/events", create_from_form)
     app.router.add_post("/me", name_from_form)
@@ -30,3 +36,4 @@ def setup_pages(app: web.Application) -> None:
     app.router.add_get("/events/{event_id}/audit", audit_page)
     app.router.add_get("/public/{event_id}", public_page)
     app.router.add_get("/status", status_page)
+    app.router.add_get("/favicon.ico", favicon)
