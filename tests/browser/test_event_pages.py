@@ -133,7 +133,8 @@ def test_a_reject_aborts_the_round_on_both_pages_and_uploads_come_back(cluster, 
     expect(bob.locator("#photo-input")).to_be_disabled()
     shot(bob, "voting")
 
-    bob.get_by_role("button", name="Reject").click()
+    bob.get_by_role("button", name="Reject", exact=True).click()
+    bob.get_by_role("button", name="Yes, reject it").click()  # a reject asks first
     for page in (alice, bob):
         expect(page.locator("[data-part=outcome]")).to_contain_text(
             "Round 1 was aborted: someone rejected the montage")
@@ -159,9 +160,9 @@ def test_an_oversized_a_broken_and_a_non_image_file_each_get_a_sentence(cluster,
     ])
     failed = page.locator("#queue li.failed")
     expect(failed).to_have_count(3)
-    expect(failed.nth(0)).to_contain_text("huge.jpg Not added: It is larger than 1 MB")
-    expect(failed.nth(1)).to_contain_text("notes.txt Not added: It is not a photo this site can read")
-    expect(failed.nth(2)).to_contain_text("broken.jpg Not added: The photo could not be read")
+    expect(failed.nth(0)).to_contain_text("huge.jpg Not added: This photo is larger than 1 MB")
+    expect(failed.nth(1)).to_contain_text("notes.txt Not added: This file isn't a photo the event can take")
+    expect(failed.nth(2)).to_contain_text("broken.jpg Not added: This photo couldn't be opened")
     queue = page.locator("#queue").inner_text()
     assert "Traceback" not in queue and "internal" not in queue
     expect(page.locator("[data-part=photos]")).to_contain_text("No photos yet")
@@ -241,6 +242,6 @@ def test_without_scripts_the_forms_still_create_upload_and_vote(cluster, person)
     expect(page.locator("[data-part=photos] img")).to_have_count(1)
     page.locator("#photo-input").set_input_files([{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"hi"}])
     page.get_by_role("button", name="Upload").click()
-    expect(page.locator(".notice-bad")).to_have_text(re.compile("^It is not a photo this site can read"))
+    expect(page.locator(".notice-bad")).to_have_text(re.compile("^This file isn't a photo the event can take"))
     page.get_by_role("button", name="Accept version 1").click()
     expect(page.locator("[data-part=banner]")).to_contain_text(re.compile("Voting on version 1|Published"))
