@@ -82,7 +82,6 @@ async def upload_tiny(session, sites: h.Sites, event_id: str, cookie: str, pop: 
 
 async def populate(sites: h.Sites, args, cookies: list[str], pop: Population) -> tuple[float, bool]:
     """Returns (seconds, finished)."""
-    rng = random.Random(7)
     next_event = iter(range(args.events))
     deadline = time.perf_counter() + args.max_populate_s
     started = time.perf_counter()

@@ -12,12 +12,12 @@ class PhotoSessionError(Exception):
 
 class UnknownEvent(PhotoSessionError):
     code = "unknown_event"
-    default_message = "There is no such event."
+    default_message = "There is no such event. Check the link you were given."
 
 
 class InvalidTitle(PhotoSessionError):
     code = "invalid_title"
-    default_message = "A title needs 1 to 200 characters."
+    default_message = "Give the event a title of 1 to 200 characters."
 
 
 class InvalidRequest(PhotoSessionError):
@@ -27,57 +27,59 @@ class InvalidRequest(PhotoSessionError):
 
 class VotingInProgress(PhotoSessionError):
     code = "voting_in_progress"
-    default_message = "A vote is running on this event: photos are accepted again if it aborts."
+    default_message = ("A vote on the montage is running, so no photos can be added until it ends. "
+                       "If the vote doesn't publish the montage, photos can be added again.")
 
 
 class EventPublished(PhotoSessionError):
     code = "event_published"
-    default_message = "This event's montage is published; it takes no more photos or votes."
+    default_message = "This event's montage is published: it takes no more photos or votes."
 
 
 class ContributorLimit(PhotoSessionError):
     code = "contributor_limit"
-    default_message = "This event already has as many contributors as it allows."
+    default_message = "This event already has as many people adding photos as it allows."
 
 
 class NotSubmitter(PhotoSessionError):
     code = "not_submitter"
-    default_message = "Only people who submitted a photo to this event may do this."
+    default_message = "Only people who added a photo to this event can do this. Add yours first."
 
 
 class SupersededMontage(PhotoSessionError):
     code = "superseded_montage"
-    default_message = "That montage is no longer the current one; look at the new one and vote on it."
+    default_message = "The montage changed in the meantime. Look at the new one, then vote on it."
 
 
 class AlreadyVoted(PhotoSessionError):
     code = "already_voted"
-    default_message = "Your vote on this round is already recorded, and it is final."
+    default_message = "Your vote on this round is already recorded. Votes can't be changed."
 
 
 class NoVoteInProgress(PhotoSessionError):
     code = "no_vote_in_progress"
-    default_message = "No vote is running; accept the montage to start one."
+    default_message = "No vote is running. Accept the montage to start one."
 
 
 class VotingClosed(PhotoSessionError):
     code = "voting_closed"
-    default_message = "Voting on this round has closed."
+    default_message = "Voting on this round has closed and the votes are being counted."
 
 
 class TooLarge(PhotoSessionError):
     code = "too_large"
-    default_message = "The file is larger than this event accepts."
+    default_message = "This photo is larger than this event takes. Try a smaller copy."
 
 
 class UnsupportedMediaType(PhotoSessionError):
     code = "unsupported_media_type"
-    default_message = "Only JPEG, PNG, WebP and HEIC photos are accepted."
+    default_message = "This file isn't a photo the event can take. Send a JPEG, PNG, WebP or HEIC photo."
 
 
 class InvalidImage(PhotoSessionError):
     code = "invalid_image"
-    default_message = "The image could not be read (truncated, corrupt or too many pixels)."
+    default_message = ("This photo couldn't be opened: it may be damaged, cut short, or far too large "
+                       "in pixels.")
 
 
 class NotPublished(PhotoSessionError):
@@ -92,7 +94,8 @@ class NoMontage(PhotoSessionError):
 
 class SiteUnreachable(PhotoSessionError):
     code = "site_unreachable"
-    default_message = "Another site could not be reached, so nothing was changed. Try again."
+    default_message = ("One of the event's sites can't be reached right now, so nothing was changed. "
+                       "Try again in a minute.")
 
 
 class OutcomeUnknown(PhotoSessionError):
@@ -100,17 +103,18 @@ class OutcomeUnknown(PhotoSessionError):
     lost); reading the event tells which. Retrying an upload may add the photos twice."""
 
     code = "outcome_unknown"
-    default_message = "This site could not confirm whether the change was made; reload the event to see."
+    default_message = ("This site couldn't confirm whether that worked. Reload the event in a moment "
+                       "to see.")
 
 
 class Busy(PhotoSessionError):
     code = "busy"
-    default_message = "The event is busy with other uploads; nothing was changed. Try again."
+    default_message = "Lots of photos are arriving at once, so nothing was changed. Try again."
 
 
 class StorageUnavailable(PhotoSessionError):
     code = "storage_unavailable"
-    default_message = "This site cannot write to its storage; nothing was changed."
+    default_message = "This site can't save anything right now, so nothing was changed. Try again later."
 
 
 class StorageNotDurable(PhotoSessionError):

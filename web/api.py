@@ -8,6 +8,7 @@ import json
 from aiohttp import web
 
 from domain.errors import InvalidRequest, UnknownEvent
+from web import lifecycle
 from web.display_name import clean_name, display_name, remember_name
 from web.identity import USER_KEY
 from web.keys import SERVICE, SETTINGS, SITE
@@ -117,6 +118,9 @@ async def audit(request: web.Request) -> web.Response:
                 {"at": e.at.isoformat(), "role": e.role, "type": e.type, "data": e.data}
                 for e in entries
             ],
+            # this site's (re)starts since the event's first record here (web.lifecycle)
+            "starts": lifecycle.starts(service.settings.site_dir(service.site),
+                                       entries[0].at if entries else None),
         }
     )
 

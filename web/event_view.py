@@ -12,43 +12,11 @@ from datetime import datetime
 from domain.event_state import EventState, RoundOutcome
 from web.views import iso
 
-# The API's error codes as sentences for a person ({max_mb} and {max_contributors} are filled in).
-SENTENCES = {
-    "too_large": "It is larger than {max_mb} MB, the most this event takes per photo.",
-    "unsupported_media_type": "It is not a photo this site can read: send JPEG, PNG, WebP or HEIC.",
-    "invalid_image": "The photo could not be read: it may be damaged, cut short, or have far too many pixels.",
-    "voting_in_progress": "A vote is running, so no photos are taken until it ends. "
-                          "If the vote is aborted, you can add them again.",
-    "event_published": "This event is published: it takes no more photos or votes.",
-    "contributor_limit": "This event already has {max_contributors} contributors, the most it allows.",
-    "site_unreachable": "Another site did not answer, so nothing was saved. Please try again in a moment.",
-    "busy": "Many photos are arriving at once, so nothing was saved. Please try again.",
-    "storage_unavailable": "This site cannot save right now, so nothing was saved. Please try again later.",
-    "not_submitter": "Only people who added a photo can vote. Add yours first.",
-    "superseded_montage": "The montage changed while you looked at it. Look at the new one, then vote.",
-    "already_voted": "Your vote on this round is already recorded, and it is final.",
-    "no_vote_in_progress": "No vote is running. Accept the montage to start one.",
-    "voting_closed": "Voting on this round has closed; the votes are being counted.",
-    "unknown_event": "There is no such event. Check the link you were given.",
-    "invalid_title": "Give the event a title of 1 to 200 characters.",
-    "invalid_request": "The request was not understood.",
-    "forbidden_origin": "That request came from another site, so it was refused.",
-    "csrf_token_invalid": "This page is out of date; reload it and try again.",
-    "internal": "Something went wrong on this site. Nothing was lost; please try again.",
-    "network": "The connection dropped before the site answered. "
-               "If the photo was saved it will appear in the grid; otherwise try again.",
-}
-
 OUTCOME_REASONS = {
     "rejected": "someone rejected the montage",
     "timeout": "not everyone voted before the deadline",
     "unreachable": "a site could not be reached to count the votes",
 }
-
-
-def sentences(max_mb: float, max_contributors: int) -> dict[str, str]:
-    return {code: text.format(max_mb=f"{max_mb:g}", max_contributors=max_contributors)
-            for code, text in SENTENCES.items()}
 
 
 def clock(seconds: float) -> str:
@@ -64,7 +32,8 @@ def period(seconds: float) -> str:
 
 
 def names_of(state: EventState) -> dict[str, str]:
-    """Each submitter's display name, as their latest photo carries it."""
+    """Each submitter's display name: the most recent non-empty one among their photos, shown
+    beside all of them (a name set after one's last upload is known only to one's own cookie)."""
     names: dict[str, str] = {}
     for photo in state.photos:
         if photo.submitter_name:
@@ -90,13 +59,16 @@ def published_at(entries: Iterable) -> datetime | None:
 
 
 def event_view(state: EventState, user_id: str, *, now: float, voting_period_s: float,
-               max_contributors: int, published: datetime | None = None) -> dict:
-    names = names_of(state)
+               max_contributors: int, published: datetime | None = None, my_name: str = "") -> dict:
+    names = {**names_of(state), **({user_id: my_name} if my_name else {})}
+    guests = {u: f"guest {i}" for i, u in enumerate(state.submitters, 1)}
     mine = user_id in state.submitters
     visible = mine or state.published
 
     def who(user: str) -> str:
-        return "you" if user == user_id else names.get(user) or "a guest"
+        if user == user_id:
+            return f"{names[user]} (you)" if names.get(user) else "you"
+        return names.get(user) or guests.get(user) or "a guest"
 
     photos = [{"photo_id": p.photo_id, "version": v, "by": who(p.submitter), "mine": p.submitter == user_id}
               for v, p in enumerate(state.photos, 1)] if visible else []
@@ -112,6 +84,7 @@ def event_view(state: EventState, user_id: str, *, now: float, voting_period_s: 
         "visible": visible,
         "photos": photos,
         "people": [who(u) for u in state.submitters] if visible else [],
+        "who": {u: who(u) for u in state.submitters} if visible else {},
         "banner": _banner(state, mine, voting_period_s),
         "upload": _upload(state, full, max_contributors),
         "vote": _vote(state, user_id, mine, now, who),

@@ -3,6 +3,7 @@
 Each time this site's participant stores something for the event (a photo committed, a vote
 recorded, a round started or ended), every open stream of that event gets the event as its
 reader may see it. Slow readers never hold the site back: a reader keeps only the latest state.
+The stream's framing, its keep-alive pings and its stalled-reader timeout are aiohttp-sse's.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 import json
 
 from aiohttp import web
+from aiohttp_sse import EventSourceResponse
 
 from domain.event_state import EventState
 from web.identity import USER_KEY
@@ -71,28 +73,34 @@ async def stream(request: web.Request) -> web.StreamResponse:
     event_id = request.match_info["event_id"]
     state = await service.event_state(event_id)
     user_id, site = request[USER_KEY], request.app[SITE]
-    response = web.StreamResponse(headers={
-        "Content-Type": "text/event-stream",
-        "Cache-Control": "no-cache",
-        "X-Accel-Buffering": "no",
-    })
-    await response.prepare(request)
     queue = service.subscribers.subscribe(event_id)
+    response = EventSourceResponse(ping_interval=HEARTBEAT_S)
     try:
-        while state is not None:
-            data = json.dumps(event_json(state, site, user_id, service.home_reachable(state)))
-            await response.write(f"event: event\ndata: {data}\n\n".encode())
-            while True:
-                try:
-                    state = await asyncio.wait_for(queue.get(), HEARTBEAT_S)
-                    break
-                except asyncio.TimeoutError:
-                    await response.write(b": keep-alive\n\n")
-    except (ConnectionResetError, asyncio.CancelledError):
-        pass
+        await response.prepare(request)
+        async with response:
+            while state is not None:
+                await response.send(json.dumps(event_json(state, site, user_id, service.home_reachable(state))),
+                                    event="event")
+                state = await _next_state(queue, response)
+    except (ConnectionResetError, asyncio.CancelledError, TimeoutError):
+        pass  # the reader went away (or stalled past the send timeout)
     finally:
         service.subscribers.unsubscribe(event_id, queue)
     return response
+
+
+async def _next_state(queue: asyncio.Queue, response) -> EventState | None:
+    """The next state to send, or None once the reader is gone (its pings stopped) or the site
+    shuts down: a reader that left does not keep its handler waiting for the next change."""
+    change = asyncio.ensure_future(queue.get())
+    gone = asyncio.ensure_future(response.wait())
+    try:
+        await asyncio.wait((change, gone), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+        if not change.done():
+            change.cancel()
+    return change.result() if change.done() and not change.cancelled() else None
 
 
 async def _close_streams(app: web.Application) -> None:

@@ -173,7 +173,10 @@ OPERATIONS = {
         "responses": {
             "200": _json(_object(["site", "entries"], site=INTEGER, event_id=STRING, entries={
                 "type": "array", "items": _object(["at", "type", "data"], at=STRING, role=STRING, type=STRING,
-                                                  data={"type": "object"})}), "The log"),
+                                                  data={"type": "object"})},
+                starts={"type": "array", "items": _object(["at", "after_crash"], at=STRING,
+                                                          after_crash={"type": "boolean"})}),
+                "The log, and this site's starts since the event's first record here"),
             **_errors(NO_EVENT, STORE_DOWN),
         },
     }},

@@ -25,6 +25,7 @@ from eventstore.blob_sweep import sweep_site
 from eventstore.montage import MontageCache
 from eventstore.photo_files import PhotoFiles
 from eventstore.store import SiteStore
+from web import lifecycle
 from web.api import setup_api_routes
 from web.peers.blob_api import BLOBS, BlobReceiver, setup_blob_routes
 from web.peers.blob_shipping import BlobShipper
@@ -38,11 +39,11 @@ from web.live import setup_live_routes
 from web.logs import configure_logging
 from web.metrics import Metrics, SiteFigures
 from web.metrics_http import metrics_middleware, setup_metrics_route
-from web.pages import setup_pages
+from web.pages.routes import setup_pages
 from web.peers.reachability import Reachability
 from web.peers.status import check_peer
 from web.peers.transport import Transport
-from web.rendering import refused_page
+from web.pages.rendering import refused_page
 from web.service import SiteService
 from web.settings import Settings, load_settings
 from web.tls import client_context, server_context
@@ -112,6 +113,7 @@ async def _run_site(app: web.Application):
     checkpoints = asyncio.create_task(_checkpoint_periodically(loop, store))
     sweeps = asyncio.create_task(_sweep_blobs_periodically(loop, store, files, settings.protocol))
     watching = asyncio.create_task(_watch_home_sites(service))
+    await loop.run_in_executor(None, lifecycle.record, site_dir, "started")
     log.info("site %d ready at %s", site, settings.site_url(site))
     yield
     checkpoints.cancel()
@@ -121,6 +123,7 @@ async def _run_site(app: web.Application):
     await transport.session.close()
     await loop.run_in_executor(None, store.checkpoint)
     store.close()
+    await loop.run_in_executor(None, lifecycle.record, site_dir, "stopped")
 
 
 async def _watch_home_sites(service: SiteService) -> None:

@@ -7,12 +7,13 @@ from datetime import datetime, timezone
 from domain.event_state import EventState
 
 
-def photo_json(photo, version: int) -> dict:
+def photo_json(photo, version: int, name: str | None = None) -> dict:
+    """A photo; `name` is its submitter's name as shown (their latest, see event_json)."""
     return {
         "photo_id": photo.photo_id,
         "sha256": photo.sha256,
         "submitter": photo.submitter,
-        "submitter_name": photo.submitter_name,
+        "submitter_name": photo.submitter_name if name is None else name,
         "site": photo.site,
         "version": version,
     }
@@ -58,6 +59,7 @@ def outcome_json(state: EventState) -> dict | None:
 def event_json(state: EventState, site: int, user_id: str, home_site_reachable: bool = True) -> dict:
     is_submitter = user_id in state.submitters
     visible = is_submitter or state.published
+    latest = {p.submitter: p.submitter_name for p in state.photos if p.submitter_name}  # beside all their photos
     return {
         "event_id": state.event_id,
         "title": state.title,
@@ -68,7 +70,8 @@ def event_json(state: EventState, site: int, user_id: str, home_site_reachable: 
         "created_at": state.created_at,
         "state": state.phase,
         "montage_version": state.version,
-        "photos": [photo_json(p, v) for v, p in enumerate(state.photos, 1)] if visible else [],
+        "photos": [photo_json(p, v, latest.get(p.submitter, "")) for v, p in enumerate(state.photos, 1)]
+        if visible else [],
         "submitters": list(state.submitters) if visible else [],
         "photo_count": state.version,
         "submitter_count": len(state.submitters),

@@ -73,7 +73,7 @@ def test_two_people_on_two_sites_share_upload_accept_and_publish_without_reloadi
         expect(page.locator("[data-part=photos] img")).to_have_count(3)
         expect(page.locator("[data-part=montage] img")).to_have_attribute("data-version", "3")
     expect(alice.locator("[data-part=photos]")).to_contain_text("by Bob")
-    expect(bob.locator("[data-part=photos]")).to_contain_text("by you")
+    expect(bob.locator("[data-part=photos]")).to_contain_text("by Bob (you)")
     shot(alice, "alice-three-photos")
 
     alice.get_by_role("button", name="Accept version 3").click()
@@ -103,11 +103,11 @@ def test_two_people_on_two_sites_share_upload_accept_and_publish_without_reloadi
 
     audit = person()
     audit.goto(cluster.url(2) + event_path + "/audit")
-    headings = audit.locator(".diagram h3")
+    headings = audit.locator(".change h3")
     for step in ("Create the event", "Add 1 photo by guest", "Add 1 photo by Bob", "Start vote round 1",
                  "The votes of round 1", "Collect the votes of round 1"):
         expect(headings.filter(has_text=step).first).to_be_visible()
-    assert audit.locator("svg.sequence").count() == headings.count() >= 7
+    assert audit.locator("svg.sequence").count() >= headings.count() >= 7
     expect(audit.locator("table.timeline")).to_contain_text("Bob")
     shot(audit, "audit")
 
@@ -133,7 +133,8 @@ def test_a_reject_aborts_the_round_on_both_pages_and_uploads_come_back(cluster, 
     expect(bob.locator("#photo-input")).to_be_disabled()
     shot(bob, "voting")
 
-    bob.get_by_role("button", name="Reject").click()
+    bob.get_by_role("button", name="Reject", exact=True).click()
+    bob.get_by_role("button", name="Yes, reject it").click()  # a reject asks first
     for page in (alice, bob):
         expect(page.locator("[data-part=outcome]")).to_contain_text(
             "Round 1 was aborted: someone rejected the montage")
@@ -159,9 +160,9 @@ def test_an_oversized_a_broken_and_a_non_image_file_each_get_a_sentence(cluster,
     ])
     failed = page.locator("#queue li.failed")
     expect(failed).to_have_count(3)
-    expect(failed.nth(0)).to_contain_text("huge.jpg Not added: It is larger than 1 MB")
-    expect(failed.nth(1)).to_contain_text("notes.txt Not added: It is not a photo this site can read")
-    expect(failed.nth(2)).to_contain_text("broken.jpg Not added: The photo could not be read")
+    expect(failed.nth(0)).to_contain_text("huge.jpg Not added: This photo is larger than 1 MB")
+    expect(failed.nth(1)).to_contain_text("notes.txt Not added: This file isn't a photo the event can take")
+    expect(failed.nth(2)).to_contain_text("broken.jpg Not added: This photo couldn't be opened")
     queue = page.locator("#queue").inner_text()
     assert "Traceback" not in queue and "internal" not in queue
     expect(page.locator("[data-part=photos]")).to_contain_text("No photos yet")
@@ -241,6 +242,6 @@ def test_without_scripts_the_forms_still_create_upload_and_vote(cluster, person)
     expect(page.locator("[data-part=photos] img")).to_have_count(1)
     page.locator("#photo-input").set_input_files([{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"hi"}])
     page.get_by_role("button", name="Upload").click()
-    expect(page.locator(".notice-bad")).to_have_text(re.compile("^It is not a photo this site can read"))
+    expect(page.locator(".notice-bad")).to_have_text(re.compile("^This file isn't a photo the event can take"))
     page.get_by_role("button", name="Accept version 1").click()
     expect(page.locator("[data-part=banner]")).to_contain_text(re.compile("Voting on version 1|Published"))

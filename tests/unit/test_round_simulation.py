@@ -53,6 +53,7 @@ from domain.messages import (
 from domain.records import Acknowledged, Began, Committed, Decided, Prepared, VoteCast
 from domain.step import Step
 from tests.unit.simulated_network import (
+    Envelope,
     COORDINATOR,
     HEAL_STEPS,
     PARTICIPANT,

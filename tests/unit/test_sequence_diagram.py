@@ -1,4 +1,4 @@
-"""The audit's sequence diagrams: traces of every site's log (web.audit_traces), and their SVG."""
+"""The audit's sequence diagrams: traces of every site's log (web.pages.audit_traces), and their SVG."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from web.audit_traces import transactions
-from web.sequence_diagram import draw
+from web.pages.audit_traces import transactions
+from web.pages.sequence_diagram import draw
 
 T0 = datetime(2026, 5, 1, 12, 0, tzinfo=timezone.utc)
 SVG = "{http://www.w3.org/2000/svg}"

@@ -73,13 +73,23 @@ for (const form of document.querySelectorAll("form[data-enhance=name]")) {
   form.addEventListener("submit", async (e) => {
     e.preventDefault();
     const status = form.querySelector(".form-status");
+    const button = form.querySelector("button[type=submit]");
+    button.disabled = true;
+    button.classList.add("busy");
+    button.textContent = "Saving…";
     try {
       const answer = await PhotoSession.postForm(form);
       status.textContent = answer.ok
-        ? (answer.body.display_name ? `Saved: your new photos show “${answer.body.display_name}”.` : "Saved: no name.")
-        : (answer.body.message || "The name could not be saved.");
+        ? (answer.body.display_name
+          ? `Saved: “${answer.body.display_name}”. You see it beside your photos now; others see it once you add a photo with it.`
+          : "Saved: no name. Your photos show “guest”.")
+        : (answer.body.message || "The name could not be saved. Please try again.");
     } catch {
-      status.textContent = "The connection dropped; the name was not saved.";
+      status.textContent = "The connection dropped, so the name was not saved. Please try again.";
+    } finally {
+      button.disabled = false;
+      button.classList.remove("busy");
+      button.textContent = "Save name";
     }
   });
 }
@@ -93,11 +103,12 @@ if (createForm) {
     const button = createForm.querySelector("button[type=submit]");
     error.textContent = "";
     button.disabled = true;
-    button.textContent = "Creating…";
+    button.classList.add("busy");
+    button.textContent = "Creating on every site…";
     try {
       const answer = await PhotoSession.postForm(createForm);
       if (!answer.ok) {
-        error.textContent = answer.body.message || "The event could not be created. Please try again.";
+        error.textContent = answer.body.message || "The event could not be created. Nothing was created: please try again.";
         return;
       }
       const created = document.getElementById("created");
@@ -120,6 +131,7 @@ if (createForm) {
       error.textContent = "The connection dropped. The event may have been created: check your events below.";
     } finally {
       button.disabled = false;
+      button.classList.remove("busy");
       button.textContent = "Create event";
     }
   });

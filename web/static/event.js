@@ -13,7 +13,9 @@
   // The server's clock decides deadlines; remember how far this browser's clock is from it.
   let clockOffset = Number(root.dataset.serverNow) - Date.now();
 
-  const sentenceFor = (code, fallback) => sentences[code] || fallback || sentences.internal;
+  // The sentence for an error code when `during` ("upload", "vote") was tried.
+  const sentenceFor = (code, fallback, during) =>
+    sentences[`${during}.${code}`] || sentences[code] || fallback || sentences.internal;
 
   // --- live parts ---------------------------------------------------------------------------
   const shown = new Map(); // part name -> the HTML last applied (the server's own string)
@@ -57,11 +59,16 @@
     tick();
   }
 
+  const POLL_MS = 5000;
   const liveStatus = document.getElementById("live-status");
   function connect() {
     const source = new EventSource(`/api/events/${eventId}/stream`);
     source.addEventListener("open", () => { liveStatus.textContent = "Live: this page updates by itself."; });
     source.addEventListener("event", refresh);
+    // A site going away changes no stored state, so nothing is pushed: look again now and then.
+    setInterval(() => {
+      if (document.visibilityState === "visible" && root.dataset.phase !== "published") refresh();
+    }, POLL_MS);
     source.addEventListener("error", () => {
       liveStatus.textContent = "Live updates interrupted; reconnecting…";
     });
@@ -155,11 +162,11 @@
           entry.state.textContent = ` Added (montage version ${body.montage_version}).`;
           refresh();
         } else {
-          fail(entry, file, sentenceFor(body.error, body.message));
+          fail(entry, file, sentenceFor(body.error, body.message, "upload"));
         }
         resolve();
       });
-      xhr.addEventListener("error", () => { fail(entry, file, sentenceFor("network")); resolve(); });
+      xhr.addEventListener("error", () => { fail(entry, file, sentenceFor("network", "", "upload")); resolve(); });
       const data = new FormData();
       data.append("photo", file, file.name);
       entry.state.textContent = " Uploading… 0%";
@@ -180,24 +187,75 @@
   window.addEventListener("dragover", (e) => e.preventDefault());
   window.addEventListener("drop", (e) => e.preventDefault());
 
-  // --- votes --------------------------------------------------------------------------------
+  // --- votes ------------------------------------------------------------------------------
+  // A vote asks every site (the first accept starts a round everywhere): the clicked button says
+  // it is working, and after a few seconds why it takes a while. A reject asks first.
   const voteMessage = document.getElementById("vote-message");
+  const SLOW_MS = 2500;
+
+  function busy(button, text) {
+    const label = button.textContent;
+    button.classList.add("busy");
+    button.setAttribute("aria-busy", "true");
+    button.textContent = text;
+    return () => {
+      button.classList.remove("busy");
+      button.removeAttribute("aria-busy");
+      button.textContent = label;
+    };
+  }
+
+  root.addEventListener("click", (e) => {
+    const cancel = e.target.closest("[data-cancel]");
+    if (!cancel) return;
+    document.getElementById(cancel.dataset.cancel).hidden = true;
+    const form = cancel.closest(".vote-form");
+    form.querySelector("[data-confirm]").focus();
+  });
+
   root.addEventListener("submit", async (e) => {
     const voteForm = e.target.closest(".vote-form");
     if (!voteForm) return;
     e.preventDefault();
+    const button = e.submitter;
+    if (button && button.dataset.confirm) {
+      const ask = document.getElementById(button.dataset.confirm);
+      ask.hidden = false;
+      ask.querySelector("button[type=submit]").focus();
+      return;
+    }
     const buttons = voteForm.querySelectorAll("button");
     buttons.forEach((b) => { b.disabled = true; });
+    const starting = root.dataset.phase === "open";
+    const decision = button ? button.value : "accept";
+    const restore = button ? busy(button, decision === "reject" ? "Rejecting…"
+      : starting ? "Starting the vote…" : "Sending your vote…") : () => {};
     voteMessage.textContent = "";
+    voteMessage.classList.remove("working");
+    const slow = setTimeout(() => {
+      voteMessage.classList.add("working");
+      voteMessage.textContent = starting
+        ? "Still working: every site is being told that a vote starts. This can take a few seconds."
+        : "Still working: your vote is being saved. This can take a few seconds.";
+    }, SLOW_MS);
+    const failed = (text) => {
+      voteMessage.classList.remove("working");
+      voteMessage.textContent = text;
+      restore();
+      buttons.forEach((b) => { b.disabled = false; });
+    };
     try {
-      const decision = e.submitter ? [[e.submitter.name, e.submitter.value]] : [];
-      const answer = await PhotoSession.postForm(voteForm, decision);
-      if (!answer.ok) {
-        voteMessage.textContent = sentenceFor(answer.body.error, answer.body.message);
-        buttons.forEach((b) => { b.disabled = false; });
+      const answer = await PhotoSession.postForm(voteForm, button ? [[button.name, button.value]] : []);
+      clearTimeout(slow);
+      if (answer.ok) {
+        voteMessage.classList.remove("working");
+        voteMessage.textContent = "";
+      } else {
+        failed(sentenceFor(answer.body.error, answer.body.message, "vote"));
       }
     } catch {
-      voteMessage.textContent = "The connection dropped before the vote was confirmed. If it was recorded, it shows here in a moment.";
+      clearTimeout(slow);
+      failed(sentenceFor("network", "", "vote"));
     }
     refresh();
   });

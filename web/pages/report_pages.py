@@ -6,18 +6,25 @@ from __future__ import annotations
 import asyncio
 import re
 import unicodedata
+from datetime import datetime
 
 from aiohttp import web
 
 from domain.errors import UnknownEvent
 from eventstore.collage import FULL, SCREEN
-from web.audit_traces import names_in, transactions
-from web.audit_view import all_logs, timeline
 from web.event_view import published_at
 from web.keys import SERVICE, SETTINGS
+from web.pages.audit_traces import (
+    VOTES,
+    attempts,
+    names_in,
+    transactions,
+    with_restarts,
+)
+from web.pages.audit_view import all_logs, timeline
+from web.pages.rendering import not_found, render
+from web.pages.sequence_diagram import draw
 from web.peers.status import check_peers
-from web.rendering import not_found, render
-from web.sequence_diagram import draw
 
 STATUS_EVENT_LIMIT = 500
 
@@ -65,13 +72,46 @@ async def audit_page(request: web.Request) -> web.Response:
         state = await service.event_state(event_id)
     except UnknownEvent:
         return not_found(request, "There is no such event.")
-    logs = await all_logs(service, event_id)
+    logs, starts = await all_logs(service, event_id)
     names = names_in(logs)
     unavailable = {s for s, entries in logs.items() if entries is None}
-    diagrams = [{"trace": t, "svg": draw(t, logs.keys(), unavailable)} for t in transactions(logs, names)]
+    groups = []
+    for tries in attempts(transactions(logs, names)):
+        def drawn(trace):
+            trace = with_restarts(trace, starts)
+            return {"trace": trace, "svg": draw(trace, logs.keys(), unavailable)}
+        groups.append({**drawn(tries.last), "earlier": [drawn(t) for t in tries.earlier],
+                       "conflicts": tries.conflicts, "open": _worth_opening(tries.last)})
+    restarts = [{"site": s, **start, "time": datetime.fromisoformat(start["at"]).strftime("%H:%M:%S")}
+                for s, found in starts.items() for start in found]
     return render(request, "audit.html", {
-        "title": state.title, "event_id": event_id, "diagrams": diagrams,
-        "rows": timeline(logs, names), "unavailable": sorted(unavailable), "sites": list(logs)})
+        "title": state.title, "event_id": event_id, "groups": groups, "restarts": restarts,
+        "rows": timeline(logs, names, starts), "unavailable": sorted(unavailable), "sites": list(logs)})
+
+
+PEER_PROBLEMS = {
+    "down": "It does not answer: it may be stopped, restarting, or cut off from this site.",
+    "refused our signature": "It refuses this site's requests: the sites were set up with different secrets.",
+    "clock skew": "Its clock and this site's disagree by too much, so it refuses this site's requests.",
+    "TLS": "The secure connection to it failed (certificates).",
+}
+PEER_CONSEQUENCE = ("Until it is back, no photos can be added to any event (every photo is kept on every "
+                    "site), and rounds wait for it to count their votes; votes already cast are kept.")
+
+
+def peer_words(problem: str | None) -> str:
+    """A peer's problem (web.peers.status) as what it means, for a person."""
+    if problem is None:
+        return ""
+    cause = next((text for prefix, text in PEER_PROBLEMS.items() if problem.startswith(prefix)),
+                 "It does not answer as a site of this deployment should.")
+    return f"{cause} {PEER_CONSEQUENCE}"
+
+
+def _worth_opening(trace) -> bool:
+    """A diagram shown open: a vote round's, or one that did not simply commit."""
+    return trace.tone != "good" or trace.key.startswith(VOTES) or trace.attempt_of.split(" ")[0] in (
+        "StartRound", "Publish")
 
 
 async def status_page(request: web.Request) -> web.Response:
@@ -85,7 +125,7 @@ async def status_page(request: web.Request) -> web.Response:
             phases[state.phase] += 1
     return render(request, "status.html", {
         "site_url": settings.site_url(service.site),
-        "peers": [p.as_json(settings.site_url(p.site)) for p in peers],
+        "peers": [{**p.as_json(settings.site_url(p.site)), "words": peer_words(p.problem)} for p in peers],
         "event_count": len(service.existing),
         "counted": len(counted),
         "phases": phases,

@@ -1,5 +1,4 @@
-"""The pages people use, wired: the home page (create an event, your events, your name) here;
-the event page in web.event_pages; the public, audit and status pages in web.report_pages."""
+"""The home page: create an event, see your events, set your name."""
 
 from __future__ import annotations
 
@@ -10,12 +9,11 @@ from aiohttp import web
 from domain.errors import PhotoSessionError
 from web.display_name import clean_name, remember_name
 from web.forms import read_form
-from web.event_pages import event_page, event_parts, photo_thumb, upload_from_form, vote_from_form
 from web.identity import USER_KEY
-from web.keys import SERVICE
-from web.my_events import CREATED, remember, remembered
-from web.rendering import render, see_other, setup_templates, wants_json
-from web.report_pages import audit_page, public_page, status_page
+from web.keys import SERVICE, SETTINGS
+from web.pages.my_events import CREATED, remember, remembered
+from web.pages.rendering import render, see_other, wants_json
+from web.pages.sentences import sentence, sentences
 
 
 async def _my_events(request: web.Request) -> list[dict]:
@@ -34,6 +32,12 @@ async def _my_events(request: web.Request) -> list[dict]:
     return mine
 
 
+def _why(request: web.Request, error: PhotoSessionError) -> str:
+    settings = request.app[SETTINGS]
+    table = sentences(settings.max_photo_mb, settings.max_contributors)
+    return sentence(table, error.code, "create") or error.message
+
+
 async def home(request: web.Request) -> web.Response:
     return render(request, "home.html", {"events": await _my_events(request)})
 
@@ -46,7 +50,7 @@ async def create_from_form(request: web.Request) -> web.Response:
     except PhotoSessionError as e:
         if wants_json(request):
             raise
-        return render(request, "home.html", {"events": await _my_events(request), "error": e.message,
+        return render(request, "home.html", {"events": await _my_events(request), "error": _why(request, e),
                                              "title_value": form.get("title", "")}, status=400)
     if wants_json(request):
         state = await service.event_state(event_id)
@@ -69,18 +73,3 @@ async def name_from_form(request: web.Request) -> web.Response:
                 else see_other(back))
     remember_name(request, response, name)
     return response
-
-
-def setup_pages(app: web.Application) -> None:
-    setup_templates(app)
-    app.router.add_get("/", home)
-    app.router.add_post("/events", create_from_form)
-    app.router.add_post("/me", name_from_form)
-    app.router.add_get("/events/{event_id}", event_page)
-    app.router.add_get("/events/{event_id}/parts", event_parts)
-    app.router.add_post("/events/{event_id}/photos", upload_from_form)
-    app.router.add_get("/events/{event_id}/thumbs/{photo_id}.jpg", photo_thumb)
-    app.router.add_post("/events/{event_id}/votes", vote_from_form)
-    app.router.add_get("/events/{event_id}/audit", audit_page)
-    app.router.add_get("/public/{event_id}", public_page)
-    app.router.add_get("/status", status_page)

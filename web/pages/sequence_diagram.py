@@ -1,4 +1,4 @@
-"""Sequence diagrams (SVG) of traced transactions (web.audit_traces). Pure: a string out.
+"""Sequence diagrams (SVG) of traced transactions (web.pages.audit_traces). Pure: a string out.
 
     svg = draw(trace, sites=(0, 1, 2, 3), unavailable={2})
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from html import escape
 
-from web.audit_traces import Step, Trace, duration
+from web.pages.audit_traces import Step, Trace, duration
 
 LANE_W, LEFT, TOP, ROW_H = 170, 64, 46, 30
 HALO = ' stroke="#fff" stroke-width="4" paint-order="stroke"'  # labels stay legible over lifelines

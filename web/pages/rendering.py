@@ -14,7 +14,8 @@ from web.display_name import display_name
 from web.identity import USER_KEY
 from web.keys import SETTINGS, SITE
 
-HERE = Path(__file__).parent
+HERE = Path(__file__).parent.parent  # web/: its templates and static files
+STATIC = HERE / "static"
 # Scripts and styles come only from /static: no inline script can run, whatever a page shows.
 CSP = ("default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script-src 'self'; "
        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
@@ -23,7 +24,7 @@ CSP = ("default-src 'self'; img-src 'self' blob: data:; style-src 'self'; script
 def setup_templates(app: web.Application) -> None:
     aiohttp_jinja2.setup(app, loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
                          undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    app.router.add_static("/static", HERE / "static", name="static", append_version=True)
+    app.router.add_static("/static", STATIC, name="static", append_version=True)
 
 
 def wants_json(request: web.Request) -> bool:

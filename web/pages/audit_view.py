@@ -12,7 +12,8 @@ from datetime import datetime
 
 import aiohttp
 
-from web.audit_traces import describe_payload, person
+from web import lifecycle
+from web.pages.audit_traces import describe_payload, person
 
 PEER_TIMEOUT_S = 2.0
 
@@ -22,19 +23,21 @@ def entry_json(entry) -> dict:
     return {"at": entry.at.isoformat(), "role": entry.role, "type": entry.type, "data": entry.data}
 
 
-async def _peer_log(session: aiohttp.ClientSession, url: str) -> list[dict] | None:
+async def _peer_log(session: aiohttp.ClientSession, url: str) -> dict | None:
     try:
         timeout = aiohttp.ClientTimeout(total=PEER_TIMEOUT_S)
         async with session.get(url, timeout=timeout) as response:
             if response.status != 200:
                 return None
-            return (await response.json())["entries"]
+            body = await response.json()
+            return {"entries": list(body["entries"]), "starts": list(body.get("starts") or ())}
     except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError, KeyError, TypeError):
         return None
 
 
-async def all_logs(service, event_id: str) -> dict[int, list[dict] | None]:
-    """{site: entries, or None when that site did not answer}, for every site."""
+async def all_logs(service, event_id: str) -> tuple[dict[int, list[dict] | None], dict[int, list[dict]]]:
+    """({site: entries, or None when that site did not answer}, {site: its (re)starts since the
+    event's first record there}), for every site."""
     settings = service.settings
     loop = asyncio.get_running_loop()
     own = loop.run_in_executor(None, service.store.log, event_id)
@@ -42,13 +45,18 @@ async def all_logs(service, event_id: str) -> dict[int, list[dict] | None]:
     fetched = await asyncio.gather(*(
         _peer_log(service.transport.session, f"{settings.peer_url(s)}/api/events/{event_id}/audit")
         for s in peers))
-    logs: dict[int, list[dict] | None] = dict(zip(peers, fetched))
-    logs[service.site] = [entry_json(e) for e in await own]
-    return dict(sorted(logs.items()))
+    logs: dict[int, list[dict] | None] = {s: body and body["entries"] for s, body in zip(peers, fetched)}
+    starts = {s: body["starts"] for s, body in zip(peers, fetched) if body}
+    entries = await own
+    logs[service.site] = [entry_json(e) for e in entries]
+    starts[service.site] = await loop.run_in_executor(
+        None, lifecycle.starts, settings.site_dir(service.site), entries[0].at if entries else None)
+    return dict(sorted(logs.items())), dict(sorted(starts.items()))
 
 
-def timeline(logs: Mapping[int, Sequence[Mapping] | None], names: Mapping[str, str]) -> list[dict]:
-    """Every record of every site, oldest first, each as a sentence."""
+def timeline(logs: Mapping[int, Sequence[Mapping] | None], names: Mapping[str, str],
+             starts: Mapping[int, Sequence[Mapping]] | None = None) -> list[dict]:
+    """Every record of every site, and every (re)start, oldest first, each as a sentence."""
     payloads = {}
     for entries in logs.values():
         for entry in entries or ():
@@ -63,7 +71,14 @@ def timeline(logs: Mapping[int, Sequence[Mapping] | None], names: Mapping[str, s
             clock = datetime.fromisoformat(entry["at"]).strftime("%H:%M:%S.%f")[:-3]
             rows.append({"at": entry["at"], "time": clock, "site": site, "role": entry.get("role", ""),
                          "type": entry["type"], "text": sentence(entry, what, names)})
-    return sorted(rows, key=lambda r: (r["at"], r["site"]))
+    for site, found in (starts or {}).items():
+        for start in found:
+            clock = datetime.fromisoformat(start["at"]).strftime("%H:%M:%S.%f")[:-3]
+            text = ("started again after a crash (it had stopped without shutting down)"
+                    if start.get("after_crash") else "started again after shutting down")
+            rows.append({"at": start["at"], "time": clock, "site": site, "role": "site",
+                         "type": "Restarted", "text": text})
+    return sorted(rows, key=lambda r: (datetime.fromisoformat(r["at"]), r["site"]))
 
 
 def sentence(entry: Mapping, what: str, names: Mapping[str, str]) -> str:

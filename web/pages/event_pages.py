@@ -18,42 +18,55 @@ from aiohttp import web
 
 from domain.errors import PhotoSessionError, UnknownEvent
 from web.display_name import display_name
-from web.event_view import event_view, published_at, sentences
+from web.event_view import event_view, published_at
 from web.forms import read_form
 from web.identity import USER_KEY
 from web.images import CACHE as THUMB_CACHE
 from web.images import _for_submitters as for_submitters
 from web.keys import SERVICE, SETTINGS
-from web.my_events import OPENED, remember
-from web.rendering import common, not_found, render, see_other, wants_json
+from web.pages.my_events import OPENED, remember
+from web.pages.outage import outage
+from web.pages.reachability import PEER_WATCH
+from web.pages.rendering import common, not_found, render, see_other, wants_json
+from web.pages.sentences import sentence, sentences
+from web.pages.vote_words import tally
 from web.uploads import read_photo_parts
+from web.views import event_json
 
-PARTS = ("banner", "outcome", "photos", "montage", "vote")
+PARTS = ("banner", "outage", "outcome", "photos", "montage", "vote")
 
 
 def _back_to(event_id: str) -> web.Response:
     return see_other(f"/events/{event_id}")
 
 
-def _refused(request: web.Request, event_id: str, error: PhotoSessionError) -> web.Response:
+def _refused(request: web.Request, event_id: str, error: PhotoSessionError, during: str) -> web.Response:
     """A use case said no: JSON for the page's script, else the event page saying why."""
     if wants_json(request):
         raise error
     if isinstance(error, UnknownEvent):
         return not_found(request, error.message)
-    return see_other(f"/events/{event_id}?{urlencode({'error': error.code})}")
+    return see_other(f"/events/{event_id}?{urlencode({'error': error.code, 'during': during})}")
 
 
 async def _event_context(request: web.Request, state) -> dict:
     service, settings = request.app[SERVICE], request.app[SETTINGS]
+    user_id = request[USER_KEY]
     published = None
     if state.published:
         entries = await asyncio.get_running_loop().run_in_executor(None, service.store.log, state.event_id)
         published = published_at(entries)
-    view = event_view(state, request[USER_KEY], now=time.time(), voting_period_s=settings.voting_period_s,
-                      max_contributors=settings.max_contributors, published=published)
+    view = event_view(state, user_id, now=time.time(), voting_period_s=settings.voting_period_s,
+                      max_contributors=settings.max_contributors, published=published,
+                      my_name=display_name(request))
+    api = event_json(state, service.site, user_id, service.home_reachable(state))
+    if view["vote"]["running"]:
+        here = list(state.round.ballots) if state.round else []
+        view["vote"].update(tally(view["vote"], api.get("vote"), view["who"], here))
+    unreachable = {} if state.published else await request.app[PEER_WATCH].unreachable(request)
     return {
         "event": view,
+        "outage": outage(state, service.site, unreachable, api.get("home_site_reachable")),
         "share_url": f"{settings.public_url(service.site)}/events/{state.event_id}",
         "public_url": f"{settings.public_url(service.site)}/public/{state.event_id}",
         "now_ms": int(time.time() * 1000),
@@ -71,7 +84,7 @@ async def event_page(request: web.Request) -> web.Response:
         return not_found(request, "There is no such event. Check the link you were given.")
     context = await _event_context(request, state)
     code = request.query.get("error", "")
-    context["error"] = context["sentences"].get(code, "")
+    context["error"] = sentence(context["sentences"], code, request.query.get("during", ""))
     context["created"] = request.query.get("created") == "1"
     response = render(request, "event.html", context)
     remember(request, response, event_id, OPENED)
@@ -86,6 +99,7 @@ async def event_parts(request: web.Request) -> web.Response:
     parts = {name: env.get_template(f"parts/{name}.html").render(context) for name in PARTS}
     event = context["event"]
     return web.json_response({"phase": event["phase"], "version": event["version"],
+                              "outage": bool(context["outage"]),
                               "upload": event["upload"], "now": context["now_ms"], "parts": parts},
                              headers={"Cache-Control": "no-store"})
 
@@ -98,7 +112,7 @@ async def upload_from_form(request: web.Request) -> web.Response:
         raw = await read_photo_parts(request, settings.max_photo_bytes)
         metas, base = await service.uploads.upload(event_id, request[USER_KEY], raw, name=display_name(request))
     except PhotoSessionError as e:
-        return _refused(request, event_id, e)
+        return _refused(request, event_id, e, "upload")
     response = (web.json_response({"added": len(metas), "montage_version": base + len(metas)}, status=201)
                 if wants_json(request) else _back_to(event_id))
     remember(request, response, event_id, OPENED)
@@ -114,7 +128,7 @@ async def vote_from_form(request: web.Request) -> web.Response:
                                                  int(version) if version.isdigit() else None,
                                                  form.get("decision"))
     except PhotoSessionError as e:
-        return _refused(request, event_id, e)
+        return _refused(request, event_id, e, "vote")
     if wants_json(request):
         return web.json_response({"recorded": form.get("decision"), "round": answer.round})
     return _back_to(event_id)

@@ -8,7 +8,7 @@ a decision, an acknowledgement, a vote report) or a note for what a site did by 
 decided, voted). What the logs imply without a record of its own is a step too: a prepare that
 got no answer before an abort, a site still in doubt after the decision. A record seen twice,
 or an outcome applied long after the decision (resent, or asked for after a restart), is marked
-`again`; an abort decided on a coordinator's restart says so. web.sequence_diagram draws them.
+`again`; an abort decided on a coordinator's restart says so. web.pages.sequence_diagram draws them.
 """
 
 from __future__ import annotations
@@ -49,10 +49,28 @@ class Trace:
     outcome: str
     tone: str
     steps: tuple[Step, ...]
+    attempt_of: str = ""  # what it tried to do: retries of one upload or round share it
 
     @property
     def started(self) -> datetime:
         return self.steps[0].at
+
+    @property
+    def ended(self) -> datetime:
+        return self.steps[-1].at
+
+
+@dataclass(frozen=True)
+class Attempts:
+    """One thing a coordinator tried, maybe several times: the last try, and those before it
+    (a conflict with another transaction is retried; it is normal, not a failure)."""
+
+    last: Trace
+    earlier: tuple[Trace, ...] = ()
+
+    @property
+    def conflicts(self) -> int:
+        return sum(t.outcome.endswith("(conflict)") for t in self.earlier)
 
 
 def person(user: str, names: Mapping[str, str] | None = None) -> str:
@@ -144,7 +162,43 @@ def _transaction(txn_id: str, rows, reachable: set[int], names) -> Trace:
     steps += _implied(rows, reachable, coordinator, began, decided)
     outcome, tone = _outcome(rows, decided)
     return Trace(txn_id, describe_payload(payload, names), coordinator, outcome, tone,
-                 tuple(sorted(steps, key=lambda s: (s.rank, s.at))))
+                 tuple(sorted(steps, key=lambda s: (s.at, s.rank))), _attempt_of(txn_id, payload))
+
+
+def _attempt_of(txn_id: str, payload: Mapping | None) -> str:
+    """Tries of one change share this: an upload's photos, a round's start or collection."""
+    payload = payload or {}
+    kind = payload.get("type")
+    if kind == "AddPhotos":
+        return "photos " + " ".join(sorted(str(p.get("photo_id", "")) for p in payload.get("photos") or ()))
+    if kind in ("StartRound", "Publish"):
+        return f"{kind} {payload.get('round')}"
+    return txn_id
+
+
+def attempts(traces: Sequence[Trace]) -> list[Attempts]:
+    """Traces folded by what they attempted, in the order of each one's last try."""
+    groups: dict[str, list[Trace]] = {}
+    for trace in traces:
+        groups.setdefault(trace.attempt_of or trace.key, []).append(trace)
+    folded = [Attempts(tries[-1], tuple(tries[:-1])) for tries in groups.values()]
+    return sorted(folded, key=lambda a: a.last.started)
+
+
+def with_restarts(trace: Trace, starts: Mapping[int, Sequence[Mapping]]) -> Trace:
+    """The trace with a note on a site's lane where that site (re)started while it ran."""
+    notes = []
+    for site, found in starts.items():
+        for start in found:
+            at = datetime.fromisoformat(start["at"])
+            if trace.started < at < trace.ended:
+                label = "↯ crashed; restarted" if start.get("after_crash") else "↻ restarted"
+                notes.append(Step(at, site, site, label, "warn", False,
+                                  detail=f"site {site} started again at {start['at']}"))
+    if not notes:
+        return trace
+    steps = tuple(sorted((*trace.steps, *notes), key=lambda s: (s.at, s.rank)))
+    return Trace(trace.key, trace.title, trace.coordinator, trace.outcome, trace.tone, steps, trace.attempt_of)
 
 
 def _again(step: Step, why: str) -> Step:
