@@ -70,7 +70,7 @@ class Attempts:
 
     @property
     def conflicts(self) -> int:
-        return sum(t.outcome.endswith("(conflict)") for t in self.earlier)
+        return sum(t.outcome.endswith(("(conflict)", "(retry)")) for t in self.earlier)
 
 
 def person(user: str, names: Mapping[str, str] | None = None) -> str:
@@ -269,6 +269,8 @@ def _outcome(rows, decided) -> tuple[str, str]:
         data = decided["data"]
         if data.get("commit"):
             return "committed", "good"
+        if data.get("reason") == "retry":  # a collection attempt a site could not take: tried again
+            return "aborted (retry)", "warn"
         return f"aborted ({data.get('reason')})", "bad"
     kinds = {e["type"] for _, e in rows}
     if "Committed" in kinds:
