@@ -13,7 +13,7 @@ from domain.messages import ACCEPT, REJECT, AddPhotos, CastVote, CreateEvent, Pa
 
 CONFLICT = "conflict"
 REQUEST_SPENT = "request_spent"
-# A copy of a vote already stored here (the same person, decision and time): not a second vote.
+# A copy of a vote already kept here (the same person, decision and time): not a second vote.
 ALREADY_CAST = "already_cast"
 # A vote for a person whose ballot site is another: their site takes it (web.voting forwards).
 NOT_BALLOT_SITE = "not_ballot_site"
@@ -81,6 +81,9 @@ def vote_refusal(state: EventState, vote: CastVote, site: int) -> str | None:
     not refused here: it starts a round first, at the home site.)"""
     if not state.exists:
         return "unknown_event"
+    kept = state.recorded.get((vote.user, vote.at))
+    if kept is not None and kept[2] == vote.decision:
+        return ALREADY_CAST  # whatever happened since (the round may have ended)
     if vote.decision not in (ACCEPT, REJECT):
         return "invalid_request"
     if state.published:
@@ -93,9 +96,6 @@ def vote_refusal(state: EventState, vote: CastVote, site: int) -> str | None:
     if vote.version != current.version:
         return "superseded_montage"
     if vote.user in current.ballots:
-        mine = current.ballots[vote.user]
-        if (mine.decision, mine.at, mine.site) == (vote.decision, vote.at, site):
-            return ALREADY_CAST
         return "already_voted"
     if ballot_site(state, vote.user) != site:
         return NOT_BALLOT_SITE

@@ -49,6 +49,9 @@ class EventState:
     published_version: int | None = None
     started: Mapping[str, StartRound] = field(default_factory=dict)  # request -> the round it opened
     withdrawn: frozenset[str] = frozenset()  # round requests given up here: refused for good
+    # Every vote kept here, by (person, time cast) -> (round, deadline, decision): a copy of a
+    # vote forwarded here is answered as the vote was, even after its round ended.
+    recorded: Mapping[tuple[str, float], tuple[int, float, str]] = field(default_factory=dict)
 
     @property
     def version(self) -> int:
@@ -95,6 +98,8 @@ def apply_commit(state: EventState, payload: Payload) -> EventState:
         if payload.round in state.ended:  # its collection's abort overtook the start: already over
             return state
         ballots = {payload.ballot.user: payload.ballot} if payload.ballot else {}
+        if payload.ballot:
+            state = _recorded(state, payload.ballot, payload.round, payload.deadline)
         current = Round(payload.round, payload.version, payload.deadline, payload.submitters,
                         ballots, payload.request)
         return replace(state, round=current)
@@ -144,10 +149,16 @@ def fold(state: EventState, record) -> EventState:
         if current is None or current.round != record.round:
             raise ValueError(f"vote for round {record.round}, which is not running here")
         ballots = {**current.ballots, record.ballot.user: record.ballot}
+        state = _recorded(state, record.ballot, current.round, current.deadline)
         return replace(state, round=replace(current, ballots=ballots))
     if isinstance(record, Withdrawn):
         return replace(state, withdrawn=state.withdrawn | {record.request})
     raise TypeError(f"not a participant record: {record!r}")
+
+
+def _recorded(state: EventState, ballot: Ballot, round_number: int, deadline: float) -> EventState:
+    kept = (round_number, deadline, ballot.decision)
+    return replace(state, recorded={**state.recorded, (ballot.user, ballot.at): kept})
 
 
 def fold_all(state: EventState, records) -> EventState:

@@ -231,8 +231,9 @@ def _on_report_ack(state: EventState, msg: ReportAck, config: SiteConfig):
 
 def _on_cast_vote(state: EventState, msg: CastVote, config: SiteConfig):
     reason = vote_refusal(state, msg, config.site)
-    if reason == ALREADY_CAST:  # a copy of a vote stored here: the same answer again
-        return Step(state, reply=VoteAnswer(state.round.round, state.round.deadline))
+    if reason == ALREADY_CAST:  # a copy of a vote kept here: the same answer again
+        round_number, deadline, _ = state.recorded[(msg.user, msg.at)]
+        return Step(state, reply=VoteAnswer(round_number, deadline))
     if reason is not None:
         return Step(state, reply=VoteAnswer(None, None, reason))
     current = state.round

@@ -19,17 +19,17 @@ from typing import Any
 
 from eventsourcing.persistence import JSONTranscoder, Transcoding
 
-from domain import coordinator, event_state
+from domain import coordinator, event_state, round_master
 from domain.aggregates import RECORD_TYPES
 
 SNAPSHOT_EVERY = 32  # records between snapshots of one aggregate
-FORMAT = 2  # bump when a state class changes shape: older snapshots are then not read
+FORMAT = 3  # bump when a state class changes shape: older snapshots are then not read
 
 STATE_TYPES: dict[str, type] = {
     **RECORD_TYPES,
     **{cls.__name__: cls for cls in (
         event_state.EventState, event_state.Round, event_state.RoundOutcome,
-        coordinator.CoordinatorState, coordinator.Txn, coordinator.ActiveRound,
+        coordinator.CoordinatorState, coordinator.Txn, round_master.ActiveRound,
     )},
 }
 
