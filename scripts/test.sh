@@ -54,4 +54,21 @@ ensure_chromium
 ensure_postgresql
 ensure_java
 ensure_iproute2
-exec .venv/bin/python -m pytest -q "$@"
+if [ "$#" -gt 0 ]; then
+    exec .venv/bin/python -m pytest -q "$@"
+fi
+
+# Every tier. TLC (tests/model) is CPU-bound and runs on its own for minutes, while most of the
+# other tiers wait on real sites, deadlines and browsers: the two run side by side, and the
+# model tier's report follows the others'. Either failing fails the run.
+model_log="$(mktemp)"
+.venv/bin/python -m pytest -q -m model >"$model_log" 2>&1 &
+model_pid=$!
+status=0
+.venv/bin/python -m pytest -q -m "not model" || status=$?
+model_status=0
+wait "$model_pid" || model_status=$?
+echo "--- the model tier (tests/model), run alongside ---"
+cat "$model_log"
+rm -f "$model_log"
+[ "$status" -eq 0 ] && [ "$model_status" -eq 0 ]
