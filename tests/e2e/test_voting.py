@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 import subprocess
 import sys
 import threading
@@ -117,7 +118,7 @@ def assert_sites_agree_by_audit(cluster, event_id: str) -> None:
 def collection_decisions(client, home: int, event_id: str) -> list[dict]:
     return [e["data"] for e in audit_entries(client, home, event_id)
             if e["role"] == "coordinator" and e["type"] == "Decided"
-            and e["data"]["txn_id"].rpartition("-")[2].startswith("c")]
+            and re.fullmatch(r"\d+-r\d+-c\d+", e["data"]["txn_id"])]
 
 
 def restart_armed(cluster, site: int, point: str) -> None:
