@@ -15,6 +15,7 @@ import sys
 import time
 
 import aiohttp
+import uvloop
 from aiohttp import web
 
 from actors.crash import CrashPoints
@@ -227,6 +228,7 @@ def main(argv=None) -> int:
         ssl_context=ssl_context,
         print=None,
         access_log=None,
+        loop=uvloop.new_event_loop(),  # a loop in C: less CPU per request and per hand-off
     )
     return 0
 
