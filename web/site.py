@@ -103,7 +103,8 @@ async def _run_site(app: web.Application):
         on_alarm=service.on_alarm,
     )
     capacity = settings.capacity
-    service.actors = Actors(wiring, idle_s=capacity.actor_idle_s, max_running=capacity.max_actors)
+    service.actors = Actors(wiring, idle_s=capacity.actor_idle_s, max_running=capacity.max_actors,
+                            threads=capacity.actor_threads)
     service.transport = transport
     service.voting = Voting(service)
     service.uploads = Uploads(service)
