@@ -18,7 +18,8 @@ import logging
 import queue
 import sys
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pykka
 from pykka import messages
