@@ -2,7 +2,9 @@
 from the log at start.
 
 Every message to an actor goes through `deliver`, which starts the actor if it is not running.
-An actor is a thread, so with thousands of events only a bounded number may run. An actor is
+Actors take turns on a pool of `threads` threads (actors.pool): starting and stopping one costs
+no thread. Each running actor holds its state in memory, so with thousands of events only a
+bounded number may run. An actor is
 retired (stopped) when it has been idle for `idle_s`, or, once more than `max_running` run, when
 it is the least recently used; either way only if it holds nothing that only memory has (a
 participant never does; a coordinator does while it prepares or a client waits). Its timers and
@@ -28,6 +30,7 @@ import pykka
 
 from actors.coordinator import CoordinatorActor
 from actors.participant import ParticipantActor
+from actors.pool import ActorPool
 from actors.role_actor import Envelope, IdleCheck, Reply, TimerFired, Wiring
 from domain.messages import Recover
 
@@ -40,8 +43,9 @@ LEFT_STATES = 4096  # states of retired actors kept to judge their timers (least
 
 
 class Actors:
-    def __init__(self, wiring: Wiring, idle_s: float = 10.0, max_running: int = 32):
+    def __init__(self, wiring: Wiring, idle_s: float = 10.0, max_running: int = 32, threads: int = 8):
         self.wiring = wiring
+        self.pool = ActorPool(threads)
         self.idle_s = idle_s
         self.max_running = max_running
         self._lock = threading.Lock()
@@ -80,7 +84,7 @@ class Actors:
             fresh = event_id not in known
             known.add(event_id)
             self._left.pop(key, None)  # the new actor's state will move on from it
-            ref = ROLES[role].start(event_id, self.wiring, self.mailbox(*key), fresh)
+            ref = ROLES[role].start(event_id, self.wiring, self.mailbox(*key), self.pool, fresh)
             if len(self._refs) >= self.max_running:
                 self._crowded.set()
         self._refs[key] = ref  # re-inserted last: the dict's order is least recently used first
@@ -209,6 +213,7 @@ class Actors:
                 ref.stop(block=False)
             except pykka.ActorDeadError:
                 pass
+        self.pool.shutdown()  # after the stops: its threads end once those are handled
 
 
 def _ask(ref: pykka.ActorRef, message, timeout: float = 2.0):

@@ -13,9 +13,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import pykka
-
 from actors.crash import STEP_NAMES, CrashPoints
+from actors.pool import ActorPool, PooledActor
 from domain.config import SiteConfig
 from domain.errors import StorageUnavailable
 from domain.step import Alarm
@@ -76,12 +75,12 @@ class Wiring:
     failures: RepeatedLog = field(default_factory=lambda: RepeatedLog(log))
 
 
-class RoleActor(pykka.ThreadingActor):
+class RoleActor(PooledActor):
     role = "role"
     aggregate_class: type = object
 
-    def __init__(self, event_id: str, wiring: Wiring, mailbox: Reply, fresh: bool = False):
-        super().__init__()
+    def __init__(self, event_id: str, wiring: Wiring, mailbox: Reply, pool: ActorPool, fresh: bool = False):
+        super().__init__(pool)
         self.fresh = fresh  # nothing stored for this role and event yet: no need to read the store
         self.event_id = event_id
         self.wiring = wiring
@@ -119,7 +118,7 @@ class RoleActor(pykka.ThreadingActor):
 
     # --- the loop ------------------------------------------------------------------------------
     def on_start(self) -> None:
-        """Rebuild from the store in the actor's own thread (not in whoever started it)."""
+        """Rebuild from the store in the actor's first turn (not in whoever started it)."""
         if self.fresh:
             return
         try:

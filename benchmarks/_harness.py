@@ -128,8 +128,9 @@ class Sites:
     started again on its own (`python -m web.site`, what `launcher.py --only K` runs)."""
 
     def __init__(self, count: int = 4, database: str = "sqlite", scratch: Path | None = None,
-                 keep: bool = False, env: dict | None = None):
+                 keep: bool = False, env: dict | None = None, root: Path = ROOT):
         self.env = {**os.environ, **(env or {})}
+        self.root = root  # the checkout whose code the sites run (bench_ab.py compares two)
         self.count = count
         self.scratch = Path(scratch or tempfile.mkdtemp(prefix="bench-sites-"))
         self.data_dir = self.scratch / "data"
@@ -144,7 +145,7 @@ class Sites:
         self.launcher = subprocess.Popen(
             [sys.executable, "launcher.py", "--sites", str(self.count), "--base-port", str(self.base_port),
              "--data-dir", str(self.data_dir), "--settings", str(self.settings_path)],
-            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=open(self.scratch / "launcher.err", "ab"),
+            cwd=self.root, stdout=subprocess.DEVNULL, stderr=open(self.scratch / "launcher.err", "ab"),
             env=self.env,
         )
         deadline = time.monotonic() + READY_TIMEOUT_S
@@ -217,7 +218,7 @@ class Sites:
             [sys.executable, "-m", "web.site", "--site", str(k), "--sites", str(self.count),
              "--base-port", str(self.base_port), "--data-dir", str(self.data_dir),
              "--settings", str(self.settings_path)],
-            cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, process_group=0)
+            cwd=self.root, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, process_group=0)
         self.wait_ready(k, time.monotonic() + READY_TIMEOUT_S, poll_s=0.01)
         return time.perf_counter() - started
 

@@ -18,6 +18,7 @@ import atexit
 import collections
 import cProfile
 import os
+import re
 import sys
 import threading
 import time
@@ -94,22 +95,27 @@ class CpuProfiles:
     """BENCH_PROFILE_MODE=cpu: cProfile with a per-thread CPU clock (time.thread_time) in every
     thread started after SIGUSR1, and in the main thread (the event loop) from SIGUSR1 on; the
     threads' statistics are merged at exit. What it shows is CPU time by function (cProfile's
-    own overhead inflates functions with many small calls); threads started before SIGUSR1
-    (the first executor worker, actors of start-up) are not seen."""
+    own overhead inflates functions with many small calls). The threads actors take turns on
+    (actors.pool, started with the site) are profiled from their start, which adds the little
+    they do at start-up; other threads started before SIGUSR1 (the first executor worker) are
+    not seen."""
 
     def __init__(self):
         self.profiles: list[cProfile.Profile] = []
+        self.kinds: list[str] = []  # each profile's thread, by kind (the loop, actors, ...)
         self.lock = threading.Lock()
         self.active = False
         original_run = threading.Thread.run
         owner = self
 
         def run(thread_self):
-            if not owner.active or thread_self.name == "bench-sampler":
+            pooled = thread_self.name.startswith("actors-")
+            if not (owner.active or pooled) or thread_self.name == "bench-sampler":
                 return original_run(thread_self)
             profile = cProfile.Profile(time.thread_time)
             with owner.lock:
                 owner.profiles.append(profile)
+                owner.kinds.append(re.sub(r"[-_]?\d.*$", "", thread_self.name))
             profile.enable()
             try:
                 return original_run(thread_self)
@@ -125,6 +131,7 @@ class CpuProfiles:
         profile = cProfile.Profile(time.thread_time)
         with self.lock:
             self.profiles.append(profile)
+            self.kinds.append("event loop")
         profile.enable()
         self.main_profile = profile
 
@@ -145,14 +152,21 @@ class CpuProfiles:
                 pass
 
         with self.lock:
-            profiles = list(self.profiles)
-        stats = pstats.Stats(Snapshot(profiles[0]))
-        for profile in profiles[1:]:
-            stats.add(Snapshot(profile))
+            profiles, kinds = list(self.profiles), list(self.kinds)
+        snapshots = [Snapshot(profile) for profile in profiles]
+        by_kind: dict[str, list[float]] = {}
+        for kind, snapshot in zip(kinds, snapshots):
+            by_kind.setdefault(kind, []).append(sum(v[2] for v in snapshot.stats.values()))
+        stats = pstats.Stats(snapshots[0])
+        for snapshot in snapshots[1:]:
+            stats.add(snapshot)
         out = io.StringIO()
         stats.stream = out
         total = sum(v[2] for v in stats.stats.values())
         out.write(f"CPU profile of {len(profiles)} threads; {total:.2f} CPU s in profiled functions' own time\n")
+        out.write("by thread: " + "; ".join(f"{kind} ({len(cpu)} threads) {sum(cpu):.2f} s"
+                                        for kind, cpu in sorted(by_kind.items(), key=lambda kv: -sum(kv[1])))
+                  + "\n")
         stats.sort_stats("tottime").print_stats(top)
         stats.sort_stats("cumtime").print_stats(top)
         return "\n".join(ln for ln in out.getvalue().splitlines() if ln.strip())

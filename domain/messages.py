@@ -7,6 +7,7 @@ its transaction (`txn_id`) and event, which makes it idempotent: a duplicate get
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -350,11 +351,32 @@ WIRE_TYPES = {
 }
 
 
+_PLAIN = (str, int, float, bool, type(None))
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...] | None:
+    """A dataclass's field names in order (None for any other type): looked up once per class."""
+    if not dataclasses.is_dataclass(cls):
+        return None
+    return tuple(f.name for f in dataclasses.fields(cls))
+
+
+@functools.cache
+def _field_set(cls: type) -> frozenset[str]:
+    return frozenset(_field_names(cls))
+
+
 def to_wire(obj: Any) -> Any:
     """A message as JSON-ready data: dataclasses become dicts tagged with their type."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        data = {f.name: to_wire(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
-        return {"type": type(obj).__name__, **data}
+    if type(obj) in _PLAIN:
+        return obj
+    names = _field_names(type(obj))
+    if names is not None:
+        data = {"type": type(obj).__name__}
+        for name in names:
+            data[name] = to_wire(getattr(obj, name))
+        return data
     if isinstance(obj, (list, tuple)):
         return [to_wire(x) for x in obj]
     return obj
@@ -369,10 +391,15 @@ def from_wire(data: Any, types: dict[str, type] = WIRE_TYPES) -> Any:
     cls = types.get(data.get("type"))
     if cls is None:
         raise ValueError(f"unknown message type {data.get('type')!r}")
-    names = {f.name for f in dataclasses.fields(cls)}
-    fields = {k: from_wire(v, types) for k, v in data.items() if k != "type"}
-    if set(fields) - names:
-        raise ValueError(f"unexpected fields for {cls.__name__}: {sorted(set(fields) - names)}")
+    names = _field_set(cls)
+    fields = {}
+    for key, value in data.items():
+        if key == "type":
+            continue
+        if key not in names:
+            unexpected = sorted(set(data) - names - {"type"})
+            raise ValueError(f"unexpected fields for {cls.__name__}: {unexpected}")
+        fields[key] = value if type(value) in _PLAIN else from_wire(value, types)
     try:
         return cls(**fields)
     except TypeError as e:

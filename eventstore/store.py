@@ -136,7 +136,7 @@ class SiteStore:
             stored_before = [a.version - len(a.pending_events) for a in aggregates]
             try:
                 with self._guard("store the change", writes=True):
-                    self.app.save(*aggregates)
+                    self._insert(aggregates)
             except Exception as e:  # never leave the others of the batch waiting
                 # The whole batch failed: every actor in it reloads what is stored, so none of
                 # them believes in a record that is not on disk.
@@ -150,6 +150,14 @@ class SiteStore:
                 slot.done.set()
             if snapshots:
                 self._put_snapshots(snapshots)
+
+    def _insert(self, aggregates) -> None:
+        """The aggregates' pending events in one database transaction: what `Application.save`
+        does here (no aggregate cache, no automatic snapshots, nothing notified), without its
+        per-save bookkeeping (runtime Protocol checks, recordings), ~1/4 of a save's CPU."""
+        mapper = self.app.mapper
+        stored = [mapper.to_stored_event(event) for a in aggregates for event in a.collect_events()]
+        self.app.recorder.insert_events(stored)
 
     def _put_snapshots(self, snapshots) -> None:
         """Store snapshots; one that fails costs only a longer replay later."""

@@ -34,10 +34,12 @@ class ProtocolSettings:
 
 @dataclass(frozen=True)
 class CapacitySettings:
-    """What one site keeps in memory: running actors (each a thread) and cached event views."""
+    """What one site keeps in memory: running actors, the threads they take turns on, and
+    cached event views."""
 
     max_actors: int = 32
     actor_idle_s: float = 10.0
+    actor_threads: int = 8
     cached_events: int = 2000
 
 

@@ -15,6 +15,7 @@ import sys
 import time
 
 import aiohttp
+import uvloop
 from aiohttp import web
 
 from actors.crash import CrashPoints
@@ -102,7 +103,8 @@ async def _run_site(app: web.Application):
         on_alarm=service.on_alarm,
     )
     capacity = settings.capacity
-    service.actors = Actors(wiring, idle_s=capacity.actor_idle_s, max_running=capacity.max_actors)
+    service.actors = Actors(wiring, idle_s=capacity.actor_idle_s, max_running=capacity.max_actors,
+                            threads=capacity.actor_threads)
     service.transport = transport
     service.voting = Voting(service)
     service.uploads = Uploads(service)
@@ -227,6 +229,7 @@ def main(argv=None) -> int:
         ssl_context=ssl_context,
         print=None,
         access_log=None,
+        loop=uvloop.new_event_loop(),  # a loop in C: less CPU per request and per hand-off
     )
     return 0
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 
 from aiohttp import web
@@ -34,7 +33,14 @@ from domain.messages import (
 from eventstore.repeated_log import RepeatedLog
 from web.keys import SERVICE, SETTINGS, SITE
 from web.peers.auth import NONCE_HEADER, Refusal, Verifier, proof
-from web.peers.transport import BATCH_PATH, HEADER_LENGTH, PING_PATH, REFUSAL_LOG_INTERVAL_S
+from web.peers.transport import (
+    BATCH_PATH,
+    HEADER_LENGTH,
+    PING_PATH,
+    REFUSAL_LOG_INTERVAL_S,
+    decode_json,
+    encode_json,
+)
 
 log = logging.getLogger(__name__)
 REQUESTS = (Prepare, Decision, Query, VoteReport, RoundRequest, CountRelay, VoteRequest)
@@ -104,7 +110,7 @@ def parse_batch(body: bytes) -> list:
         raise ValueError("the header's length runs past the body")
     if start != len(body):
         raise ValueError("bytes after the header: photos travel as blobs, not in a batch")
-    header = json.loads(body[HEADER_LENGTH.size:start])
+    header = decode_json(body[HEADER_LENGTH.size:start])
     if not isinstance(header, dict) or not isinstance(header.get("messages"), list):
         raise ValueError("the header must be an object with a list of messages")
     return [_parse_entry(entry) for entry in header["messages"]]
@@ -146,7 +152,7 @@ async def receive_batch(request: web.Request) -> web.Response:
         return web.json_response({"error": "invalid_message", "message": str(e)}, status=400)
     service = request.app[SERVICE]
     replies = await asyncio.gather(*(_answer(service, message) for message in batch))
-    return web.json_response({"replies": replies})
+    return web.Response(body=encode_json({"replies": replies}), content_type="application/json")
 
 
 async def ping(request: web.Request) -> web.Response:

@@ -19,7 +19,6 @@ bytes after the header, which no message carries any more). The answer is JSON
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import struct
 from collections import deque
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import aiohttp
+import msgspec
 
 from domain.messages import Unreachable, from_wire, to_wire
 from eventstore.repeated_log import RepeatedLog
@@ -72,9 +72,14 @@ class Outgoing:
     reply: Callable[[Any], None] | None
 
 
+# JSON on the wire is encoded and parsed by msgspec (in C; ~3x the standard library's speed).
+# Parsing raises msgspec.DecodeError, a ValueError, on anything that is not JSON.
+encode_json = msgspec.json.encode
+decode_json = msgspec.json.decode
+
+
 def encode_batch(batch: list[Outgoing]) -> bytes:
-    entries = [{"message": to_wire(item.message)} for item in batch]
-    header = json.dumps({"messages": entries}).encode()
+    header = encode_json({"messages": [{"message": to_wire(item.message)} for item in batch]})
     return HEADER_LENGTH.pack(len(header)) + header
 
 
@@ -192,7 +197,11 @@ class Transport:
                 raise await refusal_of(site, resp)
             if resp.status != 200:
                 raise ConnectionError(f"site {site} answered {resp.status}")
-            replies = (await resp.json())["replies"]
+            raw = await resp.read()
+        try:
+            replies = decode_json(raw)["replies"]
+        except (ValueError, KeyError, TypeError) as e:
+            raise ConnectionError(f"site {site} answered with no list of replies: {e}") from None
         if len(replies) != len(batch):
             raise ConnectionError(f"site {site} answered {len(replies)} of {len(batch)} messages")
         return [self._answer(site, item, reply) for item, reply in zip(batch, replies)]
