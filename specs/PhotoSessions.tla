@@ -71,6 +71,9 @@ CONSTANTS
     ShipTo,       \* the sites whose photo files travel on their own (Ship, Sweep: late, never,
                   \* swept, lost); at the others every shipment has arrived when the upload
                   \* begins (the ship step succeeded: the bytes are there before the 2PC)
+    LatePrepares, \* TRUE: a collection attempt's prepare may reach a site after the attempt was
+                  \* decided (as any message may); FALSE: not (a reduction: such a prepare only
+                  \* delays, see ReceivePrepare; it keeps liveness checking within reach)
     ConcurrentStarts, \* TRUE: the home site serves round requests concurrently (one task per
                   \* request id, as voting.start_round does), so StartRounds of one round number
                   \* may prepare at once; FALSE: one transaction at a time (a workload bound)
@@ -86,10 +89,28 @@ CONSTANTS
                   \* "yes_without_photos": a participant votes yes on an upload whatever files
                   \*     its site holds (no missing_photos refusal);
                   \* "sweep_prepared": the sweep removes files that only a prepared
-                  \*     transaction names (names_in without state.prepared)
+                  \*     transaction names (names_in without state.prepared);
+                  \* "end_on_first_failed_attempt": a collection attempt that fails for a
+                  \*     site's sake ends the round (reason unreachable at once: the
+                  \*     coordinator before collection attempts); caught by UnanimousPublishes;
+                  \* "old_race": that, and no Implies (the participant before
+                  \*     _start_implied_by): the StartRound commit has not reached a site when
+                  \*     the collection's prepare does, and the round is lost (the 18-state
+                  \*     trace of tracker issue 12); caught by UnanimousPublishes;
+                  \* "refusal_answers_reason": a site in doubt on a collection attempt applies
+                  \*     the abort a peer that refused it answers (with the peer's refusal
+                  \*     reason, read as final), the participant's _on_outcome without its
+                  \*     check; caught by UnanimousPublishes;
+                  \* "vote_anywhere": a person's vote is stored at any site, not only at their
+                  \*     ballot site (admission without not_ballot_site); caught by OneBallot
 
 NoTxn == 0
-TxnIds == 1..(MaxNewTxns + 1)   \* txn 1 is the create (begun, or there from the start)
+\* Txn 1 is the create (begun, or there from the start); MaxNewTxns more (uploads, round
+\* starts); and the collections, which that budget does not count: one per round, and one
+\* more per failed attempt (each needs a crash or a timeout: a participant refuses a
+\* collection only once its round ended there, or in the broken variants).
+MaxCollections == MaxRounds + MaxCrashes + MaxTimeouts
+TxnIds == 1..(MaxNewTxns + 1 + MaxCollections)
 ACCEPT == "accept"
 REJECT == "reject"
 
@@ -107,9 +128,10 @@ ASSUME /\ Home \in Sites /\ UploadSites \subseteq Sites
        /\ MaxPhotos <= Cardinality(Photos)
        /\ MaxNewTxns \in Nat /\ MaxRounds \in Nat /\ MaxBallots \in Nat
        /\ MaxCrashes \in Nat /\ MaxTimeouts \in Nat /\ MaxRequests \in Nat
-       /\ ConcurrentStarts \in BOOLEAN /\ ShipTo \subseteq Sites
+       /\ ConcurrentStarts \in BOOLEAN /\ ShipTo \subseteq Sites /\ LatePrepares \in BOOLEAN
        /\ BUG \in {"none", "publish_without_one_site", "reopen_ended_round", "admit_withdrawn",
-                  "yes_without_photos", "sweep_prepared"}
+                  "yes_without_photos", "sweep_prepared", "end_on_first_failed_attempt",
+                  "old_race", "refusal_answers_reason", "vote_anywhere"}
 
 VARIABLES
     \* --- each site's participant: the fold of its PhotoEvent log (EventState) ---
@@ -119,6 +141,7 @@ VARIABLES
     refused,    \* EventState.answers with a reason: its no votes (Refused records)
     committed,  \* EventState.outcomes, True (Committed records)
     aborted,    \* EventState.outcomes, False (Aborted records)
+    retried,    \* the Aborted records whose reason is retry (collection attempts only)
     round,      \* EventState.round: the StartRound transaction whose round runs here, or NoTxn
     rounds,     \* EventState.rounds
     ended,      \* EventState.ended: round numbers whose collection was decided here
@@ -128,13 +151,16 @@ VARIABLES
                 \* (EventState.started is Started(s), a function of committed)
     \* --- each site's coordinator: the fold of its Coordination log (CoordinatorState) ---
     txns,       \* txns[t]: the payload of Began(t), stored at site txns[t].coord
-    decided,    \* decided[t]: Decided(t) at txns[t].coord: "none" (preparing), "commit", "abort"
+    decided,    \* decided[t]: Decided(t) at txns[t].coord: "none" (preparing), "commit", "abort",
+                \* or "retry" (an aborted collection attempt whose reason is RETRY: the round goes
+                \* on; every other abort of a collection ends it)
     active,     \* the home coordinator's ActiveRound: its StartRound transaction, or NoTxn
     collecting, \* ActiveRound.collecting
     reported,   \* ActiveRound.reported (Reported records)
     \* --- environment ---
     net,        \* the messages in flight (see above)
     late,       \* the StartRound transactions whose deadline has passed
+    over,       \* ... and whose grace period after the deadline is over too (collect_grace_s)
     crashes,    \* crashes so far (bounded by MaxCrashes)
     timeouts,   \* prepare timeouts so far (bounded by MaxTimeouts)
     start,      \* the start this behaviour began from (never changes)
@@ -147,10 +173,10 @@ VARIABLES
     decCount,
     pubCount
 
-partVars  == <<exists, photos, prepared, refused, committed, aborted, round, rounds, ended,
-               ballots, published, withdrawn, pubCount>>
+partVars  == <<exists, photos, prepared, refused, committed, aborted, retried, round, rounds,
+               ended, ballots, published, withdrawn, pubCount>>
 coordVars == <<txns, decided, active, collecting, reported, decCount>>
-env       == <<late, crashes, timeouts, start, reqs, held>>
+env       == <<late, over, crashes, timeouts, start, reqs, held>>
 vars      == <<partVars, coordVars, net, env>>
 
 -----------------------------------------------------------------------------
@@ -158,7 +184,9 @@ vars      == <<partVars, coordVars, net, env>>
 
 Max(a, b) == IF a > b THEN a ELSE b
 Begun == 1..Len(txns)
-Budget == MaxNewTxns + 1   \* how many transactions there may be: the create and MaxNewTxns
+Budget == MaxNewTxns + 1   \* transactions other than collections: the create and MaxNewTxns
+Spent == Cardinality({t \in Begun : txns[t].kind # "publish"})
+Collections == Cardinality({t \in Begun : txns[t].kind = "publish"})
 Coord(t) == txns[t].coord
 Kind(t) == txns[t].kind
 Version(s) == Len(photos[s])
@@ -167,6 +195,13 @@ Submitters(s) == SubmittersOf(photos[s])
 RoundNo(s) == txns[round[s]].r                       \* only when round[s] # NoTxn
 Collecting(s) == prepared[s] # NoTxn /\ Kind(prepared[s]) = "publish"  \* EventState.collecting
 RoundBallots(r) == UNION {{b \in ballots[s] : b.r = r} : s \in Sites}   \* at every site
+\* admission.ballot_site: the site where u's first photo in the event was uploaded (every site
+\* knows it from its photo list; SameHistory makes it the same everywhere).
+BallotSite(s, u) ==
+    photos[s][CHOOSE i \in 1..Version(s) :
+                 photos[s][i].user = u /\ \A j \in 1..(i - 1) : photos[s][j].user # u].site
+\* The collection attempts of the round that StartRound st opened (round_master ActiveRound.attempts).
+Attempts(st) == Cardinality({t \in Begun : txns[t].kind = "publish" /\ txns[t].start = st})
 IsPrefix(a, b) == Len(a) <= Len(b) /\ SubSeq(b, 1, Len(a)) = a
 Requests == 1..Len(reqs)
 \* EventState.started: the requests whose StartRound committed here (the round it opened)
@@ -185,7 +220,7 @@ Tally(subs, bals, final) ==
 
 PrepareMsg(t) == [k |-> "prepare", t |-> t]
 VoteMsg(t, s, yes, bs) == [k |-> "vote", t |-> t, site |-> s, yes |-> yes, ballots |-> bs]
-DecisionMsg(t, c) == [k |-> "decision", t |-> t, commit |-> c]
+DecisionMsg(t, d) == [k |-> "decision", t |-> t, d |-> d]   \* d: "commit", "abort" or "retry"
 ReportMsg(b) == [k |-> "report", ballot |-> b]
 
 \* A message that no step will ever read again only tells states apart that behave alike: a
@@ -195,8 +230,13 @@ ReportMsg(b) == [k |-> "report", ballot |-> b]
 \* (Decided, Collect). What stays is then a function of the logs: the prepares of the
 \* transactions begun, the decisions taken, the votes on undecided transactions, the reports
 \* of the round being collected.
+\* Vote reports are at-least-once (participant._on_unreachable arms ReportAgain until the
+\* home site's ReportAck, _on_report_ack; a restarted site reports again): the network keeps
+\* a report until the home site stored it or no step reads it, which is that resend. Once the
+\* first collection attempt of a round began, the home site reads no report of it (a report
+\* may still start the next attempt after a retry, as CollectAgain does anyway: the same step).
 SendVote(m) == net' = IF decided[m.t] = "none" THEN net \cup {m} ELSE net
-ReportReadable(b) == active # NoTxn /\ ~collecting /\ txns[active].r = b.r
+ReportReadable(b) == active # NoTxn /\ ~collecting /\ txns[active].r = b.r /\ Attempts(active) = 0
 SendReport(b) == net' = IF ReportReadable(b) THEN net \cup {ReportMsg(b)} ELSE net
 Unread(ts) == {m \in net : m.k = "vote" /\ m.t \in ts}
 Reports == {m \in net : m.k = "report"}
@@ -205,31 +245,47 @@ Reports == {m \in net : m.k = "report"}
 (* Coordinator *)
 
 \* coordinator._on_begin: store Began, then send the Prepare to every site (itself included).
+\* Collections are bounded apart (MaxCollections), other transactions by Budget.
 BeginDropping(payload, drop) ==
-    /\ Len(txns) < Budget
+    /\ IF payload.kind = "publish" THEN Collections < MaxCollections ELSE Spent < Budget
     /\ txns' = Append(txns, payload)
     /\ net' = (net \ drop) \cup {PrepareMsg(Len(txns) + 1)}
 Begin(payload) == BeginDropping(payload, {})
 
 \* coordinator._decide and the fold of Decided: store the decision, then send it to every site;
-\* it is resent until acknowledged (the network keeps it). A decided collection ends the
-\* active round; a committed StartRound makes its round the active one.
-DecideAll(ts, c) ==
-    /\ decided' = [t \in TxnIds |->
-                     IF t \in ts THEN IF c THEN "commit" ELSE "abort" ELSE decided[t]]
+\* it is resent until acknowledged (the network keeps it). dec maps each transaction decided
+\* to "commit", "abort" or "retry". A collection attempt decided commit or abort ends the
+\* active round; one decided retry leaves it active and not collecting (round_master.
+\* after_collection; CollectAgain follows); a committed StartRound makes its round the active
+\* one (round_master.opened).
+DecideEach(dec) ==
+    LET ts == DOMAIN dec IN
+    /\ decided' = [t \in TxnIds |-> IF t \in ts THEN dec[t] ELSE decided[t]]
     /\ decCount' = [t \in TxnIds |-> IF t \in ts THEN decCount[t] + 1 ELSE decCount[t]]
     /\ net' = (net \ (Unread(ts) \cup (IF \E t \in ts : Kind(t) = "publish" THEN Reports ELSE {})))
-              \cup {DecisionMsg(t, c) : t \in ts}
-    /\ IF \E t \in ts : Kind(t) = "publish"
+              \cup {DecisionMsg(t, dec[t]) : t \in ts}
+    /\ IF \E t \in ts : Kind(t) = "publish" /\ dec[t] # "retry"
          THEN /\ active' = NoTxn /\ collecting' = FALSE /\ reported' = {}
-         ELSE IF c /\ \E t \in ts : Kind(t) = "start"
-         THEN LET st == CHOOSE t \in ts : Kind(t) = "start" IN
+         ELSE IF \E t \in ts : Kind(t) = "publish"
+         THEN /\ collecting' = FALSE /\ UNCHANGED <<active, reported>>
+         ELSE IF \E t \in ts : Kind(t) = "start" /\ dec[t] = "commit"
+         THEN LET st == CHOOSE t \in ts : Kind(t) = "start" /\ dec[t] = "commit" IN
               /\ active' = st
               /\ collecting' = FALSE
               /\ reported' = {txns[st].ballot}   \* the opening accept counts at once
          ELSE UNCHANGED <<active, collecting, reported>>
 
-Decide(t, c) == DecideAll({t}, c)
+\* round_master.abort_reason: what the abort of transaction t says when it fails for a site's
+\* sake (a participant refused it, a prepare unanswered, this site restarted with t undecided).
+\* For a collection attempt: retry while the home site's clock is before the deadline plus
+\* the grace period (collect_grace_s), unreachable (final: "abort") after it. (With BUG
+\* "end_on_first_failed_attempt" or "old_race", always final, as before collection attempts.)
+FailedAs(t) ==
+    IF Kind(t) = "publish" /\ txns[t].start \notin over
+       /\ BUG \notin {"end_on_first_failed_attempt", "old_race"}
+      THEN "retry" ELSE "abort"
+Fail(ts) == DecideEach([t \in ts |-> FailedAs(t)])
+Decide(t, c) == DecideEach([x \in {t} |-> IF c THEN "commit" ELSE "abort"])
 
 BeginCreate ==   \* service.create_event at the home site
     /\ txns = <<>>
@@ -259,7 +315,7 @@ BeginUpload(c, p) ==
     /\ p \notin {photos[c][i].photo : i \in 1..Version(c)}
     /\ Begin([coord |-> c, kind |-> "upload", base |-> Version(c), photo |-> p, user |-> Owner(p)])
     /\ held' = [s \in Sites |-> IF s = c \/ s \notin ShipTo THEN held[s] \cup {p} ELSE held[s]]
-    /\ UNCHANGED <<partVars, decided, active, collecting, reported, decCount, late, crashes,
+    /\ UNCHANGED <<partVars, decided, active, collecting, reported, decCount, late, over, crashes,
                    timeouts, start, reqs>>
 
 \* voting.vote at site v, when admission.starts_round (a submitter's accept on an open event):
@@ -270,10 +326,11 @@ BeginUpload(c, p) ==
 \* (Once the transaction budget is spent, no StartRound of a new request can begin: such a
 \* request, and its withdrawal, would only tell apart states that behave alike; none is made.)
 MakeRequest(v, u) ==
-    /\ Len(reqs) < MaxRequests /\ Len(txns) < Budget
+    /\ Len(reqs) < MaxRequests /\ Spent < Budget
     /\ exists[v] /\ round[v] = NoTxn /\ published[v] = NoTxn /\ u \in Submitters(v)
+    /\ v = BallotSite(v, u)   \* an accept cast elsewhere is forwarded to the ballot site
     /\ reqs' = Append(reqs, [site |-> v, user |-> u, version |-> Version(v)])
-    /\ UNCHANGED <<partVars, coordVars, net, late, crashes, timeouts, start, held>>
+    /\ UNCHANGED <<partVars, coordVars, net, late, over, crashes, timeouts, start, held>>
 
 \* participant._on_withdraw, asked by RoundStart._withdraw at the voter's site when it gives
 \* up the request (budget over, the home site refused, another round runs: any time here).
@@ -286,7 +343,7 @@ MakeRequest(v, u) ==
 \* states left out: all of q's StartRounds are then aborted or refused here.
 MayPrepare(v, q) ==
     \/ \E t \in StartsOf(q) : t \notin committed[v] \cup aborted[v] \cup refused[v]
-    \/ Len(txns) < Budget /\ q \notin Started(Home) /\ rounds[Home] < MaxRounds
+    \/ Spent < Budget /\ q \notin Started(Home) /\ rounds[Home] < MaxRounds
 Withdraw(v, q) ==
     /\ reqs[q].site = v
     /\ MayPrepare(v, q)
@@ -294,8 +351,8 @@ Withdraw(v, q) ==
     /\ ~(prepared[v] # NoTxn /\ Kind(prepared[v]) = "start" /\ txns[prepared[v]].req = q)
     /\ q \notin Started(v)
     /\ withdrawn' = [withdrawn EXCEPT ![v] = @ \cup {q}]
-    /\ UNCHANGED <<exists, photos, prepared, refused, committed, aborted, round, rounds, ended,
-                   ballots, published, pubCount, coordVars, net, env>>
+    /\ UNCHANGED <<exists, photos, prepared, refused, committed, aborted, retried, round, rounds,
+                   ended, ballots, published, pubCount, coordVars, net, env>>
 
 \* voting.start_round / _start_round at the home site, serving request q (a RoundRequest, or
 \* the voter's own call when the voter's site is home): unless q already started a round
@@ -314,18 +371,29 @@ BeginStartRound(q) ==
               ballot |-> Ballot(rounds[Home] + 1, reqs[q].user, ACCEPT, reqs[q].site, TRUE)])
     /\ UNCHANGED <<partVars, decided, active, collecting, reported, decCount, env>>
 
-\* coordinator._collect: the Publish transaction of the active round. Once collecting, the
-\* coordinator reads no more reports: they are dropped (see SendReport).
-CollectPayload(st) == [coord |-> Home, kind |-> "publish", start |-> st, r |-> txns[st].r,
-                       version |-> txns[st].version, subs |-> txns[st].subs]
+\* coordinator._collect (round_master ActiveRound.next_attempt): the Publish transaction of
+\* the active round, attempt k + 1 after k attempts (its id "{home}-r{round}-c{attempt}": a
+\* transaction here is named by its round and attempt alike). Once collecting, the coordinator
+\* reads no more reports (see ReportReadable): they are dropped, and so is what it counted.
+CollectPayload(st, k) == [coord |-> Home, kind |-> "publish", start |-> st, r |-> txns[st].r,
+                          attempt |-> k, version |-> txns[st].version, subs |-> txns[st].subs]
 Collect ==
-    /\ BeginDropping(CollectPayload(active), Reports)
+    /\ BeginDropping(CollectPayload(active, Attempts(active) + 1), Reports)
     /\ collecting' = TRUE
     /\ reported' = {}
 
-\* coordinator._on_round_deadline (the timer, re-armed by Recover from the stored deadline).
+\* coordinator._on_round_deadline (round_master.on_round_deadline; the timer, re-armed by
+\* Recover from the stored deadline): attempt 1 at the deadline.
 CollectAtDeadline ==
-    /\ active # NoTxn /\ ~collecting /\ active \in late
+    /\ active # NoTxn /\ ~collecting /\ active \in late /\ Attempts(active) = 0
+    /\ Collect
+    /\ UNCHANGED <<partVars, decided, active, decCount, env>>
+
+\* coordinator._on_collect_again (round_master.on_collect_again; the CollectAgain timer that
+\* retry_timer arms after a retry abort, with a back-off; round_master.recover after a
+\* restart): attempt k + 1 of the active round once attempt k was decided retry.
+CollectAgain ==
+    /\ active # NoTxn /\ ~collecting /\ Attempts(active) > 0
     /\ Collect
     /\ UNCHANGED <<partVars, decided, active, decCount, env>>
 
@@ -334,15 +402,19 @@ CollectAtDeadline ==
 CommitStartAndCollect(t) ==
     /\ decided' = [decided EXCEPT ![t] = "commit"]
     /\ decCount' = [decCount EXCEPT ![t] = @ + 1]
-    /\ txns' = Append(txns, CollectPayload(t))
-    /\ net' = (net \ (Unread({t}) \cup Reports)) \cup {DecisionMsg(t, TRUE), PrepareMsg(Len(txns) + 1)}
+    /\ txns' = Append(txns, CollectPayload(t, 1))
+    /\ net' = (net \ (Unread({t}) \cup Reports)) \cup {DecisionMsg(t, "commit"), PrepareMsg(Len(txns) + 1)}
     /\ active' = t /\ collecting' = TRUE /\ reported' = {}
 
-\* coordinator._on_vote_report: store Reported; collect at once if the reports decide.
+\* coordinator._on_vote_report (round_master.on_vote_report): store Reported (once per
+\* person), acknowledge it (ReportAck), collect at once if the reports decide. A report the
+\* home site does not read (its round not open there, or collecting) is acknowledged too: its
+\* vote reaches the collection in its site's prepare answer. (Acknowledgements are left out:
+\* they only stop the resends, and the network keeps the report.)
 ReceiveReport(m) ==
     /\ m.k = "report"
-    /\ active # NoTxn /\ ~collecting /\ txns[active].r = m.ballot.r
-    /\ ~\E b \in reported : b.user = m.ballot.user /\ b.site = m.ballot.site
+    /\ active # NoTxn /\ ~collecting /\ txns[active].r = m.ballot.r /\ Attempts(active) = 0
+    /\ ~\E b \in reported : b.user = m.ballot.user
     /\ IF Tally(txns[active].subs, reported \cup {m.ballot}, FALSE) = "pending"
          THEN /\ reported' = reported \cup {m.ballot}
               /\ UNCHANGED <<txns, net, collecting>>
@@ -352,12 +424,14 @@ ReceiveReport(m) ==
 \* coordinator._on_vote takes votes one by one, keeping in memory (Txn.yes, Txn.ballots) the
 \* sites that said yes and what they carried, and decides on the first no or the last yes.
 \* Nothing else reads that memory and a crash aborts the transaction anyway, so here the
-\* coordinator decides in one step on the votes in the network: abort on a no; with a yes from
+\* coordinator decides in one step on the votes in the network: abort on a no (for a
+\* collection attempt: retry, or unreachable after the grace period, FailedAs); with a yes from
 \* every site, commit, or for a collection what the tally of the ballots those yes votes
-\* carried says (with BUG "publish_without_one_site", the ballots of all sites but one).
+\* carried says: publish, or abort (rejected, timeout: final, whatever the clock) (with BUG
+\* "publish_without_one_site", the ballots of all sites but one).
 ReceiveNo(m) ==
     /\ m.k = "vote" /\ ~m.yes /\ decided[m.t] = "none"
-    /\ Decide(m.t, FALSE)
+    /\ Fail({m.t})
     /\ UNCHANGED <<partVars, txns, env>>
 
 \* A site sends one yes per transaction while it is undecided (TypeOK checks it): a duplicate
@@ -374,19 +448,20 @@ ReceiveYes(t) ==
             \/ BUG = "publish_without_one_site" /\ Cardinality(Sites \ counted) = 1
          /\ LET bs == UNION {m.ballots : m \in UNION {YesVotes(t, s) : s \in counted}}
                 c == Kind(t) # "publish" \/ Tally(txns[t].subs, bs, TRUE) = "publish"
-            IN  IF /\ c /\ Kind(t) = "start" /\ Len(txns) < Budget
+            IN  IF /\ c /\ Kind(t) = "start" /\ Collections < MaxCollections
                    /\ Tally(txns[t].subs, {txns[t].ballot}, FALSE) # "pending"
                   THEN CommitStartAndCollect(t)
                   ELSE Decide(t, c) /\ UNCHANGED txns
     /\ UNCHANGED <<partVars, env>>
 
-\* coordinator._on_prepare_timeout / _on_unreachable (a Prepare not delivered): abort.
+\* coordinator._on_prepare_timeout / _on_unreachable (a Prepare not delivered): abort (for a
+\* collection attempt: retry, or unreachable after the grace period, FailedAs).
 Timeout(t) ==
     /\ decided[t] = "none"
     /\ timeouts < MaxTimeouts
     /\ timeouts' = timeouts + 1
-    /\ Decide(t, FALSE)
-    /\ UNCHANGED <<partVars, txns, late, crashes, start, reqs, held>>
+    /\ Fail({t})
+    /\ UNCHANGED <<partVars, txns, late, over, crashes, start, reqs, held>>
 
 -----------------------------------------------------------------------------
 (* Participant *)
@@ -420,14 +495,32 @@ BallotsFor(s, t) ==
 \* site has started no round r (rounds < r): c collects round r only after a StartRound of
 \* round r committed, which needed this site's yes, and this site holds one transaction
 \* prepared at a time. (Agreement checks the inference.)
+\* (With BUG "old_race", no inference: the site refuses the collection, no_such_round.)
 Implies(s, t) ==
     /\ Kind(t) = "publish" /\ prepared[s] # NoTxn
     /\ Kind(prepared[s]) = "start" /\ txns[prepared[s]].r = txns[t].r
     /\ Coord(prepared[s]) = Coord(t) /\ rounds[s] < txns[t].r
+    /\ BUG # "old_race"
+
+\* participant._attempt_superseded: the Prepare of attempt k' of round r's collection from
+\* coordinator c proves that the attempt k < k' of round r from c that this site holds
+\* prepared was decided retry (c begins attempt k + 1 only after deciding attempt k's abort
+\* as a retry): the site stores that abort (reason retry) first, then handles the prepare.
+Superseded(s, t) ==
+    /\ Kind(t) = "publish" /\ prepared[s] # NoTxn
+    /\ Kind(prepared[s]) = "publish" /\ txns[prepared[s]].r = txns[t].r
+    /\ Coord(prepared[s]) = Coord(t) /\ txns[prepared[s]].attempt < txns[t].attempt
 
 \* participant._on_prepare
+\* (With LatePrepares FALSE, a collection attempt's prepare is not delivered once the attempt
+\* is decided. Such a prepare only delays: a site that holds the attempt prepared or refused
+\* is answered as before; a site that refuses it (a lock, or no round) stores a refusal no step
+\* reads but a query, answered "none" as by a site that never heard of it; a site that admits
+\* it closes voting until the decision, a query to the home site or the next attempt's
+\* prepare (Superseded) releases it, all fair steps, the decision being a retry.)
 ReceivePrepare(s, m) ==
     /\ m.k = "prepare"
+    /\ LatePrepares \/ Kind(m.t) # "publish" \/ decided[m.t] = "none"
     /\ LET t == m.t IN
        IF prepared[s] = t THEN                    \* a duplicate: yes again
             /\ SendVote(VoteMsg(t, s, TRUE, BallotsFor(s, t)))
@@ -460,23 +553,42 @@ ReceivePrepare(s, m) ==
                       /\ refused' = [refused EXCEPT ![s] = @ \cup {t}]
                       /\ SendVote(VoteMsg(t, s, FALSE, {}))
                       /\ UNCHANGED <<round, ballots>>
-            /\ UNCHANGED <<exists, photos, aborted, ended, published, withdrawn, pubCount>>
+            /\ UNCHANGED <<exists, photos, aborted, retried, ended, published, withdrawn,
+                           pubCount>>
+       ELSE IF Superseded(s, t) THEN
+            \* store Aborted(k, retry) (applied as ApplyAbort does: the lock released, the
+            \* round still running here), then the new attempt's Prepared or Refused, as
+            \* admission says of the state that abort made
+            LET k == prepared[s]
+                admits == round[s] # NoTxn /\ RoundNo(s) = txns[t].r
+            IN
+            /\ aborted' = [aborted EXCEPT ![s] = @ \cup {k}]
+            /\ retried' = [retried EXCEPT ![s] = @ \cup {k}]
+            /\ IF admits
+                 THEN /\ prepared' = [prepared EXCEPT ![s] = t]
+                      /\ SendVote(VoteMsg(t, s, TRUE, BallotsFor(s, t)))
+                      /\ UNCHANGED refused
+                 ELSE /\ prepared' = [prepared EXCEPT ![s] = NoTxn]
+                      /\ refused' = [refused EXCEPT ![s] = @ \cup {t}]
+                      /\ SendVote(VoteMsg(t, s, FALSE, {}))
+            /\ UNCHANGED <<exists, photos, committed, round, rounds, ended, ballots, published,
+                           withdrawn, pubCount>>
        ELSE IF Admit(s, t) THEN                   \* store Prepared, then vote yes
             /\ prepared' = [prepared EXCEPT ![s] = t]
             /\ SendVote(VoteMsg(t, s, TRUE, BallotsFor(s, t)))
-            /\ UNCHANGED <<exists, photos, refused, committed, aborted, round, rounds, ended,
-                           ballots, published, withdrawn, pubCount>>
+            /\ UNCHANGED <<exists, photos, refused, committed, aborted, retried, round, rounds,
+                           ended, ballots, published, withdrawn, pubCount>>
        ELSE                                       \* store Refused, then vote no
             \* Of any transaction but a collection, a Refused record means to every later step
             \* what an Aborted one means (a query is answered abort, a duplicate prepare no,
             \* and the abort, when it comes, changes nothing more): the spec stores it as both,
             \* which merges states that behave alike. A refused collection still waits for
-            \* its abort to end the round here.
+            \* its abort to end the round here, or not (retry).
             /\ refused' = [refused EXCEPT ![s] = @ \cup {t}]
             /\ aborted' = IF Kind(t) = "publish" THEN aborted
                           ELSE [aborted EXCEPT ![s] = @ \cup {t}]
             /\ SendVote(VoteMsg(t, s, FALSE, {}))
-            /\ UNCHANGED <<exists, photos, prepared, committed, round, rounds, ended,
+            /\ UNCHANGED <<exists, photos, prepared, committed, retried, round, rounds, ended,
                            ballots, published, withdrawn, pubCount>>
     /\ UNCHANGED <<coordVars, env>>
 
@@ -492,7 +604,8 @@ ApplyCommit(s, t) ==
               /\ exists' = [exists EXCEPT ![s] = TRUE]
               /\ UNCHANGED <<photos, round, rounds, ended, published, pubCount, ballots>>
          [] x.kind = "upload" ->
-              /\ photos' = [photos EXCEPT ![s] = Append(@, [photo |-> x.photo, user |-> x.user])]
+              /\ photos' = [photos EXCEPT ![s] = Append(@, [photo |-> x.photo, user |-> x.user,
+                                                             site |-> x.coord])]
               /\ UNCHANGED <<exists, round, rounds, ended, published, pubCount, ballots>>
          [] x.kind = "start" ->
               /\ IF x.r \in ended[s] /\ BUG # "reopen_ended_round"
@@ -507,17 +620,22 @@ ApplyCommit(s, t) ==
               /\ published' = [published EXCEPT ![s] = t]
               /\ pubCount' = [pubCount EXCEPT ![s] = @ + 1]
               /\ UNCHANGED <<exists, photos, rounds, ballots>>
-    /\ UNCHANGED <<refused, aborted, withdrawn>>
+    /\ UNCHANGED <<refused, aborted, retried, withdrawn>>
 
 \* event_state.fold of Aborted(t, payload): release the lock if t held it. apply_abort: an
 \* aborted collection of round r not yet ended here ends it, even if it is not open yet (the
 \* abort may overtake the round's start); it closes the round running here unless that is
-\* another round. (last_outcome, which only the pages show, is left out.)
-ApplyAbort(s, t) ==
+\* another round. An abort whose reason is retry (d = "retry", a collection attempt) ends
+\* nothing: the round still runs here (voting open again until its deadline: the lock is
+\* released), or, not open here yet, will open. (last_outcome, which only the pages show, is
+\* left out.)
+ApplyAbort(s, t, d) ==
     LET r == txns[t].r
-        ends == Kind(t) = "publish" /\ r \notin ended[s]
+        retry == Kind(t) = "publish" /\ d = "retry"
+        ends == Kind(t) = "publish" /\ r \notin ended[s] /\ ~retry
     IN
     /\ aborted' = [aborted EXCEPT ![s] = @ \cup {t}]
+    /\ retried' = IF retry THEN [retried EXCEPT ![s] = @ \cup {t}] ELSE retried
     /\ prepared' = IF prepared[s] = t THEN [prepared EXCEPT ![s] = NoTxn] ELSE prepared
     /\ ended' = IF ends THEN [ended EXCEPT ![s] = @ \cup {r}] ELSE ended
     /\ round' = IF ends /\ ~(round[s] # NoTxn /\ RoundNo(s) # r)
@@ -525,26 +643,34 @@ ApplyAbort(s, t) ==
     /\ UNCHANGED <<exists, photos, refused, committed, rounds, ballots, published, withdrawn,
                    pubCount>>
 
-\* participant._conclude: a known outcome, stored once. A commit of what is not prepared here
-\* is not applied (the Decision is still acknowledged: a step that changes nothing).
-Conclude(s, t, c) ==
+\* participant._conclude: a known outcome (d: "commit", "abort" or "retry"), stored once. A
+\* commit of what is not prepared here is not applied (the Decision is still acknowledged: a
+\* step that changes nothing).
+Conclude(s, t, d) ==
     /\ t \notin committed[s] \cup aborted[s]
-    /\ IF c THEN prepared[s] = t /\ ApplyCommit(s, t)
-            ELSE ApplyAbort(s, t)
+    /\ IF d = "commit" THEN prepared[s] = t /\ ApplyCommit(s, t)
+                       ELSE ApplyAbort(s, t, d)
 
 \* participant._on_decision
 ReceiveDecision(s, m) ==
     /\ m.k = "decision"
-    /\ Conclude(s, m.t, m.commit)
+    /\ Conclude(s, m.t, m.d)
     /\ UNCHANGED <<coordVars, net, env>>
 
-\* What site q answers a Query about t: participant._on_query (knows_outcome: an outcome, or
-\* a no vote), or when its participant does not know and q is t's coordinator (service.
-\* dispatch), coordinator._on_query: its decision, nothing while preparing, abort if it never
-\* began t (presumed abort; every t here was begun, its Began is in the log).
+\* What site q answers a Query about t, as the asker reads it: participant._on_query
+\* (knows_outcome: an outcome with its stored reason, or a no vote with its refusal reason),
+\* or when its participant does not know and q is t's coordinator (service.dispatch),
+\* coordinator._on_query: its decision and reason, nothing while preparing, abort if it never
+\* began t (presumed abort; every t here was begun, its Began is in the log). A refusal of a
+\* collection attempt says it aborted, not whether as a retry: participant._on_outcome
+\* ignores such an answer (its reason is neither retry nor a round ending) and asks again;
+\* with BUG "refusal_answers_reason" it applies it as a final abort.
 Known(q, t) ==
     IF t \in committed[q] THEN "commit"
-    ELSE IF t \in aborted[q] \/ t \in refused[q] THEN "abort"
+    ELSE IF t \in aborted[q] THEN IF t \in retried[q] THEN "retry" ELSE "abort"
+    ELSE IF t \in refused[q] /\ (Kind(t) # "publish" \/ BUG = "refusal_answers_reason")
+      THEN "abort"
+    ELSE IF t \in refused[q] THEN "none"
     ELSE IF q = Coord(t) THEN decided[t]
     ELSE "none"
 
@@ -557,13 +683,16 @@ AskAround(p, q) ==
     /\ LET t == prepared[p] IN
        /\ q \in {Coord(t)} \cup (Sites \ {p})
        /\ Known(q, t) # "none"
-       /\ Conclude(p, t, Known(q, t) = "commit")
+       /\ Conclude(p, t, Known(q, t))
     /\ UNCHANGED <<coordVars, net, env>>
 
 \* participant._on_cast_vote, when admission.vote_refusal is None (a person voting on the
-\* round's version): store VoteCast, answer, report to the home site.
+\* round's version at their ballot site: a vote cast at another site is forwarded there, and
+\* is this step there; not_ballot_site otherwise, but with BUG "vote_anywhere"): store
+\* VoteCast, answer, report to the home site (at least once: see ReportReadable).
 CastVote(s, u, d) ==
     /\ exists[s] /\ published[s] = NoTxn /\ u \in Submitters(s)
+    /\ BallotSite(s, u) = s \/ BUG = "vote_anywhere"
     /\ round[s] # NoTxn
     /\ ~\E b \in ballots[s] : b.r = RoundNo(s) /\ b.user = u      \* already_voted
     /\ ~Collecting(s) /\ round[s] \notin late                      \* voting_closed
@@ -571,8 +700,8 @@ CastVote(s, u, d) ==
     /\ LET b == Ballot(RoundNo(s), u, d, s, round[s] \notin late) IN
        /\ ballots' = [ballots EXCEPT ![s] = @ \cup {b}]
        /\ SendReport(b)
-    /\ UNCHANGED <<exists, photos, prepared, refused, committed, aborted, round, rounds, ended,
-                   published, withdrawn, pubCount, coordVars, env>>
+    /\ UNCHANGED <<exists, photos, prepared, refused, committed, aborted, retried, round, rounds,
+                   ended, published, withdrawn, pubCount, coordVars, env>>
 
 -----------------------------------------------------------------------------
 (* Environment *)
@@ -583,7 +712,16 @@ CastVote(s, u, d) ==
 Deadline(t) ==
     /\ Kind(t) = "start" /\ decided[t] = "commit" /\ t \notin late
     /\ late' = late \cup {t}
-    /\ UNCHANGED <<partVars, coordVars, net, crashes, timeouts, start, reqs, held>>
+    /\ UNCHANGED <<partVars, coordVars, net, over, crashes, timeouts, start, reqs, held>>
+
+\* The home site's clock passes the deadline plus collect_grace_s of its active round: from
+\* then on a collection attempt that fails for a site's sake ends the round (unreachable).
+\* Only FailedAs reads it, for the active round: a grace period that ends later than the
+\* round is the same as one that never ends. Not a fair step (time may stop short of it).
+Grace(t) ==
+    /\ t = active /\ t \in late /\ t \notin over
+    /\ over' = over \cup {t}
+    /\ UNCHANGED <<partVars, coordVars, net, late, crashes, timeouts, start, reqs, held>>
 
 \* A site crashes and restarts: its log is kept, its memory lost.
 \* Its participant keeps nothing in memory that a step reads (Recover re-arms its queries:
@@ -595,8 +733,8 @@ Crash(s) ==
     /\ crashes' = crashes + 1
     /\ LET open == {t \in Begun : Coord(t) = s /\ decided[t] = "none"} IN
        /\ open # {}   \* otherwise nothing a step reads changes
-       /\ DecideAll(open, FALSE)
-    /\ UNCHANGED <<partVars, txns, late, timeouts, start, reqs, held>>
+       /\ Fail(open)   \* "coordinator_restarted": a collection attempt's abort is a retry
+    /\ UNCHANGED <<partVars, txns, late, over, timeouts, start, reqs, held>>
 
 \* Photo files (ship, then commit). web/peers/blob_shipping.py sends a photo's files to a peer
 \* (web/peers/blob_api.py keeps them once their sha256 checks); eventstore/blob_sweep.py removes
@@ -621,7 +759,7 @@ Readable(s, p) ==
 Ship(s, p) ==
     /\ p \notin held[s] /\ Readable(s, p)
     /\ held' = [held EXCEPT ![s] = @ \cup {p}]
-    /\ UNCHANGED <<partVars, coordVars, net, late, crashes, timeouts, start, reqs>>
+    /\ UNCHANGED <<partVars, coordVars, net, late, over, crashes, timeouts, start, reqs>>
 \* blob_sweep.sweep removes an unnamed file older than blob_grace_s (the age is abstracted:
 \* any time). Atomic with respect to the prepare's check-and-store: PhotoFiles.claim (in
 \* service.checked) resets the file's age under the lock the removal takes, and the sweep's
@@ -630,16 +768,18 @@ Ship(s, p) ==
 Sweep(s, p) ==
     /\ p \in held[s] /\ ~Named(s, p) /\ Readable(s, p)
     /\ held' = [held EXCEPT ![s] = @ \ {p}]
-    /\ UNCHANGED <<partVars, coordVars, net, late, crashes, timeouts, start, reqs>>
+    /\ UNCHANGED <<partVars, coordVars, net, late, over, crashes, timeouts, start, reqs>>
 Lose(s, p) == Sweep(s, p)
 
 -----------------------------------------------------------------------------
 
 \* The initial state of a start st: nothing (st = -1, FromScratch), or the event created
 \* everywhere (its create, txn 1, committed) with st photos committed everywhere before any
-\* transaction of the behaviour (they take no transaction id: only the history names them).
+\* transaction of the behaviour (they take no transaction id: only the history names them),
+\* uploaded at the home site (so the ballot site of their people is the home site).
 InitHistory(st) ==
-    [i \in 1..Max(st, 0) |-> [photo |-> Order(Photos)[i], user |-> Owner(Order(Photos)[i])]]
+    [i \in 1..Max(st, 0) |-> [photo |-> Order(Photos)[i], user |-> Owner(Order(Photos)[i]),
+                              site |-> Home]]
 
 Init ==
     /\ start \in (IF FromScratch THEN {-1} ELSE {}) \cup StartVersions
@@ -649,6 +789,7 @@ Init ==
     /\ refused = [s \in Sites |-> {}]
     /\ committed = [s \in Sites |-> IF start >= 0 THEN {1} ELSE {}]
     /\ aborted = [s \in Sites |-> {}]
+    /\ retried = [s \in Sites |-> {}]
     /\ round = [s \in Sites |-> NoTxn]
     /\ rounds = [s \in Sites |-> 0]
     /\ ended = [s \in Sites |-> {}]
@@ -662,8 +803,9 @@ Init ==
     /\ active = NoTxn
     /\ collecting = FALSE
     /\ reported = {}
-    /\ net = IF start >= 0 THEN {DecisionMsg(1, TRUE)} ELSE {}
+    /\ net = IF start >= 0 THEN {DecisionMsg(1, "commit")} ELSE {}
     /\ late = {}
+    /\ over = {}
     /\ crashes = 0
     /\ timeouts = 0
     /\ reqs = <<>>
@@ -674,9 +816,9 @@ Next ==
     \/ \E c \in UploadSites, p \in Photos : BeginUpload(c, p)
     \/ \E v \in Sites, u \in Users : MakeRequest(v, u)
     \/ \E q \in Requests : BeginStartRound(q) \/ Withdraw(reqs[q].site, q)
-    \/ CollectAtDeadline
+    \/ CollectAtDeadline \/ CollectAgain
     \/ \E m \in net : ReceiveNo(m) \/ ReceiveReport(m)
-    \/ \E t \in Begun : ReceiveYes(t) \/ Timeout(t) \/ Deadline(t)
+    \/ \E t \in Begun : ReceiveYes(t) \/ Timeout(t) \/ Deadline(t) \/ Grace(t)
     \/ \E s \in Sites, m \in net : ReceivePrepare(s, m) \/ ReceiveDecision(s, m)
     \/ \E p, q \in Sites : AskAround(p, q)
     \/ \E s \in Sites, u \in Users, d \in {ACCEPT, REJECT} : CastVote(s, u, d)
@@ -685,13 +827,35 @@ Next ==
 
 Spec == Init /\ [][Next]_vars
 
+\* Liveness (DESIGN.md invariant 6, for rounds): weak fairness on the protocol's own steps
+\* only: message receipt (prepares, decisions, votes, reports: every resend is the network
+\* keeping the message), the coordinator's decisions, its deadline and CollectAgain timers,
+\* and the participants' queries (AskOutcome). Not on crashes, timeouts, Ship or Sweep, nor on
+\* what people and time do (uploads, round requests, withdrawals, votes, deadlines, the end
+\* of the grace period). Every behaviour has finitely many steps that change the state (logs
+\* only grow, and every kind of step is bounded), so weak fairness on the protocol's steps as
+\* one action is weak fairness on each of them: both say that a behaviour ends in a state
+\* where no protocol step is enabled. (One fairness condition keeps TLC fast.)
+ProtocolStep ==
+    \/ CollectAtDeadline \/ CollectAgain
+    \/ \E m \in net : ReceiveNo(m) \/ ReceiveReport(m)
+    \/ \E t \in Begun : ReceiveYes(t)
+    \/ \E s \in Sites, m \in net : ReceivePrepare(s, m) \/ ReceiveDecision(s, m)
+    \/ \E p, q \in Sites : AskAround(p, q)
+Fairness == WF_vars(ProtocolStep)
+
+LiveSpec == Spec /\ Fairness
+
 -----------------------------------------------------------------------------
 (* Invariants: ../shared/DESIGN.md "Invariants" *)
 
 TypeOK ==
-    /\ Len(txns) <= Budget
+    /\ Spent <= Budget /\ Collections <= MaxCollections
     /\ \A s \in Sites : prepared[s] \in {NoTxn} \cup Begun /\ round[s] \in {NoTxn} \cup Begun
-    /\ \A t \in TxnIds : decided[t] \in {"none", "commit", "abort"}
+    /\ \A t \in TxnIds : decided[t] \in {"none", "commit", "abort", "retry"}
+    /\ \A t \in Begun : decided[t] = "retry" => Kind(t) = "publish"
+    /\ \A s \in Sites : retried[s] \subseteq aborted[s]
+    /\ over \subseteq late
     /\ \A t \in Begun, s \in Sites : decided[t] = "none" => Cardinality(YesVotes(t, s)) <= 1
     /\ Len(reqs) <= MaxRequests
     /\ \A s \in Sites : withdrawn[s] \subseteq {q \in Requests : reqs[q].site = s}
@@ -709,10 +873,17 @@ Agreement ==
     /\ \A s \in Sites : exists[s] => decided[1] = "commit"
 
 \* 1'. ... and a round publishes on all sites or aborts on all: a site that has applied the
-\*    outcome of round r's collection does not hold round r open.
+\*    final outcome of round r's collection (a commit, or an abort but a retry) does not hold
+\*    round r open; and the home site retries (a retry abort) only what failed for a site's
+\*    sake before the grace period ended: no attempt is a retry once another is final.
 RoundAgreement ==
-    \A s \in Sites : round[s] # NoTxn =>
-        ~\E t \in committed[s] \cup aborted[s] : Kind(t) = "publish" /\ txns[t].r = RoundNo(s)
+    /\ \A s \in Sites : round[s] # NoTxn =>
+        ~\E t \in committed[s] \cup (aborted[s] \ retried[s]) :
+            Kind(t) = "publish" /\ txns[t].r = RoundNo(s)
+    /\ \A t1, t2 \in Begun :
+        /\ Kind(t1) = "publish" /\ Kind(t2) = "publish" /\ txns[t1].r = txns[t2].r
+        /\ decided[t1] \in {"commit", "abort"}
+        => t2 = t1 \/ txns[t2].attempt < txns[t1].attempt
 
 \* 2. Same history: the committed photo sequences are prefixes of each other (version v is the
 \*    same ordered photo set everywhere).
@@ -753,6 +924,13 @@ Finality ==
     /\ \A s \in Sites : pubCount[s] <= 1
     /\ \A s \in Sites : published[s] # NoTxn => round[s] = NoTxn
 
+\* 5'. One ballot per person and round, across all sites (DESIGN.md "Votes": a person votes
+\*    only at their ballot site; the opening accept, recorded at every site by the StartRound
+\*    commit, is one ballot).
+OneBallot ==
+    \A s1, s2 \in Sites : \A b1 \in ballots[s1], b2 \in ballots[s2] :
+        b1.r = b2.r /\ b1.user = b2.user => b1 = b2
+
 \* 7. Truthful refusal: the voter's site says "no round started for your accept" only after
 \*    storing Withdrawn(q), so no StartRound of request q may ever commit once it is stored:
 \*    none is decided commit, none is committed at any site. (Withdraw answers IN_DOUBT while
@@ -772,6 +950,23 @@ PhotosHeld ==
     /\ \A s \in Sites : prepared[s] # NoTxn /\ Kind(prepared[s]) = "upload" =>
           txns[prepared[s]].photo \in held[s]
     /\ \A s \in Sites : \A i \in 1..Version(s) : photos[s][i].photo \in held[s]
+
+\* 6. Liveness, for rounds: a round whose every submitter accepted before its deadline (a
+\*    StartRound of it committed; no reject can then be cast) is published at every site in
+\*    the end, unless the grace period after its deadline ends first (after which sites still
+\*    unreachable end it: DESIGN.md "Collect and decide"). Checked under LiveSpec's fairness,
+\*    with crashes and timeouts bounded (so they stop), without symmetry (TLC's liveness
+\*    checking is unsound with it).
+Unanimous(r) ==
+    \E t \in Begun :
+        /\ Kind(t) = "start" /\ txns[t].r = r /\ decided[t] = "commit" /\ t \notin over
+        /\ \A u \in txns[t].subs :
+              \E b \in RoundBallots(r) : b.user = u /\ b.d = ACCEPT /\ b.before
+PublishedEverywhere(r) ==
+    \A s \in Sites : published[s] # NoTxn /\ txns[published[s]].r = r
+GraceOver(r) == \E t \in over : txns[t].r = r
+UnanimousPublishes ==
+    \A r \in 1..MaxRounds : Unanimous(r) ~> (PublishedEverywhere(r) \/ GraceOver(r))
 
 \* Symmetry: people with their photos, the sites other than home where uploads begin, and those
 \* where they do not, are interchangeable.
