@@ -12,7 +12,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate
 
 from domain import coordinator, event_state
-from domain.messages import WIRE_TYPES, from_wire, to_wire
+from domain.wire import WIRE_TYPES, from_wire, to_wire
 from domain.records import COORDINATOR_RECORDS, PARTICIPANT_RECORDS
 
 RECORD_TYPES = {**WIRE_TYPES, **{c.__name__: c for c in PARTICIPANT_RECORDS + COORDINATOR_RECORDS}}

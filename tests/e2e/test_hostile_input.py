@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from domain.messages import Ballot, Query, RoundRequest, VoteReport, to_wire
+from domain.messages import Ballot, Query, RoundRequest, VoteReport
+from domain.wire import to_wire
 from tests.e2e.cluster import Client, wait_until
 from tests.e2e.helpers import create_event, nothing_in_doubt, photo, views
 from tests.images import bomb_png, jpeg_bytes

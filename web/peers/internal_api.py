@@ -27,9 +27,8 @@ from domain.messages import (
     RoundRequest,
     VoteReport,
     VoteRequest,
-    from_wire,
-    to_wire,
 )
+from domain.wire import from_wire, to_wire
 from eventstore.repeated_log import RepeatedLog
 from web.keys import SERVICE, SETTINGS, SITE
 from web.peers.auth import NONCE_HEADER, Refusal, Verifier, proof

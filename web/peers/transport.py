@@ -28,7 +28,8 @@ from typing import Any, Callable
 import aiohttp
 import msgspec
 
-from domain.messages import Unreachable, from_wire, to_wire
+from domain.messages import Unreachable
+from domain.wire import from_wire, to_wire
 from eventstore.repeated_log import RepeatedLog
 from web.peers.auth import signed_headers
 
