@@ -53,14 +53,19 @@ async def montage(request: web.Request) -> web.Response:
     return web.Response(body=data, content_type=JPEG, headers={"Cache-Control": "private, no-cache"})
 
 
+def photo_in(state, photo_id: str):
+    """The event's photo named `photo_id`; UnknownEvent (404) if it has none."""
+    match = next((p for p in state.photos if p.photo_id == photo_id), None)
+    if match is None:
+        raise UnknownEvent("There is no such photo in this event.")
+    return match
+
+
 async def photo(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     state = await service.event_state(request.match_info["event_id"])
     _for_submitters(state, request[USER_KEY])
-    wanted = request.match_info["photo_id"]
-    match = next((p for p in state.photos if p.photo_id == wanted), None)
-    if match is None:
-        raise UnknownEvent("There is no such photo in this event.")
+    match = photo_in(state, request.match_info["photo_id"])
     loop = asyncio.get_running_loop()
     data = await loop.run_in_executor(None, service.files.read, "photo", match.sha256)
     return web.Response(body=data, content_type=JPEG, headers={"Cache-Control": CACHE})

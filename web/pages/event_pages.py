@@ -23,6 +23,7 @@ from web.forms import read_form
 from web.identity import USER_KEY
 from web.images import CACHE as THUMB_CACHE
 from web.images import _for_submitters as for_submitters
+from web.images import photo_in
 from web.keys import SERVICE, SETTINGS
 from web.pages.my_events import OPENED, remember
 from web.pages.outage import outage
@@ -139,9 +140,6 @@ async def photo_thumb(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     state = await service.event_state(request.match_info["event_id"])
     for_submitters(state, request[USER_KEY])
-    wanted = request.match_info["photo_id"]
-    match = next((p for p in state.photos if p.photo_id == wanted), None)
-    if match is None:
-        raise UnknownEvent("There is no such photo in this event.")
+    match = photo_in(state, request.match_info["photo_id"])
     data = await asyncio.get_running_loop().run_in_executor(None, service.files.read, "thumb", match.thumb_sha256)
     return web.Response(body=data, content_type="image/jpeg", headers={"Cache-Control": THUMB_CACHE})
