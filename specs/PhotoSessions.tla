@@ -102,7 +102,10 @@ CONSTANTS
                   \*     reason, read as final), the participant's _on_outcome without its
                   \*     check; caught by UnanimousPublishes;
                   \* "vote_anywhere": a person's vote is stored at any site, not only at their
-                  \*     ballot site (admission without not_ballot_site); caught by OneBallot
+                  \*     ballot site (admission without not_ballot_site); caught by OneBallot;
+                  \* "publish_on_first_accept": the tally publishes once any submitter has
+                  \*     accepted (domain/vote_tally.py testing "some" where it means "every");
+                  \*     caught by Validity alone
 
 NoTxn == 0
 \* Txn 1 is the create (begun, or there from the start); MaxNewTxns more (uploads, round
@@ -131,7 +134,8 @@ ASSUME /\ Home \in Sites /\ UploadSites \subseteq Sites
        /\ ConcurrentStarts \in BOOLEAN /\ ShipTo \subseteq Sites /\ LatePrepares \in BOOLEAN
        /\ BUG \in {"none", "publish_without_one_site", "reopen_ended_round", "admit_withdrawn",
                   "yes_without_photos", "sweep_prepared", "end_on_first_failed_attempt",
-                  "old_race", "refusal_answers_reason", "vote_anywhere"}
+                  "old_race", "refusal_answers_reason", "vote_anywhere",
+                  "publish_on_first_accept"}
 
 VARIABLES
     \* --- each site's participant: the fold of its PhotoEvent log (EventState) ---
@@ -211,11 +215,14 @@ StartsOf(q) == {t \in Begun : Kind(t) = "start" /\ txns[t].req = q}
 Ballot(r, u, d, s, before) == [r |-> r, user |-> u, d |-> d, site |-> s, before |-> before]
 
 \* domain/vote_tally.py tally(): counted = ballots cast by the deadline; any reject vetoes;
-\* publish needs an accept from every submitter; otherwise abort (final) or pending.
+\* publish needs an accept from every submitter; otherwise abort (final) or pending. (With BUG
+\* "publish_on_first_accept", an accept from any one submitter is enough.)
 Tally(subs, bals, final) ==
     LET counted == {b \in bals : b.before}
+        accepted == {b.user : b \in {x \in counted : x.d = ACCEPT}}
     IN  IF \E b \in counted : b.d = REJECT THEN "abort"
-        ELSE IF subs \subseteq {b.user : b \in {x \in counted : x.d = ACCEPT}} THEN "publish"
+        ELSE IF subs \subseteq accepted THEN "publish"
+        ELSE IF BUG = "publish_on_first_accept" /\ subs \cap accepted # {} THEN "publish"
         ELSE IF final THEN "abort" ELSE "pending"
 
 PrepareMsg(t) == [k |-> "prepare", t |-> t]
