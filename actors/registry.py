@@ -8,7 +8,7 @@ bounded number may run. An actor is
 retired (stopped) when it has been idle for `idle_s`, or, once more than `max_running` run, when
 it is the least recently used; either way only if it holds nothing that only memory has (a
 participant never does; a coordinator does while it prepares or a client waits). Its timers and
-replies still arrive, through `deliver`, to a fresh actor rebuilt from the store.
+replies still arrive, through `deliver`, to a fresh actor that starts from what it left (below).
 
 A timer due for a retired actor is dropped, not delivered, when the state the actor left says
 it would change nothing (a prepare timeout of a decided transaction, say): every transaction
