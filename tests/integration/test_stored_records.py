@@ -134,7 +134,8 @@ def test_a_log_written_by_the_code_before_is_read_as_it_was(tmp_path):
     assert [e.type for e in store.log(EVENT)].count("Prepared") == 3
     assert EVENT in store.scan().existing
     # and it goes on: new records follow the old ones in the same log, and replay with them
-    event.take((Prepared("1-up2", 1, AddPhotos(1, ())),), PhotoEvent.fold(event.state, Prepared("1-up2", 1, AddPhotos(1, ()))))
+    prepared = Prepared("1-up2", 1, AddPhotos(1, ()))
+    event.take((prepared,), PhotoEvent.fold(event.state, prepared))
     store.save(event)
     assert store._replay(event.id).state == event.state
     store.close()
