@@ -8,11 +8,14 @@ bounded number may run. An actor is
 retired (stopped) when it has been idle for `idle_s`, or, once more than `max_running` run, when
 it is the least recently used; either way only if it holds nothing that only memory has (a
 participant never does; a coordinator does while it prepares or a client waits). Its timers and
-replies still arrive, through `deliver`, to a fresh actor rebuilt from the store.
+replies still arrive, through `deliver`, to a fresh actor that starts from what it left (below).
 
 A timer due for a retired actor is dropped, not delivered, when the state the actor left says
 it would change nothing (a prepare timeout of a decided transaction, say): every transaction
-leaves a few such timers behind, and each would otherwise start an actor again.
+leaves a few such timers behind, and each would otherwise start an actor again. An actor started
+again for a retired one takes over the aggregate it left (what the store holds, as that actor
+alone wrote it): no store read for what memory already knows. Only after a site restart, or once
+more than LEFT_STATES actors have retired since, is an event's log read again.
 
 Retiring never blocks `deliver` (the site's event loop calls it): while an actor is asked
 whether it is idle and stopped, messages for its (role, event) wait in a list and go to whichever
@@ -31,7 +34,7 @@ import pykka
 from actors.coordinator import CoordinatorActor
 from actors.participant import ParticipantActor
 from actors.pool import ActorPool
-from actors.role_actor import Envelope, IdleCheck, Reply, TimerFired, Wiring
+from actors.role_actor import Envelope, IdleCheck, Left, Reply, TimerFired, Wiring
 from domain.messages import Recover
 
 log = logging.getLogger(__name__)
@@ -39,7 +42,7 @@ log = logging.getLogger(__name__)
 PARTICIPANT, COORDINATOR = "participant", "coordinator"
 ROLES = {PARTICIPANT: ParticipantActor, COORDINATOR: CoordinatorActor}
 IDLE_CHECK_TIMEOUT_S = 1.0  # an actor busy for longer than this is not idle anyway
-LEFT_STATES = 4096  # states of retired actors kept to judge their timers (least recent go)
+LEFT_STATES = 4096  # what retired actors left, kept to judge their timers (least recent go)
 
 
 class Actors:
@@ -52,7 +55,7 @@ class Actors:
         self._refs: dict[tuple[str, str], pykka.ActorRef] = {}  # insertion order = use order
         self._last_used: dict[tuple[str, str], float] = {}
         self._retiring: dict[tuple[str, str], list[Envelope]] = {}  # messages held meanwhile
-        self._left: OrderedDict[tuple[str, str], object] = OrderedDict()  # retired actors' states
+        self._left: OrderedDict[tuple[str, str], Left] = OrderedDict()  # what retired actors left
         self.timers_dropped = 0
         self._crowded = threading.Event()  # more than max_running run: retire some now
         self._stopping = threading.Event()
@@ -83,8 +86,8 @@ class Actors:
             known = self._known[role]
             fresh = event_id not in known
             known.add(event_id)
-            self._left.pop(key, None)  # the new actor's state will move on from it
-            ref = ROLES[role].start(event_id, self.wiring, self.mailbox(*key), self.pool, fresh)
+            left = self._left.pop(key, None)  # the new actor moves on from it
+            ref = ROLES[role].start(event_id, self.wiring, self.mailbox(*key), self.pool, fresh, left)
             if len(self._refs) >= self.max_running:
                 self._crowded.set()
         self._refs[key] = ref  # re-inserted last: the dict's order is least recently used first
@@ -114,7 +117,7 @@ class Actors:
             if key in self._refs or key in self._retiring:
                 return False  # a running actor judges for itself
             left = self._left.get(key)
-            if left is None or not ROLES[role].timer_obsolete(left, message):
+            if left is None or not ROLES[role].timer_obsolete(left.state, message):
                 return False
             self.timers_dropped += 1
             return True
@@ -180,7 +183,7 @@ class Actors:
             self._retiring[key] = []
         # From here on nothing reaches the actor: it answers IdleCheck after everything already
         # in its inbox, and stops with nothing behind it.
-        left = _ask(ref, IdleCheck(), IDLE_CHECK_TIMEOUT_S)  # its state, if it may stop
+        left = _ask(ref, IdleCheck(), IDLE_CHECK_TIMEOUT_S)  # what it leaves, if it may stop
         if left is not None:
             try:
                 ref.stop(block=True, timeout=5)

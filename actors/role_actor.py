@@ -38,8 +38,18 @@ class Snapshot:
 
 @dataclass(frozen=True)
 class IdleCheck:
-    """From the registry: may this actor stop now without losing anything? The answer is the
-    state it would leave behind, or None while it holds something only memory has."""
+    """From the registry: may this actor stop now without losing anything? The answer is what
+    it would leave behind (Left), or None while it holds something only memory has."""
+
+
+@dataclass(frozen=True)
+class Left:
+    """What a retired actor leaves: its last state (to judge its timers by) and its aggregate,
+    which is what the store holds for its role and event (None: nothing), as this actor alone
+    wrote it. The next actor for the role and event starts from it without reading the store."""
+
+    state: Any
+    aggregate: Any
 
 
 @dataclass(frozen=True)
@@ -79,14 +89,16 @@ class RoleActor(PooledActor):
     role = "role"
     aggregate_class: type = object
 
-    def __init__(self, event_id: str, wiring: Wiring, mailbox: Reply, pool: ActorPool, fresh: bool = False):
+    def __init__(self, event_id: str, wiring: Wiring, mailbox: Reply, pool: ActorPool, fresh: bool = False,
+                 left: Left | None = None):
         super().__init__(pool)
         self.fresh = fresh  # nothing stored for this role and event yet: no need to read the store
+        self.left = left  # what the actor before this one left: no need to read the store either
         self.event_id = event_id
         self.wiring = wiring
         self.mailbox = mailbox  # replies and timers reach this role through it, even after a stop
         self.aggregate = None
-        self.state = self.aggregate_class(event_id=event_id).state
+        self.state = self.aggregate_class.initial_state(event_id)
         self.load_error: Exception | None = None  # the store could not be read at start
         self.stored = False  # whether the message being handled has had its records stored
 
@@ -108,7 +120,8 @@ class RoleActor(PooledActor):
             envelope.reply(self.state)
             return True
         if isinstance(envelope.message, IdleCheck):
-            envelope.reply(None if self.keeps_memory() or self.load_error else self.state)
+            may_stop = not self.keeps_memory() and self.load_error is None
+            envelope.reply(Left(self.state, self.aggregate) if may_stop else None)
             return True
         return False
 
@@ -120,6 +133,11 @@ class RoleActor(PooledActor):
     def on_start(self) -> None:
         """Rebuild from the store in the actor's first turn (not in whoever started it)."""
         if self.fresh:
+            return
+        if self.left is not None:
+            self._resume(self.left.aggregate)
+            self.left = None
+            self._report()
             return
         try:
             self._load()
@@ -142,9 +160,13 @@ class RoleActor(PooledActor):
             self.wiring.on_change(self.event_id, self.role, self.state, self.aggregate.version)
 
     def _load(self) -> None:
-        self.aggregate = self.load_aggregate()
+        self._resume(self.load_aggregate())
+
+    def _resume(self, aggregate) -> None:
+        """Start from `aggregate` as stored (None: nothing stored yet)."""
+        self.aggregate = aggregate
         if self.aggregate is None:
-            self.state = self.aggregate_class(event_id=self.event_id).state
+            self.state = self.aggregate_class.initial_state(self.event_id)
         else:
             self.state = self.aggregate.state
 
@@ -175,8 +197,7 @@ class RoleActor(PooledActor):
                 crash.hit(self.role, "before_stored", name)
             if self.aggregate is None:
                 self.aggregate = self.aggregate_class(event_id=self.event_id)
-            for record in step.records:
-                self.aggregate.record(record)
+            self.aggregate.take(step.records, step.state)  # no record folded again
             self.wiring.store.save(self.aggregate)
             self.stored = True
             self.wiring.on_records(self.event_id, self.role, step.records, step.state)

@@ -1,9 +1,11 @@
 """Create-event 2PC across N sites wired in one process: real actors and real SQLite stores,
 messages handed over directly (no HTTP), to see what the actors and the store cost alone.
 
-    python benchmarks/bench_inprocess_create.py [--sites 4] [--n 300]
+    python benchmarks/bench_inprocess_create.py [--sites 4] [--n 300] [--profile]
 
-Prints wall time and CPU time (all threads of this process) per create, sequentially.
+Prints wall time and CPU time (all threads of this process) per create, sequentially. With
+--profile, a CPU profile of the actors' threads (benchmarks.profile_site.CpuProfiles: cProfile
+on a per-thread CPU clock) follows; it slows the run, so its times are shares, not costs.
 """
 
 from __future__ import annotations
@@ -38,7 +40,13 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sites", type=int, default=4)
     parser.add_argument("--n", type=int, default=300)
+    parser.add_argument("--profile", action="store_true", help="print a CPU profile of the actors' threads")
     args = parser.parse_args()
+    profiles = None
+    if args.profile:
+        from benchmarks.profile_site import CpuProfiles
+
+        profiles = CpuProfiles()  # before the actors' pool threads start
     sites = tuple(range(args.sites))
     scratch = Path(tempfile.mkdtemp(prefix="bench-inprocess-"))
     stores = {s: SiteStore("sqlite", scratch / f"site-{s}") for s in sites}
@@ -68,6 +76,8 @@ def main() -> int:
 
     for _ in range(30):  # warm-up
         create()
+    if profiles is not None:
+        profiles.start()
     cpu, wall = time.process_time(), time.perf_counter()
     for _ in range(args.n):
         create()
@@ -76,6 +86,8 @@ def main() -> int:
     print(f"per create: wall {wall / args.n * 1000:.2f} ms, CPU {cpu / args.n * 1000:.2f} ms")
     dropped = sum(r.timers_dropped for r in registries.values())
     print(f"timers dropped as obsolete (their actors retired): {dropped}")
+    if profiles is not None:
+        print(profiles.report())
     for registry in registries.values():
         registry.stop_all()
     pykka.ActorRegistry.stop_all(block=True)

@@ -3,6 +3,11 @@
 `PhotoEvent` is the event as this site's participant knows it (the replica); `Coordination` is
 the log of the transactions this site coordinates for the event. Each stored event is one
 protocol record (domain.records), named after it, so the log reads as the protocol ran.
+
+Each record is folded once. A protocol step has already folded its records into the state it
+returns, so the aggregate `take`s that state with the step's records as pending events: no
+record is turned into data and parsed back, nor folded a second time. Only a replay from the
+store parses a stored record and folds it (`RecordEvent.apply`), as it has nothing else to go by.
 """
 
 from __future__ import annotations
@@ -28,56 +33,112 @@ def record_to_data(record) -> dict:
     return data
 
 
-class _Record(Aggregate.Event):
-    """A stored protocol record; the class name is the record's name."""
+class RecordEvent(Aggregate.Event):
+    """A stored protocol record; the class name is the record's name and `data` its fields as
+    JSON data (the stored form, which the audit and the start-up scan read as it is)."""
 
     data: dict
 
+    @property
+    def record(self):
+        """The domain record (domain.records) this event stores."""
+        return record_from_data(type(self).__name__, self.data)
+
     def apply(self, aggregate) -> None:
-        aggregate.fold(record_from_data(type(self).__name__, self.data))
+        """Replay only: live records arrive folded already (`RecordLog.take`)."""
+        aggregate.state = aggregate.fold(aggregate.state, self.record)
 
 
-class _RecordLog(Aggregate):
+class RecordLog(Aggregate):
+    """A role's log: its `state` and, per role, `fold(state, record) -> state`."""
+
+    @classmethod
+    def initial_state(cls, event_id: str):
+        """The state of a log with no records yet, without making an aggregate for it."""
+        raise NotImplementedError
+
+    # Whether a step's state is what its stored records fold into, and nothing else: then the
+    # aggregate takes it as its own. A participant's is (domain.participant.step returns
+    # fold_all(state, records)); a coordinator's also holds what is never stored (yes votes and
+    # acknowledgements heard, whether a client has its answer), so Coordination folds the records
+    # into its stored state itself (directly: no record is turned into data and parsed back).
+    takes_step_state = False
+
+    def take(self, records, step_state) -> None:
+        """Append a step's records as the next pending events; the aggregate's state becomes
+        `step_state` (see takes_step_state) or the fold of the records into its own."""
+        state = step_state if self.takes_step_state else self._folded(records)
+        self._append(records)
+        self.state = state
+
     def record(self, record) -> None:
-        self.trigger_event(getattr(type(self), type(record).__name__), data=record_to_data(record))
+        """Fold one record and append it (for tools and tests; actors `take` a step's)."""
+        state = self._folded((record,))
+        self._append((record,))
+        self.state = state
+
+    def _folded(self, records):
+        state = self.state
+        for record in records:
+            state = self.fold(state, record)
+        return state
+
+    def _append(self, records) -> None:
+        """The records as the next events, pending until saved: built directly, as
+        `trigger_event` would, but without applying them (they are folded already)."""
+        for record in records:
+            event_class = getattr(type(self), type(record).__name__)
+            version = self.version + 1
+            timestamp = event_class.create_timestamp()
+            self.pending_events.append(event_class(
+                originator_id=self.id, originator_version=version, timestamp=timestamp,
+                data=record_to_data(record)))
+            self.version, self.modified_on = version, timestamp
 
 
-class PhotoEvent(_RecordLog):
-    class Prepared(_Record): ...
-    class Refused(_Record): ...
-    class Committed(_Record): ...
-    class Aborted(_Record): ...
-    class VoteCast(_Record): ...
-    class Withdrawn(_Record): ...
+class PhotoEvent(RecordLog):
+    class Prepared(RecordEvent): ...
+    class Refused(RecordEvent): ...
+    class Committed(RecordEvent): ...
+    class Aborted(RecordEvent): ...
+    class VoteCast(RecordEvent): ...
+    class Withdrawn(RecordEvent): ...
+
+    fold = staticmethod(event_state.fold)
+    takes_step_state = True
 
     def __init__(self, event_id: str):
         self.event_id = event_id
-        self.state = event_state.EventState(event_id)
+        self.state = self.initial_state(event_id)
+
+    @classmethod
+    def initial_state(cls, event_id: str) -> event_state.EventState:
+        return event_state.EventState(event_id)
 
     @staticmethod
     def create_id(event_id: str) -> UUID:
         return UUID(event_id)
 
-    def fold(self, record) -> None:
-        self.state = event_state.fold(self.state, record)
 
+class Coordination(RecordLog):
+    class Began(RecordEvent): ...
+    class Decided(RecordEvent): ...
+    class Acknowledged(RecordEvent): ...
+    class Reported(RecordEvent): ...
 
-class Coordination(_RecordLog):
-    class Began(_Record): ...
-    class Decided(_Record): ...
-    class Acknowledged(_Record): ...
-    class Reported(_Record): ...
+    fold = staticmethod(coordinator.fold)
 
     def __init__(self, event_id: str):
         self.event_id = event_id
-        self.state = coordinator.CoordinatorState(event_id)
+        self.state = self.initial_state(event_id)
+
+    @classmethod
+    def initial_state(cls, event_id: str) -> coordinator.CoordinatorState:
+        return coordinator.CoordinatorState(event_id)
 
     @staticmethod
     def create_id(event_id: str) -> UUID:
         return coordination_id(event_id)
-
-    def fold(self, record) -> None:
-        self.state = coordinator.fold(self.state, record)
 
 
 def coordination_id(event_id: str) -> UUID:

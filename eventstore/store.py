@@ -25,6 +25,7 @@ from domain.errors import StorageUnavailable
 from eventstore.durable import check_durable, sqlite_pragma, store_env
 from eventstore.log_scan import KeptScan, LogScan
 from eventstore.snapshots import SNAPSHOT_EVERY, register_state_transcodings
+from eventstore.stored_records import StoredRecords
 from eventstore.store_trouble import StoreGuard, StoreHealth
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ class SiteStore:
         self.health = StoreHealth()
         self._guard = StoreGuard(self.health)
         self.app = _StoreApplication(env=store_env(database, site_dir))
+        self._records = StoredRecords(self.app.mapper)
         self._lock = threading.Lock()
         self._queue: list[_Slot] = []
         self._writing = False
@@ -154,9 +156,9 @@ class SiteStore:
     def _insert(self, aggregates) -> None:
         """The aggregates' pending events in one database transaction: what `Application.save`
         does here (no aggregate cache, no automatic snapshots, nothing notified), without its
-        per-save bookkeeping (runtime Protocol checks, recordings), ~1/4 of a save's CPU."""
-        mapper = self.app.mapper
-        stored = [mapper.to_stored_event(event) for a in aggregates for event in a.collect_events()]
+        per-save bookkeeping (runtime Protocol checks, recordings), ~1/4 of a save's CPU, and
+        with records encoded directly (eventstore.stored_records: the same bytes)."""
+        stored = [self._records.stored(event) for a in aggregates for event in a.collect_events()]
         self.app.recorder.insert_events(stored)
 
     def _put_snapshots(self, snapshots) -> None:

@@ -12,7 +12,7 @@ from actors.registry import Actors
 from actors.role_actor import Failed, Snapshot, TimerFired, Wiring
 from domain.config import SiteConfig, Timing
 from domain.errors import StorageUnavailable
-from domain.messages import AskOutcome, Begin, CreateEvent, Decision, Prepare, Query
+from domain.messages import AddPhotos, AskOutcome, Begin, CreateEvent, Decision, PhotoMeta, Prepare, Query
 from eventstore.store import SiteStore
 
 SITES = (0, 1, 2)
@@ -233,7 +233,7 @@ def test_an_actor_for_an_event_never_seen_here_starts_without_reading_the_store(
         assert store.loads == 0
         assert actors.sweep() == 1
         assert ask(actors, "participant", event_id, Decision("0-t1", event_id, True)).site == 0
-        assert store.loads == 1  # the second actor for it reads what the first one stored
+        assert store.loads == 0  # the second actor for it takes what the first one left
         assert ask(actors, "participant", event_id, Snapshot()).exists
 
     restarted = CountingStore("sqlite", tmp_path)  # a restart: the scan says what is logged
@@ -241,6 +241,44 @@ def test_an_actor_for_an_event_never_seen_here_starts_without_reading_the_store(
         actors.recover(restarted.scan())
         assert ask(actors, "participant", event_id, Snapshot()).title == "P"
         assert restarted.loads == 1
+
+
+def test_an_actor_started_again_takes_what_its_retired_predecessor_left_and_stores_on_from_it(tmp_path):
+    store = CountingStore("sqlite", tmp_path)
+    with one_site(store, sites=(0, 1), idle_s=0.0) as actors:
+        event_id = str(uuid.uuid4())
+        for n in range(3):  # each transaction by a new actor, the one before it retired
+            txn = f"1-t{n}"
+            photo = PhotoMeta(f"p{n}", f"{n:064x}", f"{n + 100:064x}", "ana", 1)
+            payload = CreateEvent("P", 1, "now") if n == 0 else AddPhotos(n - 1, (photo,))
+            assert ask(actors, "participant", event_id, Prepare(txn, event_id, 1, payload)).yes
+            assert actors.sweep() == 1
+            assert ask(actors, "participant", event_id, Decision(txn, event_id, True)).site == 0
+            assert actors.sweep() == 1
+        left = actors._left[("participant", event_id)]
+        stored = store._get(left.aggregate.id)
+        assert store.loads == 0
+        assert (left.aggregate.state, left.aggregate.version) == (stored.state, stored.version) == (
+            store._replay(left.aggregate.id).state, 7)  # created, then 3 x (prepared, committed)
+        assert left.state.version == 2 and left.state.outcomes == {"1-t0": True, "1-t1": True, "1-t2": True}
+
+
+def test_an_actor_whose_store_failed_is_read_back_from_the_store_not_from_memory(tmp_path):
+    store = FailingStore("sqlite", tmp_path)
+    store.fail = False
+    with one_site(store, idle_s=0.0) as actors:
+        event_id = str(uuid.uuid4())
+        assert ask(actors, "participant", event_id, Prepare("0-t1", event_id, 0, CreateEvent("P", 0, "now"))).yes
+        store.fail = True
+        assert isinstance(ask(actors, "participant", event_id, Decision("0-t1", event_id, True)), Failed)
+        assert actors.sweep() == 1
+        left = actors._left[("participant", event_id)]
+        assert left.aggregate.state.prepared.txn_id == "0-t1"  # what is stored: not committed
+        assert left.aggregate.version == 2 and not left.aggregate.pending_events
+        store.fail = False
+        assert ask(actors, "participant", event_id, Decision("0-t1", event_id, True)).site == 0
+        assert ask(actors, "participant", event_id, Snapshot()).exists
+        assert store.load_event(event_id).state.exists  # stored at the version after the first
 
 
 def test_a_timer_of_a_retired_actor_is_dropped_only_when_it_would_change_nothing(tmp_path):
