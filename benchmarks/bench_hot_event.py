@@ -10,7 +10,8 @@ g % 4, each photo a request of its own (--per-request 3: one request with all th
 
 - time from the first request until every site serves montage_version == the photos committed
   (each site's GET /api/events/{id} polled every --poll-ms);
-- per-upload time to 201 (p50/max), counting the retries it took;
+- per-upload time to 201 (p50/max), counting the retries it took (a request without an answer
+  after 120 s is given up, and counted as failed);
 - refusals by status and error code. Policy: the guest's client retries what API.md calls a
   definite refusal that is not about the photo (503 busy / site_unreachable /
   storage_unavailable) and an indefinite 504 after a randomised back-off (0.25 s doubling, at
@@ -42,6 +43,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _harness as h  # noqa: E402
+import aiohttp  # noqa: E402
 
 WIDTH, HEIGHT = 4000, 3000
 RETRIED = {503, 504}
@@ -91,9 +93,13 @@ async def upload(session, url: str, event_id: str, jpegs: list[bytes], cookie: s
     body, content_type = multipart(jpegs)
     started = time.perf_counter()
     for attempt in range(retries + 1):
-        async with session.post(f"{url}/api/events/{event_id}/photos", data=body,
-                                headers={"Content-Type": content_type, "Cookie": cookie}) as r:
-            answer = await r.json(content_type=None)
+        try:
+            async with session.post(f"{url}/api/events/{event_id}/photos", data=body,
+                                    headers={"Content-Type": content_type, "Cookie": cookie}) as r:
+                answer = await r.json(content_type=None)
+        except (aiohttp.ClientError, TimeoutError) as e:  # given up: the outcome is unknown
+            refusals.append(f"no answer ({type(e).__name__})")
+            break
         if r.status == 201:
             return True, time.perf_counter() - started, attempt + 1
         refusals.append(f"{r.status} {answer.get('error')}")
