@@ -8,8 +8,8 @@ Each run starts 4 fresh sites through launcher.py on a scratch data directory (t
 creates one event, and then sends every upload at once: guest g (own cookie) uploads at site
 g % 4, each photo a request of its own (--per-request 3: one request with all three). Measured:
 
-- time from the first request until every site serves montage_version == the photos committed
-  (each site's GET /api/events/{id} polled every --poll-ms);
+- time from the first request until every site shows montage_version == the photos committed
+  (each site's live stream of the event, GET /api/events/{id}/stream, read meanwhile);
 - per-upload time to 201 (p50/max), counting the retries it took (a request without an answer
   after 120 s is given up, and counted as failed);
 - refusals by status and error code. Policy: the guest's client retries what API.md calls a
@@ -109,15 +109,21 @@ async def upload(session, url: str, event_id: str, jpegs: list[bytes], cookie: s
     return False, time.perf_counter() - started, attempt + 1
 
 
-async def watch(session, url: str, event_id: str, cookie: str, poll_s: float, seen: dict,
-                started: float, stop: asyncio.Event) -> None:
-    """seen[version] = seconds after `started` at which this site first served it."""
-    while not stop.is_set():
-        status, body = await h.get(session, f"{url}/api/events/{event_id}", cookie)
-        if status == 200:
-            version = json.loads(body)["montage_version"]
-            seen.setdefault(version, time.perf_counter() - started)
-        await asyncio.sleep(poll_s)
+async def watch(session, url: str, event_id: str, cookie: str, seen: dict, started: float) -> None:
+    """seen[version] = seconds after `started` at which this site first showed it, read from the
+    event's live stream (one server-sent event per change; cheaper and finer than polling),
+    opened again if the site ends it (it does when this busy client reads it too slowly)."""
+    while True:
+        try:
+            async with session.get(f"{url}/api/events/{event_id}/stream", headers={"Cookie": cookie},
+                                   timeout=aiohttp.ClientTimeout(total=None, sock_read=None)) as r:
+                async for line in r.content:
+                    if line.startswith(b"data:"):
+                        version = json.loads(line[5:])["montage_version"]
+                        seen.setdefault(version, time.perf_counter() - started)
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.02)
 
 
 async def audit(session, urls: list[str], event_id: str) -> dict:
@@ -161,11 +167,14 @@ async def one_run(sites: h.Sites, jpegs: list[bytes], args) -> dict:
         cpu_before = [h.cpu_seconds([p]) for p in processes]
         refusals: list[str] = []
         seen: list[dict] = [{} for _ in sites.urls]
-        stop = asyncio.Event()
         started = time.perf_counter()
-        watchers = [asyncio.create_task(watch(session, url, event_id, guests[0], args.poll_ms / 1000,
-                                              seen[k], started, stop))
+        watchers = [asyncio.create_task(watch(session, url, event_id, guests[0], seen[k], started))
                     for k, url in enumerate(sites.urls)]
+        while not all(seen):  # every stream open (it sends the event as it is first)
+            await asyncio.sleep(0.005)
+        for s in seen:
+            s.clear()
+        started = time.perf_counter()
         answers = await asyncio.gather(*(
             upload(session, sites.urls[g % sites.count], event_id, batch, guests[g], args.retries, refusals)
             for g, batch in requests))
@@ -173,9 +182,14 @@ async def one_run(sites: h.Sites, jpegs: list[bytes], args) -> dict:
         deadline = time.perf_counter() + 60
         while (any(not any(v >= committed for v in s) for s in seen)
                and time.perf_counter() < deadline):
-            await asyncio.sleep(args.poll_ms / 1000)
-        stop.set()
-        await asyncio.gather(*watchers)
+            await asyncio.sleep(0.01)
+        for w in watchers:
+            w.cancel()
+        ended = await asyncio.gather(*watchers, return_exceptions=True)
+        for k, (s, e) in enumerate(zip(seen, ended)):
+            if not any(v >= committed for v in s):
+                raise SystemExit(f"site {k} showed at most version {max(s, default=None)} of "
+                                 f"{committed} within 60 s (its stream: {e!r})")
         cpu = [h.cpu_seconds([p]) - b for p, b in zip(processes, cpu_before)]
         everywhere = max(min(t for v, t in s.items() if v >= committed) for s in seen)
         found = await audit(session, sites.urls, event_id)
@@ -201,8 +215,10 @@ def main() -> int:
     parser.add_argument("--photos", type=int, default=3, help="photos per guest")
     parser.add_argument("--per-request", type=int, default=1, help="photos per upload request")
     parser.add_argument("--retries", type=int, default=5, help="a guest's retries of a 503/504")
-    parser.add_argument("--poll-ms", type=float, default=20.0)
     parser.add_argument("--keep", action="store_true", help="keep the scratch folders")
+    parser.add_argument("--profile", choices=("wall", "cpu"),
+                        help="run every site under benchmarks/profile_site.py and print the profiles "
+                             "(the figures are then not comparable)")
     args = parser.parse_args()
     checkouts = [c.resolve() for c in (args.checkout or [h.ROOT])]
     print(f"machine: {h.machine()}", flush=True)
@@ -213,13 +229,18 @@ def main() -> int:
     rows = []
     for i in range(args.runs):
         for root in checkouts if i % 2 == 0 else checkouts[::-1]:
-            sites = h.Sites(4, keep=args.keep, root=root)
+            profiles = h.SiteProfiles(args.profile) if args.profile else None
+            sites = h.Sites(4, keep=args.keep, root=root, env=profiles.env if profiles else None)
             try:
                 sites.start()
                 time.sleep(1.0)  # the start-up's own CPU out of the way
+                if profiles:
+                    profiles.start(sites)
                 r = asyncio.run(one_run(sites, jpegs, args))
             finally:
                 sites.stop()
+            if profiles:
+                profiles.show(f"hot event run {i + 1} ({_name(root)})")
             to_201 = r["to_201"] or [float("nan")]
             refused = ", ".join(f"{n}x {code}" for code, n in
                                 sorted(_count(r["refusals"]).items())) or "none"
