@@ -173,10 +173,15 @@ async def mixed_load(sites: h.Sites, args, pop: Population, cookies: list[str]) 
             created.append(body["event_id"])
             return "create event (2PC)"
 
+        processes = [sites.process(k) for k in range(sites.count)]
+        cpu_before, wall_before = h.cpu_seconds(processes), time.perf_counter()
         with Sampler(sites) as sampler:
-            samples, errors, seconds, _ = await h.closed_loop(args.clients, args.load_s, one, warmup_s=1.0)
+            samples, errors, seconds, done = await h.closed_loop(args.clients, args.load_s, one, warmup_s=1.0)
+        cpu = h.cpu_seconds(processes) - cpu_before  # warm-up included: per request of all done
     return {"samples": samples, "errors": errors, "seconds": seconds, "peak_rss": sampler.peak_rss,
-            "peak_threads": sampler.peak_threads, "load": h.load(), "created": created}
+            "peak_threads": sampler.peak_threads, "load": h.load(), "created": created,
+            "cpu_ms_per_request": 1000 * cpu / max(1, done),
+            "cpu_busy": cpu / (time.perf_counter() - wall_before)}
 
 
 def site_facts(sites: h.Sites, k: int) -> dict:
@@ -364,6 +369,8 @@ def main() -> int:
     print(f"== mixed load: {args.clients} clients, {load['seconds']:.0f} s over {n_events} events, 4 sites; "
           f"load average after {load['load']}")
     print(h.table(["request", "n", "req/s", "p50 ms", "p99 ms"], rows))
+    print(f"   server CPU (4 site processes): {load['cpu_ms_per_request']:.2f} ms per request, "
+          f"{load['cpu_busy']:.2f} cores busy on average")
     print(f"   errors: {sum(load['errors'].values())}")
     for text, n in load["errors"].items():
         print(f"   error x{n}: {text}")
