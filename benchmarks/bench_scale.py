@@ -173,10 +173,15 @@ async def mixed_load(sites: h.Sites, args, pop: Population, cookies: list[str]) 
             created.append(body["event_id"])
             return "create event (2PC)"
 
+        processes = [sites.process(k) for k in range(sites.count)]
+        cpu_before, wall_before = h.cpu_seconds(processes), time.perf_counter()
         with Sampler(sites) as sampler:
-            samples, errors, seconds, _ = await h.closed_loop(args.clients, args.load_s, one, warmup_s=1.0)
+            samples, errors, seconds, done = await h.closed_loop(args.clients, args.load_s, one, warmup_s=1.0)
+        cpu = h.cpu_seconds(processes) - cpu_before  # warm-up included: per request of all done
     return {"samples": samples, "errors": errors, "seconds": seconds, "peak_rss": sampler.peak_rss,
-            "peak_threads": sampler.peak_threads, "load": h.load(), "created": created}
+            "peak_threads": sampler.peak_threads, "load": h.load(), "created": created,
+            "cpu_ms_per_request": 1000 * cpu / max(1, done),
+            "cpu_busy": cpu / (time.perf_counter() - wall_before)}
 
 
 def site_facts(sites: h.Sites, k: int) -> dict:
@@ -268,6 +273,9 @@ def main() -> int:
                         help="after populating, wait for the actors' idle sweep (idle_s 10 s)")
     parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument("--profile-load", choices=("wall", "cpu"),
+                        help="run every site under benchmarks/profile_site.py, count the mixed load "
+                             "only, and print each site's profile (the figures are then not comparable)")
     h.add_quiet_arguments(parser)
     args = parser.parse_args()
     print(f"machine: {h.machine()}", flush=True)
@@ -279,7 +287,8 @@ def main() -> int:
         for k in range(4):
             pg.create_database(f"photos_site{k}")
         database = pg.url("photos_site{site}")
-    sites = h.Sites(4, database)
+    profiles = h.SiteProfiles(args.profile_load) if args.profile_load else None
+    sites = h.Sites(4, database, env=profiles.env if profiles else None)
     K = args.restart_site
     try:
         sites.start()
@@ -302,6 +311,10 @@ def main() -> int:
               flush=True)
 
         print("mixed load: " + h.wait_quiet(args.wait_quiet, args.wait_quiet_max_s), flush=True)
+        if profiles:  # not the site restarted unprofiled (SIGUSR1 would end it)
+            for k in range(sites.count):
+                if k not in sites.restarted:
+                    sites.process(k).send_signal(signal.SIGUSR1)
         load = asyncio.run(mixed_load(sites, args, pop, cookies))
         after_load = resources_rows(sites, "right after the load")
         print("restarts: " + h.wait_quiet(args.wait_quiet, args.wait_quiet_max_s), flush=True)
@@ -364,6 +377,8 @@ def main() -> int:
     print(f"== mixed load: {args.clients} clients, {load['seconds']:.0f} s over {n_events} events, 4 sites; "
           f"load average after {load['load']}")
     print(h.table(["request", "n", "req/s", "p50 ms", "p99 ms"], rows))
+    print(f"   server CPU (4 site processes): {load['cpu_ms_per_request']:.2f} ms per request, "
+          f"{load['cpu_busy']:.2f} cores busy on average")
     print(f"   errors: {sum(load['errors'].values())}")
     for text, n in load["errors"].items():
         print(f"   error x{n}: {text}")
@@ -376,6 +391,8 @@ def main() -> int:
         print()
         print("== start-up work in-process (sites stopped), cProfile by own time:")
         print(profile)
+    if profiles:  # site --restart-site was restarted unprofiled before the load: no profile
+        profiles.show(f"the mixed load ({args.clients} clients, {args.load_s:.0f} s)")
     print(f"\nat the end: {h.conditions()}")
     return 0
 

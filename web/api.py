@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 
 from aiohttp import web
 
@@ -11,6 +10,7 @@ from domain.errors import InvalidRequest, UnknownEvent
 from web import lifecycle
 from web.display_name import clean_name, display_name, remember_name
 from web.identity import USER_KEY
+from web.json_codec import json_response, loads
 from web.keys import SERVICE, SETTINGS, SITE
 from web.openapi import openapi
 from web.peers.status import check_peers
@@ -26,7 +26,7 @@ async def read_json(request: web.Request) -> dict:
     if len(body) > MAX_JSON:
         raise InvalidRequest("The request body is too large.")
     try:
-        data = json.loads(body or b"{}")
+        data = loads(body or b"{}")
     except (ValueError, UnicodeDecodeError, RecursionError):  # deep nesting is bad input too
         raise InvalidRequest("The body must be JSON.") from None
     if not isinstance(data, dict):
@@ -38,13 +38,13 @@ async def create_event(request: web.Request) -> web.Response:
     data = await read_json(request)
     event_id = await request.app[SERVICE].create_event(data.get("title"))
     body = {"event_id": event_id, "url": f"/events/{event_id}", "home_site": request.app[SITE]}
-    return web.json_response(body, status=201)
+    return json_response(body, status=201)
 
 
 async def read_event(request: web.Request) -> web.Response:
     service = request.app[SERVICE]
     state = await service.event_state(request.match_info["event_id"])
-    return web.json_response(event_json(state, request.app[SITE], request[USER_KEY],
+    return json_response(event_json(state, request.app[SITE], request[USER_KEY],
                                         service.home_reachable(state)))
 
 
@@ -54,7 +54,7 @@ async def upload_photos(request: web.Request) -> web.Response:
     await service.event_state(event_id)  # 404 before reading a large body
     raw_files = await read_photo_parts(request, settings.max_photo_bytes, only_photos=True)
     metas, base = await service.uploads.upload(event_id, request[USER_KEY], raw_files, name=display_name(request))
-    return web.json_response(
+    return json_response(
         {
             "photos": [photo_json(m, base + i) for i, m in enumerate(metas, 1)],
             "montage_version": base + len(metas),
@@ -68,18 +68,18 @@ async def vote(request: web.Request) -> web.Response:
     answer = await request.app[SERVICE].voting.vote(
         request.match_info["event_id"], request[USER_KEY], data.get("montage_version"), data.get("decision")
     )
-    return web.json_response(
+    return json_response(
         {"recorded": data["decision"], "round": answer.round, "deadline": iso(answer.deadline)}
     )
 
 
 async def me(request: web.Request) -> web.Response:
-    return web.json_response({"user_id": request[USER_KEY], "display_name": display_name(request) or None})
+    return json_response({"user_id": request[USER_KEY], "display_name": display_name(request) or None})
 
 
 async def set_me(request: web.Request) -> web.Response:
     name = clean_name((await read_json(request)).get("display_name"))
-    response = web.json_response({"user_id": request[USER_KEY], "display_name": name or None})
+    response = json_response({"user_id": request[USER_KEY], "display_name": name or None})
     remember_name(request, response, name)
     return response
 
@@ -87,7 +87,7 @@ async def set_me(request: web.Request) -> web.Response:
 async def status(request: web.Request) -> web.Response:
     service, settings = request.app[SERVICE], request.app[SETTINGS]
     peers = await check_peers(service.transport.session, settings, service.site)
-    return web.json_response(
+    return json_response(
         {
             "site": service.site,
             "url": settings.site_url(service.site),
@@ -110,7 +110,7 @@ async def audit(request: web.Request) -> web.Response:
     if not valid_event_id(event_id) or not logged:
         raise UnknownEvent()
     entries = await asyncio.get_running_loop().run_in_executor(None, service.store.log, event_id)
-    return web.json_response(
+    return json_response(
         {
             "site": service.site,
             "event_id": event_id,

@@ -24,6 +24,7 @@ from aiohttp import web
 
 from web.forms import read_form
 from web.identity import USER_KEY
+from web.json_codec import json_response
 from web.settings import DEFAULT_PORTS
 
 HEADER = "X-CSRF-Token"
@@ -75,7 +76,7 @@ def csrf_middleware(settings, refused_page=None):
     async def refuse(request: web.Request, code: str, message: str) -> web.Response:
         wants_json = "application/json" in request.headers.get("Accept", "")
         if refused_page is None or wants_json or request.path.startswith("/api/"):
-            return web.json_response({"error": code, "message": message}, status=403)
+            return json_response({"error": code, "message": message}, status=403)
         return await refused_page(request, message)
 
     @web.middleware

@@ -7,6 +7,7 @@ import logging
 from aiohttp import hdrs, web
 
 from domain import errors
+from web.json_codec import json_response
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ def error_for_reason(reason: str | None) -> errors.PhotoSessionError:
 
 
 def json_error(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"error": code, "message": message}, status=status)
+    return json_response({"error": code, "message": message}, status=status)
 
 
 def _kept_headers(e: web.HTTPException) -> list[tuple[str, str]]:

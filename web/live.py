@@ -9,13 +9,13 @@ The stream's framing, its keep-alive pings and its stalled-reader timeout are ai
 from __future__ import annotations
 
 import asyncio
-import json
 
 from aiohttp import web
 from aiohttp_sse import EventSourceResponse
 
 from domain.event_state import EventState
 from web.identity import USER_KEY
+from web.json_codec import dumps
 from web.keys import SERVICE, SITE
 from web.views import event_json
 
@@ -79,7 +79,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
         await response.prepare(request)
         async with response:
             while state is not None:
-                await response.send(json.dumps(event_json(state, site, user_id, service.home_reachable(state))),
+                await response.send(dumps(event_json(state, site, user_id, service.home_reachable(state))),
                                     event="event")
                 state = await _next_state(queue, response)
     except (ConnectionResetError, asyncio.CancelledError, TimeoutError):

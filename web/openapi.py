@@ -10,6 +10,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from web.display_name import MAX_NAME, REFUSED_IN_NAME
+from web.json_codec import json_response
 from web.titles import MAX_TITLE, NOT_BLANK
 
 # Codes that any state-changing request may carry: a foreign Origin, and the 2PC's refusals.
@@ -228,4 +229,4 @@ DOCUMENT = {
 
 
 async def openapi(request: web.Request) -> web.Response:
-    return web.json_response(DOCUMENT)
+    return json_response(DOCUMENT)

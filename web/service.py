@@ -83,6 +83,8 @@ class SiteService:
         self.in_doubt: dict[str, str] = {}  # event -> transaction prepared here, undecided
         self.alarms: dict[tuple[str, str], Alarm] = {}  # (event, txn) -> what must never happen
         self._probing: asyncio.Future | None = None  # a probe of the failing store, under way
+        # event -> None while a montage of it is built ahead, or the latest state to build next
+        self._montages_pending: dict[str, EventState | None] = {}
 
     # --- what the actors report -----------------------------------------------------------------
     def on_change(self, event_id: str, role: str, state, seq: int) -> None:
@@ -126,22 +128,39 @@ class SiteService:
         self._prepare_montages(state)
 
     def _prepare_montages(self, state: EventState) -> None:
-        """Build, off the loop, what pages are about to ask for: every committed version's screen
-        rendition, and once published the full keepsake (the public page's download)."""
+        """Build, off the loop, what pages are about to ask for: the latest committed version's
+        screen rendition, and once published the full keepsake (the public page's download).
+
+        One build ahead per event at a time: versions committed meanwhile (a hot event commits
+        several a second) are skipped, and the latest is built next; a request for a skipped
+        version builds it then (montage_bytes)."""
+        if state.event_id in self._montages_pending:
+            self._montages_pending[state.event_id] = state
+            return
         wanted = [(state.version, SCREEN)]
         if state.published:
             wanted = [(state.published_version, SCREEN), (state.published_version, FULL)]
+        builds = []
         for version, rendition in wanted:
             shas = [p.sha256 for p in state.photos[:version]]
             if shas and not self.montages.has(state.event_id, shas, rendition):
-                built = self.loop.run_in_executor(self.montages.pool(rendition), self._build_montage,
-                                                  state, version, rendition)
-                built.add_done_callback(self._montage_built)
+                builds.append(self.loop.run_in_executor(self.montages.pool(rendition), self._build_montage,
+                                                        state, version, rendition))
+        if builds:
+            self._montages_pending[state.event_id] = None
+            asyncio.gather(*builds, return_exceptions=True).add_done_callback(
+                lambda built, event_id=state.event_id: self._montages_built(event_id, built))
 
-    def _montage_built(self, built: asyncio.Future) -> None:
-        if not built.cancelled() and built.exception() is not None:
-            # Not fatal: a request for it builds it again (and answers the error, if it lasts).
-            log.warning("montage not built ahead: %r", built.exception())
+    def _montages_built(self, event_id: str, built: asyncio.Future) -> None:
+        if built.cancelled():  # the site is stopping
+            return
+        for result in built.result():
+            if isinstance(result, Exception):
+                # Not fatal: a request for it builds it again (and answers the error, if it lasts).
+                log.warning("montage not built ahead: %r", result)
+        later = self._montages_pending.pop(event_id, None)
+        if later is not None:
+            self._prepare_montages(later)
 
     def _build_montage(self, state: EventState, version: int, rendition: Rendition = FULL) -> bytes:
         shas = [p.sha256 for p in state.photos[:version]]

@@ -24,6 +24,7 @@ from web.identity import USER_KEY
 from web.images import CACHE as THUMB_CACHE
 from web.images import _for_submitters as for_submitters
 from web.images import photo_in
+from web.json_codec import json_response
 from web.keys import SERVICE, SETTINGS
 from web.pages.my_events import OPENED, remember
 from web.pages.outage import outage
@@ -99,7 +100,7 @@ async def event_parts(request: web.Request) -> web.Response:
     env = aiohttp_jinja2.get_env(request.app)
     parts = {name: env.get_template(f"parts/{name}.html").render(context) for name in PARTS}
     event = context["event"]
-    return web.json_response({"phase": event["phase"], "version": event["version"],
+    return json_response({"phase": event["phase"], "version": event["version"],
                               "outage": bool(context["outage"]),
                               "upload": event["upload"], "now": context["now_ms"], "parts": parts},
                              headers={"Cache-Control": "no-store"})
@@ -114,7 +115,7 @@ async def upload_from_form(request: web.Request) -> web.Response:
         metas, base = await service.uploads.upload(event_id, request[USER_KEY], raw, name=display_name(request))
     except PhotoSessionError as e:
         return _refused(request, event_id, e, "upload")
-    response = (web.json_response({"added": len(metas), "montage_version": base + len(metas)}, status=201)
+    response = (json_response({"added": len(metas), "montage_version": base + len(metas)}, status=201)
                 if wants_json(request) else _back_to(event_id))
     remember(request, response, event_id, OPENED)
     return response
@@ -131,7 +132,7 @@ async def vote_from_form(request: web.Request) -> web.Response:
     except PhotoSessionError as e:
         return _refused(request, event_id, e, "vote")
     if wants_json(request):
-        return web.json_response({"recorded": form.get("decision"), "round": answer.round})
+        return json_response({"recorded": form.get("decision"), "round": answer.round})
     return _back_to(event_id)
 
 

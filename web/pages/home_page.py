@@ -10,6 +10,7 @@ from domain.errors import PhotoSessionError
 from web.display_name import clean_name, remember_name
 from web.forms import read_form
 from web.identity import USER_KEY
+from web.json_codec import json_response
 from web.keys import SERVICE, SETTINGS
 from web.pages.my_events import CREATED, remember, remembered
 from web.pages.rendering import render, see_other, wants_json
@@ -55,7 +56,7 @@ async def create_from_form(request: web.Request) -> web.Response:
     if wants_json(request):
         state = await service.event_state(event_id)
         url = f"{service.settings.public_url(service.site)}/events/{event_id}"
-        response = web.json_response({"event_id": event_id, "url": f"/events/{event_id}",
+        response = json_response({"event_id": event_id, "url": f"/events/{event_id}",
                                       "share_url": url, "title": state.title}, status=201)
     else:
         response = see_other(f"/events/{event_id}?created=1")
@@ -69,7 +70,7 @@ async def name_from_form(request: web.Request) -> web.Response:
     if not back.startswith("/") or back.startswith("//"):
         back = "/"
     name = clean_name(form.get("display_name", ""))
-    response = (web.json_response({"display_name": name or None}) if wants_json(request)
+    response = (json_response({"display_name": name or None}) if wants_json(request)
                 else see_other(back))
     remember_name(request, response, name)
     return response

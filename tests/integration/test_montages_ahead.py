@@ -1,0 +1,60 @@
+"""One real site in-process (real SQLite, real actors, real montage files): the screen montage
+each commit builds ahead is built once per event at a time; versions committed while it is
+built are skipped, the latest is built next, and a skipped version is still served on request."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from eventstore.collage import SCREEN
+from eventstore.imaging import normalize_upload
+from tests.images import jpeg_bytes
+from web.keys import SERVICE
+from web.settings import load_settings
+from web.site import create_app
+
+
+@pytest.fixture
+async def site(aiohttp_server, tmp_path):
+    settings = load_settings(None, site_count=1, data_dir=tmp_path, secret="integration-secret",
+                             cookie_secret="cookie-secret")
+    server = await aiohttp_server(create_app(settings, 0))
+    return server.app[SERVICE]
+
+
+def slow_builds(service, release: threading.Event) -> list[int]:
+    """Each montage built ahead waits for `release` first; returns the versions built ahead."""
+    built, real_build = [], service._build_montage
+
+    def build(state, version, rendition):
+        built.append(version)
+        assert release.wait(10), "never released"
+        return real_build(state, version, rendition)
+
+    service._build_montage = build
+    return built
+
+
+async def test_versions_committed_while_a_montage_is_built_ahead_are_skipped_and_the_latest_is_built_next(site):
+    event_id = await site.create_event("Picnic")
+    release = threading.Event()
+    built = slow_builds(site, release)
+
+    for n in range(5):
+        photo = normalize_upload(jpeg_bytes(64, 48, color=(40 * n, 90, 200)), max_pixels=10_000_000)
+        await site.uploads.add_photos(event_id, "ann", [photo])
+    release.set()
+
+    state = await site.event_state(event_id)
+    shas = [p.sha256 for p in state.photos]
+    deadline = time.monotonic() + 10
+    while not site.montages.has(event_id, shas, SCREEN):
+        assert time.monotonic() < deadline, f"version 5 never built ahead (built: {built})"
+        await asyncio.sleep(0.02)
+    assert built == [1, 5]
+    assert not site.montages.has(event_id, shas[:3], SCREEN)
+    assert (await site.montage_bytes(state, 3, SCREEN)).startswith(b"\xff\xd8")  # built on request
