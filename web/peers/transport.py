@@ -169,6 +169,9 @@ class Transport:
                                         lambda peer, ok: self.heard(peer, ok))
         self.links[site].put(item)
 
+    async def close(self) -> None:
+        """Nothing of its own to close: its requests end with the session."""
+
     async def _deliver_here(self, message, reply) -> None:
         try:
             answer = await self.dispatch_local(message)
