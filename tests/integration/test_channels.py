@@ -228,14 +228,17 @@ async def test_a_message_never_answered_is_unreachable_at_its_deadline_and_the_c
     await until(lambda: peer.connections == 2)  # the silent channel was suspect: a new one
 
 
-async def test_a_peer_that_goes_away_and_comes_back_is_dialled_again(aiohttp_server, tmp_path, dialers):
+async def test_a_peer_that_goes_away_fails_messages_at_once_and_is_dialled_again_when_back(aiohttp_server, tmp_path, dialers):
     port = free_port()
     server = await fake_peer(aiohttp_server, FakePeer(), port)
-    transport = await dialers(dialer_settings(tmp_path, port, timeout_s=1.0))
+    transport = await dialers(dialer_settings(tmp_path, port, timeout_s=5.0))
     assert (await asyncio.wait_for(collect(transport, PEER, [query("before")])["before"], 10)).commit
     await server.close()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
     gone = await asyncio.wait_for(collect(transport, PEER, [query("gone")])["gone"], 10)
     assert isinstance(gone, Unreachable)
+    assert loop.time() - started < 4  # the failed dial told it, well before its deadline
     back = FakePeer()
     await fake_peer(aiohttp_server, back, port)
     await until(lambda: back.connections == 1)  # dialled again with no message waiting

@@ -18,8 +18,10 @@ Delivery is what HTTP gave: each message has a deadline (`protocol.request_timeo
 its sender as `Unreachable`, and the protocol retries it (duplicates are handled there). A
 deadline passed with nothing heard since the message left makes the channel suspect (a
 blackholed link looks alive forever): it is closed and dialled again. While no channel is up,
-messages wait for the dial, up to their deadlines. Dials back off (capped, jittered);
-heartbeats close a channel that went quiet.
+messages wait for the next dial (up to their deadlines), and fail with it: a peer that refuses
+connections is known at once, as it was with a request per batch. Dials back off (capped at
+BACKOFF_MAX_S, jittered) and go on while the peer is away, so a peer that comes back gets its
+channel before the next message needs it; heartbeats close a channel that went quiet.
 """
 
 from __future__ import annotations
@@ -181,6 +183,7 @@ class Channel:
                     log.info("channel to site %d cannot be opened: %r; dialling again with back-off",
                              self.site, e)
                 self.heard(self.site, False)
+                self._fail(self.waiting)  # the dial they waited for failed, as a request would
                 await asyncio.sleep(backoff(attempt := attempt + 1))
                 continue
             await self._serve(ws)
