@@ -135,8 +135,9 @@ class Channel:
         self.runner: asyncio.Task | None = None
         self.closing = False
         self.frames_sent = 0
+        self.dial_error: BaseException | None = None  # why the last dial failed; None once one worked
 
-    def put(self, message, deadline_s: float, deliver: Callable[[Any], None]) -> None:
+    def put(self, message, deadline_s: float, deliver: Callable[[Any], None]) -> Pending:
         loop = asyncio.get_running_loop()
         n = next(self.ids)
         pending = Pending(message, deliver)
@@ -145,6 +146,7 @@ class Channel:
         self.ready.set()
         if self.runner is None and not self.closing:
             self.runner = loop.create_task(self._run())
+        return pending
 
     def _expire(self, n: int) -> None:
         pending = self.waiting.pop(n, None) or self.in_flight.pop(n, None)
@@ -183,9 +185,11 @@ class Channel:
                     log.info("channel to site %d cannot be opened: %r; dialling again with back-off",
                              self.site, e)
                 self.heard(self.site, False)
+                self.dial_error = e
                 self._fail(self.waiting)  # the dial they waited for failed, as a request would
                 await asyncio.sleep(backoff(attempt := attempt + 1))
                 continue
+            self.dial_error = None
             await self._serve(ws)
             attempt = 0 if self.heard_on_channel else attempt + 1
             if not self.closing:
@@ -300,9 +304,14 @@ class ChannelTransport(Transport):
             if not answer.done():
                 answer.set_result(reply)
 
-        self._channel(site).put(message, timeout or self.settings.protocol.request_timeout_s, deliver)
+        channel = self._channel(site)
+        pending = channel.put(message, timeout or self.settings.protocol.request_timeout_s, deliver)
         reply = await answer
         if isinstance(reply, Unreachable):
+            if pending.sent_at is None and isinstance(channel.dial_error, aiohttp.ClientConnectorError):
+                # Never sent, the peer refused connections: callers tell this definite failure
+                # from one that may have been delivered (web.voting), as with a request.
+                raise channel.dial_error
             raise ConnectionError(f"site {site} did not answer {type(message).__name__}")
         return reply
 
