@@ -133,6 +133,7 @@ class Channel:
         self.last_heard = 0.0  # monotonic: when the peer last sent a frame on this channel
         self.heard_on_channel = False
         self.runner: asyncio.Task | None = None
+        self.closers: set[asyncio.Task] = set()  # the loop keeps only weak references to tasks
         self.closing = False
         self.frames_sent = 0
         self.dial_error: BaseException | None = None  # why the last dial failed; None once one worked
@@ -159,8 +160,13 @@ class Channel:
         pending.deliver(Unreachable(self.site, pending.message))
 
     def _drop(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        """Close a channel that cannot be trusted any more; the runner dials again."""
-        asyncio.get_running_loop().create_task(ws.close(code=aiohttp.WSCloseCode.GOING_AWAY))
+        """Close a channel that cannot be trusted any more (once); the runner dials again."""
+        if self.ws is not ws:
+            return
+        self.ws = None
+        closer = asyncio.get_running_loop().create_task(ws.close(code=aiohttp.WSCloseCode.GOING_AWAY))
+        self.closers.add(closer)
+        closer.add_done_callback(self.closers.discard)
 
     async def _run(self) -> None:
         attempt = 0
@@ -273,7 +279,7 @@ class Channel:
             await self.ws.close(code=aiohttp.WSCloseCode.GOING_AWAY)
         if self.runner is not None:
             self.runner.cancel()
-            await asyncio.gather(self.runner, return_exceptions=True)
+            await asyncio.gather(self.runner, *self.closers, return_exceptions=True)
 
 
 class ChannelTransport(Transport):

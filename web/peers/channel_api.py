@@ -22,6 +22,7 @@ from web.keys import SERVICE, SETTINGS, SITE
 from web.peers.auth import NONCE_HEADER, SITE_HEADER
 from web.peers.channel import (
     CHANNEL_PATH,
+    CLOSE_WAIT_S,
     HEARTBEAT_S,
     MAX_FRAME_BYTES,
     MAX_FRAME_MESSAGES,
@@ -108,7 +109,7 @@ class Replies:
 async def serve_channel(request: web.Request) -> web.WebSocketResponse:
     """Reached only when the dialer's signature was good."""
     settings, site = request.app[SETTINGS], request.app[SITE]
-    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, heartbeat=HEARTBEAT_S)
+    ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, heartbeat=HEARTBEAT_S, timeout=CLOSE_WAIT_S)
     await ws.prepare(request)
     request.app[OPEN_CHANNELS].add(ws)
     replies = Replies(ws, request.app[SERVICE])
