@@ -110,7 +110,10 @@ async def serve_channel(request: web.Request) -> web.WebSocketResponse:
     """Reached only when the dialer's signature was good."""
     settings, site = request.app[SETTINGS], request.app[SITE]
     ws = web.WebSocketResponse(max_msg_size=MAX_FRAME_BYTES, heartbeat=HEARTBEAT_S, timeout=CLOSE_WAIT_S)
-    await ws.prepare(request)
+    try:
+        await ws.prepare(request)
+    except ConnectionError:  # the dialer (or this site, stopping) closed it before the upgrade
+        return ws
     request.app[OPEN_CHANNELS].add(ws)
     replies = Replies(ws, request.app[SERVICE])
     try:
