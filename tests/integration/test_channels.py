@@ -52,7 +52,8 @@ class FakePeer:
     """A peer's end of the channel: proves the secret (or a wrong one), records every frame,
     and answers each message with an Outcome, in reverse order, unless told to stay silent."""
 
-    def __init__(self, secret: str = SECRET, silent: bool = False):
+    def __init__(self, secret: str = SECRET, silent: bool | int = False):
+        """`silent`: True for every connection, or the number of the one that stays silent."""
         self.secret = secret
         self.silent = silent
         self.connections = 0
@@ -71,7 +72,7 @@ class FakePeer:
         async for frame in ws:
             batch = msgspec.json.decode(frame.data)
             self.frames.append(batch)
-            if not self.silent:
+            if not (self.silent is True or self.silent == self.connections):
                 replies = [{"id": e["id"], "reply": to_wire(Outcome(e["message"]["txn_id"], EVENT, PEER, True))}
                            for e in reversed(batch["messages"])]
                 await ws.send_bytes(msgspec.json.encode({"replies": replies}))
@@ -226,6 +227,18 @@ async def test_a_message_never_answered_is_unreachable_at_its_deadline_and_the_c
     reply = await asyncio.wait_for(collect(transport, PEER, [query("t-1")])["t-1"], 10)
     assert isinstance(reply, Unreachable) and 0.45 <= loop.time() - started < 3
     await until(lambda: peer.connections == 2)  # the silent channel was suspect: a new one
+
+
+async def test_what_is_sent_after_a_silent_channel_was_dropped_goes_on_the_next_one(
+        aiohttp_server, tmp_path, dialers):
+    peer = FakePeer(silent=1)
+    server = await fake_peer(aiohttp_server, peer)
+    transport = await dialers(dialer_settings(tmp_path, server.port, timeout_s=1.5))
+    assert isinstance(await asyncio.wait_for(collect(transport, PEER, [query("t-1")])["t-1"], 10), Unreachable)
+    answers = collect(transport, PEER, [query("t-2"), query("t-3")])  # maybe before the redial
+    replies = await asyncio.wait_for(asyncio.gather(*answers.values()), 10)
+    assert [(r.txn_id, r.commit) for r in replies] == [("t-2", True), ("t-3", True)]
+    assert peer.connections == 2
 
 
 async def test_a_peer_that_goes_away_fails_messages_at_once_and_is_dialled_again_when_back(aiohttp_server, tmp_path, dialers):

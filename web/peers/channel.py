@@ -212,13 +212,13 @@ class Channel:
         finally:
             writer.cancel()
             self.ws = None
-            if not ws.closed:
-                await ws.close()
             if not self.closing:
                 self.heard(self.site, False)
                 log.info("channel to site %d closed (code %s, %r); %d message(s) in flight come "
                          "back unreachable", self.site, ws.close_code, ws.exception(), len(self.in_flight))
                 self._fail(self.in_flight)
+            if not ws.closed:
+                await ws.close()
 
     def _received(self, data: bytes) -> bool:
         """Deliver a frame's replies; False when it is not a frame of replies (the channel is
@@ -238,16 +238,17 @@ class Channel:
         return True
 
     async def _write(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        """Everything waiting when the writer runs leaves together."""
+        """Everything waiting when the writer runs leaves together; nothing more once the
+        channel was dropped (what waits then goes on the next one)."""
         try:
             while True:
-                await self.ready.wait()
                 self.ready.clear()
-                while self.waiting:
+                while self.waiting and self.ws is ws:
                     batch = self._take()
                     for frame in frames(batch):
                         await ws.send_bytes(frame)
                         self.frames_sent += 1
+                await self.ready.wait()
         except (ConnectionError, aiohttp.ClientError) as e:  # the reader sees the channel end
             log.info("channel to site %d: sending failed: %r", self.site, e)
             self._drop(ws)
