@@ -113,7 +113,7 @@ async def serve_channel(request: web.Request) -> web.WebSocketResponse:
     try:
         await ws.prepare(request)
     except ConnectionError:  # the dialer (or this site, stopping) closed it before the upgrade
-        return ws
+        return web.Response(status=503, text="The connection closed before the upgrade.")
     request.app[OPEN_CHANNELS].add(ws)
     replies = Replies(ws, request.app[SERVICE])
     try:
