@@ -22,6 +22,7 @@ from tests.integration.conftest import SECRET
 from tests.integration.test_tls import write_deployment
 from web.peers.auth import NONCE_HEADER, signed_headers
 from web.peers.channel import CHANNEL_PATH, MAX_FRAME_BYTES, ChannelTransport, proof_frame
+from web.keys import SERVICE
 from web.settings import ProtocolSettings, load_settings
 from web.site import create_app
 from web.tls import client_context, server_context
@@ -323,3 +324,26 @@ async def test_the_channel_runs_over_tls_checked_against_the_deployment_ca(aioht
     reply = await asyncio.wait_for(collect(transport, PEER, [query("0-tls")])["0-tls"], 10)
     assert (type(reply).__name__, reply.txn_id) == ("Outcome", "0-tls")
     assert transport.channels[PEER].frames_sent == 1
+
+
+# The setting
+
+def test_a_peer_channel_that_does_not_exist_is_refused_at_start_up_naming_the_key(tmp_path):
+    with pytest.raises(ValueError, match="protocol.peer_channel = 'pigeon'"):
+        load_settings(None, data_dir=tmp_path, protocol=ProtocolSettings(peer_channel="pigeon"))
+    assert load_settings(None, data_dir=tmp_path, protocol=ProtocolSettings(peer_channel="http"))
+
+
+async def test_with_peer_channel_http_a_site_sends_its_messages_as_signed_posts(aiohttp_server, tmp_path):
+    port = free_port()
+    urls = (f"http://127.0.0.1:{free_port()}", f"http://127.0.0.1:{port}")
+    settings = [load_settings(None, site_count=2, urls=urls, data_dir=tmp_path / f"site-{k}", secret=SECRET,
+                              cookie_secret="cookie-secret", protocol=ProtocolSettings(peer_channel="http"))
+                for k in (0, 1)]
+    await aiohttp_server(create_app(settings[1], PEER), port=port)
+    sender = create_app(settings[0], 0)
+    await aiohttp_server(sender, port=int(urls[0].rsplit(":", 1)[1]))
+    transport = sender[SERVICE].transport
+    assert not isinstance(transport, ChannelTransport)
+    reply = await asyncio.wait_for(collect(transport, PEER, [query("0-http")])["0-http"], 10)
+    assert (type(reply).__name__, reply.txn_id) == ("Outcome", "0-http")
