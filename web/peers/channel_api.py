@@ -33,7 +33,7 @@ from web.peers.transport import REFUSAL_LOG_INTERVAL_S, decode_json, encode_json
 
 log = logging.getLogger(__name__)
 OPEN_CHANNELS = web.AppKey("open_channels", set)
-MALFORMED = RepeatedLog(log, REFUSAL_LOG_INTERVAL_S)
+MALFORMED = web.AppKey("malformed_frames_log", RepeatedLog)  # once per interval, however many
 
 
 class FrameRefused(ValueError):
@@ -124,7 +124,7 @@ async def serve_channel(request: web.Request) -> web.WebSocketResponse:
             try:
                 entries = parse_frame(frame.data)
             except FrameRefused as e:
-                MALFORMED.warning("frame", "closing the channel from site %s: %s",
+                request.app[MALFORMED].warning("frame", "closing the channel from site %s: %s",
                                   request.headers.get(SITE_HEADER), e)
                 await ws.close(code=WSCloseCode.INVALID_TEXT, message=str(e)[:120].encode())
                 break
@@ -147,5 +147,6 @@ async def close_channels(app: web.Application) -> None:
 def setup_channel_routes(app: web.Application) -> None:
     """After web.peers.internal_api's setup: its authenticator guards this route too."""
     app[OPEN_CHANNELS] = set()
+    app[MALFORMED] = RepeatedLog(log, REFUSAL_LOG_INTERVAL_S)
     app.router.add_get(CHANNEL_PATH, serve_channel)
     app.on_shutdown.append(close_channels)
