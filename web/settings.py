@@ -30,6 +30,7 @@ class ProtocolSettings:
     blob_grace_s: float = 3600.0  # photo files no transaction names are removed once this old
     blob_sweep_every_s: float = 600.0
     duplicate_delivery: bool = False  # tests only: every site-to-site message is sent twice
+    peer_channel: str = "websocket"  # or "http": each batch of messages a signed POST
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 Checked once the file and the command line are merged, before any site binds a port: a plain
 HTTP link where TLS is configured, an `https` URL without certificates, a bind address that
-cannot serve the site's own URL, or the shipped example secrets on an address other machines
-can reach.
+cannot serve the site's own URL, the shipped example secrets on an address other machines
+can reach, or a site-to-site channel that does not exist.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ def problems(settings) -> list[str]:
     unusable_urls = _url_problems(settings)
     if unusable_urls:  # the other rules read every site's URL
         return unusable_urls
-    return [*_tls_problems(settings), *_bind_problems(settings), *_secret_problems(settings)]
+    return [*_tls_problems(settings), *_bind_problems(settings), *_secret_problems(settings),
+            *_protocol_problems(settings)]
 
 
 def check(settings) -> None:
@@ -91,6 +92,17 @@ def _bind_problems(settings) -> list[str]:
             found.append(f"sites.host = {host!r} does not listen on loopback, but site {k}'s URL "
                          f"sites.urls[{k}] = {settings.site_url(k)!r} does")
     return found
+
+
+PEER_CHANNELS = ("websocket", "http")
+
+
+def _protocol_problems(settings) -> list[str]:
+    channel = settings.protocol.peer_channel
+    if channel not in PEER_CHANNELS:
+        return [f"protocol.peer_channel = {channel!r} is neither \"websocket\" (one channel per "
+                f"pair of sites) nor \"http\" (a signed POST per batch of messages)"]
+    return []
 
 
 def _secret_problems(settings) -> list[str]:

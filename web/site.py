@@ -34,6 +34,8 @@ from web.csrf import csrf_middleware
 from web.errors import error_middleware
 from web.identity import identity_middleware
 from web.images import setup_image_routes
+from web.peers.channel import ChannelTransport
+from web.peers.channel_api import setup_channel_routes
 from web.peers.internal_api import setup_internal_routes
 from web.keys import FIGURES, METRICS, SERVICE, SETTINGS, SITE
 from web.live import setup_live_routes
@@ -75,7 +77,8 @@ async def _run_site(app: web.Application):
     await loop.run_in_executor(None, store.check_durable)  # no forced writes: refuse to start
     files = PhotoFiles(site_dir)
     service = SiteService(settings, site, loop, store, files, MontageCache(site_dir / "montages", files))
-    transport = Transport(settings, site, loop, service.dispatch)
+    transport_kind = ChannelTransport if settings.protocol.peer_channel == "websocket" else Transport
+    transport = transport_kind(settings, site, loop, service.dispatch)
     service.reachability = Reachability(
         site, lambda peer: check_peer(transport.session, settings, site, peer), service.reachability_changed)
     transport.heard = service.reachability.heard
@@ -122,6 +125,7 @@ async def _run_site(app: web.Application):
     sweeps.cancel()
     watching.cancel()
     service.actors.stop_all()
+    await transport.close()
     await transport.session.close()
     await loop.run_in_executor(None, store.checkpoint)
     store.close()
@@ -176,6 +180,7 @@ def create_app(settings: Settings, site: int) -> web.Application:
     setup_api_routes(app)
     setup_image_routes(app)
     setup_internal_routes(app)
+    setup_channel_routes(app)
     setup_blob_routes(app)
     setup_pages(app)
     setup_live_routes(app)

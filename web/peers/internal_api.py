@@ -53,8 +53,13 @@ MAX_MESSAGES_BODY = 4 * 1024 * 1024
 
 
 def refused(refusal: Refusal) -> web.Response:
+    """The refusal in JSON, and in headers too: a WebSocket client reads no body from a refused
+    upgrade (web.peers.channel)."""
     status = 503 if refusal.reason == "busy" else 401
-    return web.json_response(refusal.as_json(), status=status)
+    headers = {"X-Refusal-Reason": refusal.reason, "X-Refusal-Message": refusal.message}
+    if refusal.skew_s is not None:
+        headers["X-Refusal-Skew"] = f"{refusal.skew_s:.3f}"
+    return web.json_response(refusal.as_json(), status=status, headers=headers)
 
 
 def authenticator(verifier: Verifier):
@@ -122,13 +127,18 @@ def _parse_entry(entry):
         raise ValueError("a message entry must be an object holding a message")
     if entry.get("attachments", []) != []:
         raise ValueError("attachments are refused: photos travel as blobs, not in a batch")
-    message = from_wire(entry["message"])
+    return parse_message(entry["message"])
+
+
+def parse_message(wire):
+    """A request message from its wire form; ValueError (or KeyError, TypeError) otherwise."""
+    message = from_wire(wire)
     if not isinstance(message, REQUESTS):
         raise ValueError("not a request message")
     return message
 
 
-async def _answer(service, message):
+async def answer(service, message):
     """One message's entry in the answer: its reply on the wire (or null), or why it failed."""
     try:
         reply = await service.dispatch(message)
@@ -150,7 +160,7 @@ async def receive_batch(request: web.Request) -> web.Response:
     except (ValueError, KeyError, TypeError, RecursionError) as e:
         return web.json_response({"error": "invalid_message", "message": str(e)}, status=400)
     service = request.app[SERVICE]
-    replies = await asyncio.gather(*(_answer(service, message) for message in batch))
+    replies = await asyncio.gather(*(answer(service, message) for message in batch))
     return web.Response(body=encode_json({"replies": replies}), content_type="application/json")
 
 

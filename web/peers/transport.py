@@ -1,5 +1,9 @@
 """The transport actors are handed: delivers a protocol message to a site, feeds the reply back.
 
+This module's Transport sends batches as HTTP requests (`protocol.peer_channel = "http"`);
+web.peers.channel's ChannelTransport, the default, keeps its API and its delivery (replies or
+Unreachable, refusals logged here) but carries the messages on one WebSocket per peer.
+
 Actors call `send` from their own threads; delivery runs on the site's event loop. A message
 to this very site is dispatched in-process. Messages to a peer travel in batches: one
 HMAC-signed POST carries any number of them, because a request's fixed cost (signing, parsing,
@@ -168,6 +172,9 @@ class Transport:
             self.links[site] = PeerLink(site, self.post_batch, self.refusals,
                                         lambda peer, ok: self.heard(peer, ok))
         self.links[site].put(item)
+
+    async def close(self) -> None:
+        """Nothing of its own to close: its requests end with the session."""
 
     async def _deliver_here(self, message, reply) -> None:
         try:
