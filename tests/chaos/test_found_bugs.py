@@ -76,6 +76,10 @@ def test_an_accept_answered_503_starts_no_round_even_when_its_request_arrives_la
 def test_an_upload_answered_503_commits_nothing_even_when_its_site_stalls_after_deciding(sites):
     alice, watcher = Client(sites.url), Client(sites.url)
     event_id = create_event(alice, site=0)
+    # Site 1's channel to site 2 is open before the link slows down (an event coordinated by
+    # site 1 has been prepared at site 2), as it is once sites have talked: dialling across the
+    # slow link would itself take 3 one-way delays, and the prepare would time out instead.
+    create_event(alice, site=1)
     sites.proxies.set(1, 2, "delay", 0.6)  # site 2 votes in time, and acknowledges 1.2 s late
 
     def stall_site_1_once_the_commit_is_decided():

@@ -302,6 +302,24 @@ async def test_a_message_that_is_not_a_request_gets_an_error_under_its_id_and_it
     assert replies[2]["type"] == "Outcome" and replies[2]["txn_id"] == "9-q"
 
 
+async def test_a_message_whose_channel_closes_right_after_it_is_still_handled(client):
+    """A frame and the dialer's close often arrive together (the dialer gave up on a paused
+    site): the message is handled to its end, as a request is when its client has gone."""
+    event_id = str(uuid.uuid4())
+    prepare = Prepare("9-late", event_id, 9, CreateEvent("Picnic", 0, "2026-11-26T10:00:00+00:00"))
+    async with client.ws_connect(CHANNEL_PATH, headers=signed_headers(SECRET, 9, "GET", CHANNEL_PATH)) as ws:
+        await ws.receive()
+        await ws.send_bytes(msgspec.json.encode({"messages": [{"id": 1, "message": to_wire(prepare)}]}))
+        await ws.close()
+    store = client.app[SERVICE].store
+
+    def prepared() -> bool:
+        return any(entry.type == "Prepared" for entry in store.log(event_id))
+
+    await until(prepared)
+    assert [entry.record.txn_id for entry in store.log(event_id) if entry.type == "Prepared"] == ["9-late"]
+
+
 async def answered_by(client) -> None:
     """The site still answers on a new channel."""
     async with client.ws_connect(CHANNEL_PATH, headers=signed_headers(SECRET, 9, "GET", CHANNEL_PATH)) as ws:

@@ -99,11 +99,14 @@ class Replies:
         finally:
             self.flushing = False
 
-    async def stop(self) -> None:
-        """The channel ended: replies nobody can receive are not waited for."""
-        for task in list(self.tasks):
-            task.cancel()
-        await asyncio.gather(*self.tasks, return_exceptions=True)
+    async def finish(self) -> None:
+        """The channel ended: every message it brought is still handled to its end, as a
+        request is when its client has gone (a frame and the dialer's close often arrive
+        together: cancelling would drop messages never begun, such as a late copy of a round
+        request the dialer has since withdrawn); their replies find the channel closed and
+        are dropped."""
+        while self.tasks:
+            await asyncio.gather(*self.tasks, return_exceptions=True)
 
 
 async def serve_channel(request: web.Request) -> web.WebSocketResponse:
@@ -134,7 +137,7 @@ async def serve_channel(request: web.Request) -> web.WebSocketResponse:
         pass
     finally:
         request.app[OPEN_CHANNELS].discard(ws)
-        await replies.stop()
+        await replies.finish()
     return ws
 
 
