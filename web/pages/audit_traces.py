@@ -165,6 +165,12 @@ def _transaction(txn_id: str, rows, reachable: set[int], names) -> Trace:
                  tuple(sorted(steps, key=lambda s: (s.at, s.rank))), _attempt_of(txn_id, payload))
 
 
+def _photos_of(trace: Trace) -> list[str]:
+    """The photo ids an upload's trace carried (none for any other change)."""
+    kind, _, photos = trace.attempt_of.partition(" ")
+    return photos.split() if kind == "photos" else []
+
+
 def _attempt_of(txn_id: str, payload: Mapping | None) -> str:
     """Tries of one change share this: an upload's photos, a round's start or collection."""
     payload = payload or {}
@@ -177,10 +183,17 @@ def _attempt_of(txn_id: str, payload: Mapping | None) -> str:
 
 
 def attempts(traces: Sequence[Trace]) -> list[Attempts]:
-    """Traces folded by what they attempted, in the order of each one's last try."""
+    """Traces folded by what they attempted, in the order of each one's last try. Uploads that
+    wait at a site together share a transaction (web.uploading), and a retry may carry more of
+    them than the try before: an upload's try folds into the transaction that committed its
+    photos (each photo commits once), else with the tries of the same photos."""
+    committed_by = {photo: trace.attempt_of for trace in traces if trace.outcome == "committed"
+                    for photo in _photos_of(trace)}
     groups: dict[str, list[Trace]] = {}
     for trace in traces:
-        groups.setdefault(trace.attempt_of or trace.key, []).append(trace)
+        owners = sorted({committed_by[p] for p in _photos_of(trace) if p in committed_by})
+        key = owners[0] if owners else (trace.attempt_of or trace.key)
+        groups.setdefault(key, []).append(trace)
     folded = [Attempts(tries[-1], tuple(tries[:-1])) for tries in groups.values()]
     return sorted(folded, key=lambda a: a.last.started)
 
