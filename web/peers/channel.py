@@ -39,9 +39,9 @@ from typing import Any, Callable
 import aiohttp
 
 from domain.messages import Unreachable
-from domain.wire import from_wire, to_wire
+from domain.wire import to_wire
 from web.peers.auth import NONCE_HEADER, proof, signed_headers
-from web.peers.transport import PeerRefused, Outgoing, Transport, decode_json, encode_json
+from web.peers.transport import PeerRefused, Outgoing, Transport, answer_of, decode_json, encode_json
 
 log = logging.getLogger(__name__)
 CHANNEL_PATH = "/internal/v1/channel"
@@ -78,21 +78,6 @@ def parse_replies(data: bytes) -> list[tuple[int, Any]]:
             raise ValueError("a reply entry must hold an id and a reply")
         replies.append((entry["id"], entry["reply"]))
     return replies
-
-
-def answer_of(site: int, message, reply):
-    """A reply on the wire as the sender gets it: the message, None, or Unreachable for an
-    error entry (the peer could not handle it: the same to the protocol as no answer)."""
-    if reply is None:
-        return None
-    if isinstance(reply, dict) and "type" not in reply:
-        log.info("site %d refused %s: %s", site, type(message).__name__, reply.get("error"))
-        return Unreachable(site, message)
-    try:
-        return from_wire(reply)
-    except (ValueError, KeyError, TypeError) as e:
-        log.info("site %d answered %s with something unreadable: %s", site, type(message).__name__, e)
-        return Unreachable(site, message)
 
 
 def frames(batch: list[tuple[int, Any]]) -> list[bytes]:

@@ -96,6 +96,21 @@ def take_batch(waiting: deque[Outgoing]) -> list[Outgoing]:
     return batch
 
 
+def answer_of(site: int, message, reply):
+    """A reply on the wire as the sender gets it: the message, None, or Unreachable for an
+    error entry (the peer could not handle it: the same to the protocol as no answer)."""
+    if reply is None:
+        return None
+    if isinstance(reply, dict) and "type" not in reply:
+        log.info("site %d refused %s: %s", site, type(message).__name__, reply.get("error"))
+        return Unreachable(site, message)
+    try:
+        return from_wire(reply)
+    except (ValueError, KeyError, TypeError) as e:
+        log.info("site %d answered %s with something unreadable: %s", site, type(message).__name__, e)
+        return Unreachable(site, message)
+
+
 class PeerLink:
     """The requests to one peer: a message goes at once while fewer than MAX_IN_FLIGHT are out;
     otherwise it waits, and all that waited leave together when a request completes."""
@@ -212,10 +227,5 @@ class Transport:
             raise ConnectionError(f"site {site} answered with no list of replies: {e}") from None
         if len(replies) != len(batch):
             raise ConnectionError(f"site {site} answered {len(replies)} of {len(batch)} messages")
-        return [self._answer(site, item, reply) for item, reply in zip(batch, replies)]
+        return [answer_of(site, item.message, reply) for item, reply in zip(batch, replies)]
 
-    def _answer(self, site: int, item: Outgoing, reply):
-        if isinstance(reply, dict) and "type" not in reply:
-            log.info("site %d refused %s: %s", site, type(item.message).__name__, reply.get("error"))
-            return Unreachable(site, item.message)
-        return from_wire(reply)
