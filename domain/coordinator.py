@@ -12,11 +12,12 @@ when to collect a round's votes, which this coordinator then runs as a Publish t
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Mapping
 
 from domain import round_master
 from domain.config import SiteConfig
+from domain.evolve import evolve
 from domain.messages import (
     Ack,
     AckWaitOver,
@@ -71,29 +72,29 @@ class CoordinatorState:
     active: ActiveRound | None = None
 
     def with_txn(self, txn_id: str, txn: Txn) -> "CoordinatorState":
-        return replace(self, txns={**self.txns, txn_id: txn})
+        return evolve(self, txns={**self.txns, txn_id: txn})
 
 
 def fold(state: CoordinatorState, record) -> CoordinatorState:
     active = state.active
     if isinstance(record, Reported):
-        return replace(state, active=round_master.reported(active, record.ballot))
+        return evolve(state, active=round_master.reported(active, record.ballot))
     if isinstance(record, Began):
         state = state.with_txn(record.txn_id, Txn(state.event_id, record.payload, record.sites))
         if isinstance(record.payload, Publish) and active is not None:
-            state = replace(state, active=round_master.begun(active, record.payload))
+            state = evolve(state, active=round_master.begun(active, record.payload))
         return state
     txn = state.txns[record.txn_id]
     if isinstance(record, Decided):
         phase = COMMITTED if record.commit else ABORTED
-        state = state.with_txn(record.txn_id, replace(txn, phase=phase, reason=record.reason))
+        state = state.with_txn(record.txn_id, evolve(txn, phase=phase, reason=record.reason))
         if isinstance(txn.payload, StartRound) and record.commit:
-            state = replace(state, active=round_master.opened(txn.payload))
+            state = evolve(state, active=round_master.opened(txn.payload))
         elif isinstance(txn.payload, Publish) and active is not None:
-            state = replace(state, active=round_master.after_collection(active, record.commit, record.reason))
+            state = evolve(state, active=round_master.after_collection(active, record.commit, record.reason))
         return state
     if isinstance(record, Acknowledged):
-        return state.with_txn(record.txn_id, replace(txn, acks=txn.acks | {record.site}))
+        return state.with_txn(record.txn_id, evolve(txn, acks=txn.acks | {record.site}))
     raise TypeError(f"not a coordinator record: {record!r}")
 
 
@@ -123,7 +124,7 @@ def _decide(state, txn_id: str, commit: bool, reason: str | None, config, now: f
         timers.append(Timer(config.timing.ack_wait_s, AckWaitOver(txn_id)))
     else:  # an abort needs no acknowledgement before the client hears of it
         finished = (Finished(txn_id, False, reason),)
-        state = state.with_txn(txn_id, replace(state.txns[txn_id], answered=True))
+        state = state.with_txn(txn_id, evolve(state.txns[txn_id], answered=True))
         if state.active is not None and isinstance(txn.payload, Publish):  # to be retried
             timers.append(round_master.retry_timer(txn.payload, config))
     decided = Step(
@@ -172,7 +173,7 @@ def _on_vote(state: CoordinatorState, msg: Vote, config: SiteConfig, now: float)
         return Step(state)
     if not msg.yes:
         return _decide(state, msg.txn_id, False, msg.reason or "refused", config, now)
-    txn = replace(txn, yes=txn.yes | {msg.site}, ballots=txn.ballots + tuple(msg.ballots))
+    txn = evolve(txn, yes=txn.yes | {msg.site}, ballots=txn.ballots + tuple(msg.ballots))
     state = state.with_txn(msg.txn_id, txn)
     if txn.yes != set(txn.sites):
         return Step(state)
@@ -201,7 +202,7 @@ def _on_ack(state: CoordinatorState, msg: Ack, config: SiteConfig, now: float) -
     txn = state.txns.get(msg.txn_id)
     if txn is None or txn.phase == PREPARING or msg.site not in txn.pending_acks:
         return Step(state)
-    txn = replace(txn, heard=txn.heard | {msg.site})
+    txn = evolve(txn, heard=txn.heard | {msg.site})
     state = state.with_txn(msg.txn_id, txn)
     if txn.pending_acks:
         return Step(state)
@@ -209,7 +210,7 @@ def _on_ack(state: CoordinatorState, msg: Ack, config: SiteConfig, now: float) -
     state = fold_all(state, records)
     if txn.answered or txn.phase != COMMITTED:  # an abort was reported when it was decided
         return Step(state, records=records)
-    state = state.with_txn(msg.txn_id, replace(state.txns[msg.txn_id], answered=True))
+    state = state.with_txn(msg.txn_id, evolve(state.txns[msg.txn_id], answered=True))
     return Step(state, records=records, finished=(Finished(msg.txn_id, True, None),))
 
 
@@ -234,7 +235,7 @@ def _on_ack_wait_over(state: CoordinatorState, msg: AckWaitOver, config, now) ->
     txn = state.txns.get(msg.txn_id)
     if txn is None or txn.phase != COMMITTED or txn.answered:
         return Step(state)
-    state = state.with_txn(msg.txn_id, replace(txn, answered=True))
+    state = state.with_txn(msg.txn_id, evolve(txn, answered=True))
     return Step(state, finished=(Finished(msg.txn_id, True, None),))
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Mapping
 
+from domain.evolve import evolve
 from domain.messages import RETRY, AddPhotos, Ballot, CreateEvent, Payload, PhotoMeta, Publish, StartRound
 from domain.records import Aborted, Committed, Prepared, Refused, VoteCast, Withdrawn
 
@@ -87,14 +88,14 @@ class EventState:
 
 def apply_commit(state: EventState, payload: Payload) -> EventState:
     if isinstance(payload, CreateEvent):
-        return replace(state, exists=True, title=payload.title, home_site=payload.home_site,
+        return evolve(state, exists=True, title=payload.title, home_site=payload.home_site,
                        created_at=payload.created_at)
     if isinstance(payload, AddPhotos):
-        return replace(state, photos=state.photos + tuple(payload.photos))
+        return evolve(state, photos=state.photos + tuple(payload.photos))
     if isinstance(payload, StartRound):
-        state = replace(state, rounds=max(state.rounds, payload.round))
+        state = evolve(state, rounds=max(state.rounds, payload.round))
         if payload.request:
-            state = replace(state, started={**state.started, payload.request: payload})
+            state = evolve(state, started={**state.started, payload.request: payload})
         if payload.round in state.ended:  # its collection's abort overtook the start: already over
             return state
         ballots = {payload.ballot.user: payload.ballot} if payload.ballot else {}
@@ -102,9 +103,9 @@ def apply_commit(state: EventState, payload: Payload) -> EventState:
             state = _recorded(state, payload.ballot, payload.round, payload.deadline)
         current = Round(payload.round, payload.version, payload.deadline, payload.submitters,
                         ballots, payload.request)
-        return replace(state, round=current)
+        return evolve(state, round=current)
     if isinstance(payload, Publish):
-        return replace(state, round=None, published_version=payload.version,
+        return evolve(state, round=None, published_version=payload.version,
                        ended=state.ended | {payload.round},
                        last_outcome=RoundOutcome(payload.round, "published", None))
     raise TypeError(f"unknown payload {payload!r}")
@@ -118,31 +119,31 @@ def apply_abort(state: EventState, payload: Payload | None, reason: str | None) 
         return state
     # A collection that failed for any other reason failed to reach every site in time.
     shown = reason if reason in ("rejected", "timeout") else "unreachable"
-    state = replace(state, ended=state.ended | {payload.round})
+    state = evolve(state, ended=state.ended | {payload.round})
     if state.round is not None and state.round.round != payload.round:
         return state  # another round runs here: this one is remembered as over, nothing more
     if state.last_outcome is not None and state.last_outcome.round > payload.round:
         return state
-    return replace(state, round=None, last_outcome=RoundOutcome(payload.round, "aborted", shown))
+    return evolve(state, round=None, last_outcome=RoundOutcome(payload.round, "aborted", shown))
 
 
 def fold(state: EventState, record) -> EventState:
     if isinstance(record, Prepared):
-        return replace(state, prepared=record, answers={**state.answers, record.txn_id: None})
+        return evolve(state, prepared=record, answers={**state.answers, record.txn_id: None})
     if isinstance(record, Refused):
-        return replace(state, answers={**state.answers, record.txn_id: record.reason})
+        return evolve(state, answers={**state.answers, record.txn_id: record.reason})
     if isinstance(record, Committed):
         if state.prepared is None or state.prepared.txn_id != record.txn_id:
             raise ValueError(f"commit of {record.txn_id} which is not prepared here")
         state = apply_commit(state, state.prepared.payload)
-        return replace(state, prepared=None, outcomes={**state.outcomes, record.txn_id: True})
+        return evolve(state, prepared=None, outcomes={**state.outcomes, record.txn_id: True})
     if isinstance(record, Aborted):
         payload = record.payload
         prepared = state.prepared
         if prepared is not None and prepared.txn_id == record.txn_id:
             payload, prepared = prepared.payload, None
         state = apply_abort(state, payload, record.reason)
-        return replace(state, prepared=prepared, outcomes={**state.outcomes, record.txn_id: False},
+        return evolve(state, prepared=prepared, outcomes={**state.outcomes, record.txn_id: False},
                        reasons={**state.reasons, record.txn_id: record.reason})
     if isinstance(record, VoteCast):
         current = state.round
@@ -150,15 +151,15 @@ def fold(state: EventState, record) -> EventState:
             raise ValueError(f"vote for round {record.round}, which is not running here")
         ballots = {**current.ballots, record.ballot.user: record.ballot}
         state = _recorded(state, record.ballot, current.round, current.deadline)
-        return replace(state, round=replace(current, ballots=ballots))
+        return evolve(state, round=evolve(current, ballots=ballots))
     if isinstance(record, Withdrawn):
-        return replace(state, withdrawn=state.withdrawn | {record.request})
+        return evolve(state, withdrawn=state.withdrawn | {record.request})
     raise TypeError(f"not a participant record: {record!r}")
 
 
 def _recorded(state: EventState, ballot: Ballot, round_number: int, deadline: float) -> EventState:
     kept = (round_number, deadline, ballot.decision)
-    return replace(state, recorded={**state.recorded, (ballot.user, ballot.at): kept})
+    return evolve(state, recorded={**state.recorded, (ballot.user, ballot.at): kept})
 
 
 def fold_all(state: EventState, records) -> EventState:

@@ -19,10 +19,11 @@ collection, and what its abort means.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Callable, Mapping
 
 from domain.config import SiteConfig
+from domain.evolve import evolve
 from domain.messages import (
     RETRY,
     Ballot,
@@ -74,17 +75,17 @@ def opened(start: StartRound) -> ActiveRound:
 
 
 def reported(active: ActiveRound, ballot: Ballot) -> ActiveRound:
-    return replace(active, reported={**active.reported, ballot.user: ballot})
+    return evolve(active, reported={**active.reported, ballot.user: ballot})
 
 
 def begun(active: ActiveRound, payload: Publish) -> ActiveRound:
-    return replace(active, collecting=True, attempts=max(active.attempts, payload.attempt))
+    return evolve(active, collecting=True, attempts=max(active.attempts, payload.attempt))
 
 
 def after_collection(active: ActiveRound, commit: bool, reason: str | None) -> ActiveRound | None:
     """The round once an attempt is decided: over, unless the attempt is to be retried."""
     if not commit and reason == RETRY:
-        return replace(active, collecting=False)
+        return evolve(active, collecting=False)
     return None
 
 
@@ -140,7 +141,7 @@ def on_vote_report(state, msg: VoteReport, config: SiteConfig, collect: Collect)
     if active is None or msg.ballot.user in active.reported:
         return Step(state, reply=ack)
     record = Reported(msg.round, msg.ballot)
-    state = replace(state, active=reported(active, msg.ballot))
+    state = evolve(state, active=reported(active, msg.ballot))
     told = Step(state, records=(record,), send=relay(state.event_id, state.active, config), reply=ack)
     if not decided_by_reports(state.active):
         return told
