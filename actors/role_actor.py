@@ -125,6 +125,10 @@ class RoleActor(PooledActor):
             return True
         return False
 
+    def before_store(self, step) -> None:
+        """What of `step` may happen before its records are stored (a role may say so; by
+        default nothing: store, then act)."""
+
     def after_step(self, step, envelope: Envelope) -> None:
         if envelope.reply is not None:
             envelope.reply(step.reply)
@@ -192,6 +196,7 @@ class RoleActor(PooledActor):
         step = self.decide(self.state, envelope.message)
         names = [STEP_NAMES[type(r).__name__] for r in step.records]
         if step.records:
+            self.before_store(step)
             crash = self.wiring.crash
             for name in names:
                 crash.hit(self.role, "before_stored", name)

@@ -513,4 +513,9 @@ class SiteProfiles:
             report = self.dir / f"site-{k}.txt"
             print(f"\n== {self.mode} profile of site {k} over {over}:")
             print(report.read_text() if report.exists() else "(no profile written)")
+        keep = os.environ.get("BENCH_KEEP_PSTATS")  # a folder: keep the cpu profiles for pstats
+        if keep:
+            Path(keep).mkdir(parents=True, exist_ok=True)
+            for stats in self.dir.glob("*.pstats"):
+                shutil.copy(stats, Path(keep) / stats.name)
         shutil.rmtree(self.dir, ignore_errors=True)

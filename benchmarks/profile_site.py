@@ -167,6 +167,7 @@ class CpuProfiles:
         out.write("by thread: " + "; ".join(f"{kind} ({len(cpu)} threads) {sum(cpu):.2f} s"
                                         for kind, cpu in sorted(by_kind.items(), key=lambda kv: -sum(kv[1])))
                   + "\n")
+        self.merged = stats  # for dump()
         stats.sort_stats("tottime").print_stats(top)
         stats.sort_stats("cumtime").print_stats(top)
         return "\n".join(ln for ln in out.getvalue().splitlines() if ln.strip())
@@ -207,6 +208,7 @@ def cpu_main(site: str, out_dir: Path) -> int:
     def write() -> None:
         out_dir.mkdir(parents=True, exist_ok=True)
         (out_dir / f"site-{site}.txt").write_text(profiles.report())
+        profiles.merged.dump_stats(out_dir / f"site-{site}.pstats")  # for pstats, by caller
 
     atexit.register(write)
     from web.site import main as site_main

@@ -57,9 +57,10 @@ def one_site(store, sites=(0,), send=lambda *a: None, **options):
 class InProcessCluster:
     """Sites whose transport calls the other sites' actors directly (threads, no HTTP)."""
 
-    def __init__(self, tmp_path, down=()):
+    def __init__(self, tmp_path, down=(), store_class=None):
         self.down = set(down)
-        self.stores = {s: SiteStore("sqlite", tmp_path / f"site-{s}") for s in SITES}
+        classes = store_class or {}  # site -> a SiteStore subclass for that site
+        self.stores = {s: classes.get(s, SiteStore)("sqlite", tmp_path / f"site-{s}") for s in SITES}
         self.sites = {}
         for s in SITES:
             wiring = Wiring(
@@ -125,6 +126,64 @@ def test_a_site_that_cannot_be_reached_during_prepare_aborts_the_creation_everyw
         for s in (0, 1):
             wait_for(lambda s=s: c.state(s, event_id).outcomes.get("0-t1") is False)
             assert not c.state(s, event_id).exists
+    finally:
+        c.close()
+
+
+class HeldStore(SiteStore):
+    """Holds every save of a coordinator's acknowledgements until `release` is set."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.release = threading.Event()
+        self.holding = threading.Event()
+
+    def save(self, *aggregates):
+        if any(type(e).__name__ == "Acknowledged" for a in aggregates for e in a.pending_events):
+            self.holding.set()
+            assert self.release.wait(10)
+        super().save(*aggregates)
+
+
+def test_a_client_hears_of_its_commit_before_the_acknowledgements_are_stored(tmp_path):
+    c = InProcessCluster(tmp_path, store_class={0: HeldStore})
+    held = c.stores[0]
+    try:
+        event_id = str(uuid.uuid4())
+        begin = Begin("0-t1", event_id, CreateEvent("Picnic", 0, "now"), SITES)
+        finished = ask(c.sites[0], "coordinator", event_id, begin)  # while the save is held
+        assert finished.commit is True and held.holding.is_set() and not held.release.is_set()
+        for s in (1, 2):  # every participant had stored the commit before it acknowledged
+            assert c.stores[s].load_event(event_id).state.exists
+        assert not held.load_coordination(event_id).state.txns["0-t1"].acks
+        held.release.set()
+        wait_for(lambda: held.load_coordination(event_id).state.txns["0-t1"].acks == set(SITES))
+    finally:
+        held.release.set()
+        c.close()
+
+
+class WatchedStore(SiteStore):
+    """Calls `watch` with the records' names before each save."""
+
+    watch = staticmethod(lambda names: None)
+
+    def save(self, *aggregates):
+        self.watch([type(e).__name__ for a in aggregates for e in a.pending_events])
+        super().save(*aggregates)
+
+
+def test_an_abort_is_answered_only_once_its_decision_is_stored(tmp_path):
+    c = InProcessCluster(tmp_path, down={2}, store_class={0: WatchedStore})
+    try:
+        event_id, replies, seen_at_decision = str(uuid.uuid4()), [], []
+        c.stores[0].watch = lambda names: "Decided" in names and seen_at_decision.append(list(replies))
+        begin = Begin("0-t1", event_id, CreateEvent("Picnic", 0, "now"), SITES)
+        c.sites[0].deliver("coordinator", event_id, begin, replies.append)
+        wait_for(lambda: replies)
+        assert replies[0].commit is False
+        assert seen_at_decision == [[]]  # no answer had gone out when the decision was saved
+        assert c.stores[0].load_coordination(event_id).state.txns["0-t1"].phase == "aborted"
     finally:
         c.close()
 
