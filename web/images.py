@@ -49,7 +49,7 @@ async def montage(request: web.Request) -> web.Response:
     version = request.query.get("v", str(state.version))
     if not version.isdigit() or not 1 <= int(version) <= state.version:
         raise NoMontage()
-    data = await service.montage_bytes(state, int(version), rendition)
+    data = await service.montages.bytes(state, int(version), rendition)
     return web.Response(body=data, content_type=JPEG, headers={"Cache-Control": "private, no-cache"})
 
 
@@ -78,7 +78,7 @@ async def public_montage(request: web.Request) -> web.Response:
     if not state.published:
         raise NotPublished()
     rendition = rendition_asked(request)
-    data = await service.montage_bytes(state, state.published_version, rendition)
+    data = await service.montages.bytes(state, state.published_version, rendition)
     return web.Response(body=data, content_type=JPEG, headers={"Cache-Control": "public, max-age=31536000, immutable"})
 
 

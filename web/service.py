@@ -39,7 +39,6 @@ from domain.messages import (
     VoteRequest,
 )
 from domain.step import Alarm, Finished
-from eventstore.collage import FULL, SCREEN, Rendition
 from eventstore.store_trouble import problem_of
 from web.peers.blob_shipping import blobs_of
 from web.event_views import EventViews
@@ -69,7 +68,7 @@ class SiteService:
         self.loop = loop
         self.store = store
         self.files = files
-        self.montages = montages
+        self.montages = montages  # web.montages.Montages
         self.actors: Actors | None = None  # wired by web.site once the transport exists
         self.transport = None
         self.shipper = None  # web.peers.blob_shipping.BlobShipper, wired by web.site
@@ -83,8 +82,6 @@ class SiteService:
         self.in_doubt: dict[str, str] = {}  # event -> transaction prepared here, undecided
         self.alarms: dict[tuple[str, str], Alarm] = {}  # (event, txn) -> what must never happen
         self._probing: asyncio.Future | None = None  # a probe of the failing store, under way
-        # event -> None while a montage of it is built ahead, or the latest state to build next
-        self._montages_pending: dict[str, EventState | None] = {}
 
     # --- what the actors report -----------------------------------------------------------------
     def on_change(self, event_id: str, role: str, state, seq: int) -> None:
@@ -125,61 +122,7 @@ class SiteService:
             self.in_doubt[state.event_id] = state.prepared.txn_id
         else:
             self.in_doubt.pop(state.event_id, None)
-        self._prepare_montages(state)
-
-    def _prepare_montages(self, state: EventState) -> None:
-        """Build, off the loop, what pages are about to ask for: the latest committed version's
-        screen rendition, and once published the full keepsake (the public page's download).
-
-        One build ahead per event at a time: versions committed meanwhile (a hot event commits
-        several a second) are skipped, and the latest is built next; a request for a skipped
-        version builds it then (montage_bytes)."""
-        if state.event_id in self._montages_pending:
-            self._montages_pending[state.event_id] = state
-            return
-        wanted = [(state.version, SCREEN)]
-        if state.published:
-            wanted = [(state.published_version, SCREEN), (state.published_version, FULL)]
-        builds = []
-        for version, rendition in wanted:
-            shas = [p.sha256 for p in state.photos[:version]]
-            if shas and not self.montages.has(state.event_id, shas, rendition):
-                builds.append(self.loop.run_in_executor(self.montages.pool(rendition), self._build_montage,
-                                                        state, version, rendition))
-        if builds:
-            self._montages_pending[state.event_id] = None
-            asyncio.gather(*builds, return_exceptions=True).add_done_callback(
-                lambda built, event_id=state.event_id: self._montages_built(event_id, built))
-
-    def _montages_built(self, event_id: str, built: asyncio.Future) -> None:
-        if built.cancelled():  # the site is stopping
-            return
-        for result in built.result():
-            if isinstance(result, Exception):
-                # Not fatal: a request for it builds it again (and answers the error, if it lasts).
-                log.warning("montage not built ahead: %r", result)
-        later = self._montages_pending.pop(event_id, None)
-        if later is not None:
-            self._prepare_montages(later)
-
-    def _build_montage(self, state: EventState, version: int, rendition: Rendition = FULL) -> bytes:
-        shas = [p.sha256 for p in state.photos[:version]]
-        return self.montages.get(state.event_id, shas, rendition)
-
-    async def montage_bytes(self, state: EventState, version: int, rendition: Rendition = FULL) -> bytes:
-        """The montage from its file, or built on the montage threads (never on the loop)."""
-        shas = [p.sha256 for p in state.photos[:version]]
-        data = await self.loop.run_in_executor(None, self.montages.cached, state.event_id, shas, rendition)
-        if data is not None:
-            return data
-        return await self.loop.run_in_executor(self.montages.pool(rendition), self._build_montage,
-                                               state, version, rendition)
-
-    async def montage_size(self, state: EventState, version: int, rendition: Rendition) -> tuple[int, int]:
-        """(width, height) of a montage, from the photos' headers, without drawing it."""
-        shas = [p.sha256 for p in state.photos[:version]]
-        layout = await self.loop.run_in_executor(None, self.montages.layout, shas, rendition)
-        return layout.width, layout.height
+        self.montages.committed(state)
 
     async def start(self) -> None:
         """Scan the log, resume only what is unfinished; each resumed actor reports its state."""

@@ -38,6 +38,7 @@ from web.peers.channel import ChannelTransport
 from web.peers.channel_api import setup_channel_routes
 from web.peers.internal_api import setup_internal_routes
 from web.keys import FIGURES, METRICS, SERVICE, SETTINGS, SITE
+from web.montages import Montages
 from web.live import setup_live_routes
 from web.logs import configure_logging
 from web.metrics import Metrics, SiteFigures
@@ -76,7 +77,8 @@ async def _run_site(app: web.Application):
     store = await loop.run_in_executor(None, SiteStore, settings.database_url(site), site_dir)
     await loop.run_in_executor(None, store.check_durable)  # no forced writes: refuse to start
     files = PhotoFiles(site_dir)
-    service = SiteService(settings, site, loop, store, files, MontageCache(site_dir / "montages", files))
+    service = SiteService(settings, site, loop, store, files,
+                          Montages(loop, MontageCache(site_dir / "montages", files)))
     transport_kind = ChannelTransport if settings.protocol.peer_channel == "websocket" else Transport
     transport = transport_kind(settings, site, loop, service.dispatch)
     service.reachability = Reachability(

@@ -28,14 +28,14 @@ async def site(aiohttp_server, tmp_path):
 
 def slow_builds(service, release: threading.Event) -> list[int]:
     """Each montage built ahead waits for `release` first; returns the versions built ahead."""
-    built, real_build = [], service._build_montage
+    built, real_build = [], service.montages.build
 
     def build(state, version, rendition):
         built.append(version)
         assert release.wait(10), "never released"
         return real_build(state, version, rendition)
 
-    service._build_montage = build
+    service.montages.build = build
     return built
 
 
@@ -52,9 +52,9 @@ async def test_versions_committed_while_a_montage_is_built_ahead_are_skipped_and
     state = await site.event_state(event_id)
     shas = [p.sha256 for p in state.photos]
     deadline = time.monotonic() + 10
-    while not site.montages.has(event_id, shas, SCREEN):
+    while not site.montages.cache.has(event_id, shas, SCREEN):
         assert time.monotonic() < deadline, f"version 5 never built ahead (built: {built})"
         await asyncio.sleep(0.02)
     assert built == [1, 5]
-    assert not site.montages.has(event_id, shas[:3], SCREEN)
-    assert (await site.montage_bytes(state, 3, SCREEN)).startswith(b"\xff\xd8")  # built on request
+    assert not site.montages.cache.has(event_id, shas[:3], SCREEN)
+    assert (await site.montages.bytes(state, 3, SCREEN)).startswith(b"\xff\xd8")  # built on request

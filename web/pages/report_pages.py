@@ -42,7 +42,7 @@ async def public_page(request: web.Request) -> web.Response:
     when = published_at(entries)
     base = settings.public_url(service.site)
     version = state.published_version
-    screen, full = [await service.montage_size(state, version, r) for r in (SCREEN, FULL)]
+    screen, full = [await service.montages.size(state, version, r) for r in (SCREEN, FULL)]
     return render(request, "public.html", {
         "title": state.title,
         "event_id": event_id,

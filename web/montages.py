@@ -1,0 +1,81 @@
+"""A site's montages as pages ask for them: served from their files, built on the montage
+threads (never on the loop), and built ahead as versions commit.
+
+eventstore.montage's MontageCache draws and keeps the files; this decides when, from the
+loop: what a commit makes wanted next, one build ahead per event at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from domain.event_state import EventState
+from eventstore.collage import FULL, SCREEN, Rendition
+from eventstore.montage import MontageCache
+
+log = logging.getLogger(__name__)
+
+
+class Montages:
+    def __init__(self, loop: asyncio.AbstractEventLoop, cache: MontageCache):
+        self.loop = loop
+        self.cache = cache
+        # event -> None while a montage of it is built ahead, or the latest state to build next
+        self._pending: dict[str, EventState | None] = {}
+
+    def committed(self, state: EventState) -> None:
+        """Build, off the loop, what pages are about to ask for: the latest committed version's
+        screen rendition, and once published the full keepsake (the public page's download).
+
+        One build ahead per event at a time: versions committed meanwhile (a hot event commits
+        several a second) are skipped, and the latest is built next; a request for a skipped
+        version builds it then (`bytes`)."""
+        if state.event_id in self._pending:
+            self._pending[state.event_id] = state
+            return
+        wanted = [(state.version, SCREEN)]
+        if state.published:
+            wanted = [(state.published_version, SCREEN), (state.published_version, FULL)]
+        builds = []
+        for version, rendition in wanted:
+            shas = _shas(state, version)
+            if shas and not self.cache.has(state.event_id, shas, rendition):
+                builds.append(self.loop.run_in_executor(self.cache.pool(rendition), self.build,
+                                                        state, version, rendition))
+        if builds:
+            self._pending[state.event_id] = None
+            asyncio.gather(*builds, return_exceptions=True).add_done_callback(
+                lambda built, event_id=state.event_id: self._built(event_id, built))
+
+    def _built(self, event_id: str, built: asyncio.Future) -> None:
+        if built.cancelled():  # the site is stopping
+            return
+        for result in built.result():
+            if isinstance(result, Exception):
+                # Not fatal: a request for it builds it again (and answers the error, if it lasts).
+                log.warning("montage not built ahead: %r", result)
+        later = self._pending.pop(event_id, None)
+        if later is not None:
+            self.committed(later)
+
+    def build(self, state: EventState, version: int, rendition: Rendition = FULL) -> bytes:
+        """On a montage thread: the montage of `version`, from its file or drawn."""
+        return self.cache.get(state.event_id, _shas(state, version), rendition)
+
+    async def bytes(self, state: EventState, version: int, rendition: Rendition = FULL) -> bytes:
+        """The montage from its file, or built on the montage threads."""
+        data = await self.loop.run_in_executor(None, self.cache.cached, state.event_id,
+                                               _shas(state, version), rendition)
+        if data is not None:
+            return data
+        return await self.loop.run_in_executor(self.cache.pool(rendition), self.build, state, version, rendition)
+
+    async def size(self, state: EventState, version: int, rendition: Rendition) -> tuple[int, int]:
+        """(width, height) of a montage, from the photos' headers, without drawing it."""
+        layout = await self.loop.run_in_executor(None, self.cache.layout, _shas(state, version), rendition)
+        return layout.width, layout.height
+
+
+def _shas(state: EventState, version: int) -> list[str]:
+    return [p.sha256 for p in state.photos[:version]]
