@@ -65,7 +65,7 @@ model_log="$(mktemp)"
 .venv/bin/python -m pytest -q -m model >"$model_log" 2>&1 &
 model_pid=$!
 status=0
-.venv/bin/python -m pytest -q -m "not model" || status=$?
+.venv/bin/python -m pytest -q --durations=30 -m "not model" || status=$?
 model_status=0
 wait "$model_pid" || model_status=$?
 echo "--- the model tier (tests/model), run alongside ---"
