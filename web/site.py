@@ -117,6 +117,7 @@ async def _run_site(app: web.Application):
     app[FIGURES] = SiteFigures(metrics, lambda: len(service.in_doubt), lambda: store.health.failures)
     metrics.registry.register(app[FIGURES])
     await service.start()
+    transport.open_channels()
     checkpoints = asyncio.create_task(_checkpoint_periodically(loop, store))
     sweeps = asyncio.create_task(_sweep_blobs_periodically(loop, store, files, settings.protocol))
     watching = asyncio.create_task(_watch_home_sites(service))

@@ -260,6 +260,30 @@ async def test_a_peer_that_goes_away_fails_messages_at_once_and_is_dialled_again
     assert back.connections == 1
 
 
+
+async def test_a_site_dials_its_peers_at_start_before_any_message(aiohttp_server, tmp_path, dialers):
+    peer = FakePeer()
+    server = await fake_peer(aiohttp_server, peer)
+    transport = await dialers(dialer_settings(tmp_path, server.port))
+    transport.open_channels()
+    await until(lambda: peer.connections == 1 and transport.channels[PEER].ws is not None)
+    assert peer.frames == []  # open, proven, nothing sent
+    assert (await asyncio.wait_for(collect(transport, PEER, [query("first")])["first"], 10)).commit
+    assert peer.connections == 1  # the first message took the channel opened at start
+
+
+async def test_a_message_cuts_the_back_off_short_when_its_peer_is_back(aiohttp_server, tmp_path, dialers, monkeypatch):
+    monkeypatch.setattr("web.peers.channel.backoff", lambda attempt: 60.0)  # a dial a minute
+    port = free_port()
+    transport = await dialers(dialer_settings(tmp_path, port, timeout_s=5.0))
+    transport.open_channels()  # the peer is not up yet: the dial fails, the next is a minute away
+    await until(lambda: transport.channels[PEER].dial_error is not None)
+    back = FakePeer()
+    await fake_peer(aiohttp_server, back, port)
+    answer = await asyncio.wait_for(collect(transport, PEER, [query("now")])["now"], 10)
+    assert isinstance(answer, Outcome) and answer.commit  # dialled for it, not a minute later
+    assert back.connections == 1
+
 # What a peer may send
 
 async def test_a_frame_past_the_cap_closes_that_channel_and_the_site_serves_the_next(client):

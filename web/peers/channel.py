@@ -19,9 +19,11 @@ its sender as `Unreachable`, and the protocol retries it (duplicates are handled
 deadline passed with nothing heard since the message left makes the channel suspect (a
 blackholed link looks alive forever): it is closed and dialled again. While no channel is up,
 messages wait for the next dial (up to their deadlines), and fail with it: a peer that refuses
-connections is known at once, as it was with a request per batch. Dials back off (capped at
-BACKOFF_MAX_S, jittered) and go on while the peer is away, so a peer that comes back gets its
-channel before the next message needs it; heartbeats close a channel that went quiet.
+connections is known at once, as it was with a request per batch. A site dials every peer at
+start (`open_channels`), so its first transaction finds the channels open. Dials back off
+(capped at BACKOFF_MAX_S, jittered) and go on while the peer is away, so a peer that comes back
+gets its channel before the next message needs it; a message that comes to wait cuts the
+back-off short (it is dialled for at once). Heartbeats close a channel that went quiet.
 """
 
 from __future__ import annotations
@@ -130,9 +132,13 @@ class Channel:
         pending.timer = loop.call_later(deadline_s, self._expire, n)
         self.waiting[n] = pending
         self.ready.set()
-        if self.runner is None and not self.closing:
-            self.runner = loop.create_task(self._run())
+        self.start()
         return pending
+
+    def start(self) -> None:
+        """Dial now (and again whenever the channel ends) if not already dialling."""
+        if self.runner is None and not self.closing:
+            self.runner = asyncio.get_running_loop().create_task(self._run())
 
     def _expire(self, n: int) -> None:
         pending = self.waiting.pop(n, None) or self.in_flight.pop(n, None)
@@ -163,13 +169,13 @@ class Channel:
                 self.refusals.warning(f"{self.site}:{e.reason}", "site %d refuses our requests: %s",
                                       self.site, e)
                 self._fail(self.waiting)  # retrying soon will not help: an operator must
-                await asyncio.sleep(backoff(attempt := attempt + 1))
+                await self._pause(backoff(attempt := attempt + 1))
                 continue
             except ProofMissing as e:
                 self.heard(self.site, False)
                 self.refusals.warning(f"{self.site}:proof", "site %d: %s", self.site, e)
                 self._fail(self.waiting)
-                await asyncio.sleep(backoff(attempt := attempt + 1))
+                await self._pause(backoff(attempt := attempt + 1))
                 continue
             except (aiohttp.ClientError, OSError, asyncio.TimeoutError, ValueError) as e:
                 if attempt == 0:
@@ -178,13 +184,26 @@ class Channel:
                 self.heard(self.site, False)
                 self.dial_error = e
                 self._fail(self.waiting)  # the dial they waited for failed, as a request would
-                await asyncio.sleep(backoff(attempt := attempt + 1))
+                await self._pause(backoff(attempt := attempt + 1))
                 continue
             self.dial_error = None
             await self._serve(ws)
             attempt = 0 if self.heard_on_channel else attempt + 1
             if not self.closing:
-                await asyncio.sleep(backoff(attempt))
+                await self._pause(backoff(attempt))
+
+    async def _pause(self, seconds: float) -> None:
+        """The back-off before the next dial, cut short by a message that comes to wait: a
+        peer that is back (or that started after this site) costs a message no back-off, and
+        one still away fails it at once, as a refused request did."""
+        deadline = asyncio.get_running_loop().time() + seconds
+        while not self.waiting and not self.closing:
+            self.ready.clear()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await self.ready.wait()
+            except TimeoutError:
+                return
 
     async def _serve(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         """Until the channel ends: write what waits, deliver what comes back."""
@@ -282,6 +301,13 @@ class ChannelTransport(Transport):
             self.channels[site] = Channel(site, lambda: self.dial(site), self.refusals,
                                           lambda peer, ok: self.heard(peer, ok))
         return self.channels[site]
+
+    def open_channels(self) -> None:
+        """Dial every peer now (at start), so that the first transaction after a start does not
+        wait for the channels' dials; a peer not up yet is dialled again with back-off."""
+        for site in self.settings.sites:
+            if site != self.site:
+                self._channel(site).start()
 
     def _queue(self, site: int, item: Outgoing) -> None:
         reply = item.reply

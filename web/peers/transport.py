@@ -172,6 +172,10 @@ class Transport:
         self.refusals = RepeatedLog(log, REFUSAL_LOG_INTERVAL_S)
         self.heard = lambda site, ok: None  # set by the site: web.peers.reachability
 
+    def open_channels(self) -> None:
+        """Nothing to open ahead: each batch is a request of its own (web.peers.channel opens
+        its channels here)."""
+
     def send(self, site: int, message, reply) -> None:
         """Thread-safe; `reply` receives the answer (or Unreachable), or nothing if none."""
         copies = 2 if self.settings.protocol.duplicate_delivery else 1
