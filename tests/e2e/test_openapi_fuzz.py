@@ -25,12 +25,18 @@ RUN_TIMEOUT_S = 300
 # Schema-valid bytes in a `photo` part are rarely a photo: refusing them as not an image (415,
 # 422) or too large (413) is accepting the request's shape. The live stream never ends by
 # itself: one event is the answer to check.
+# Schema-violating uploads are not judged here: a multipart body generated to break the schema
+# (a missing `photo`, an extra field) can reach the wire as a valid upload, two `photo` parts,
+# and its 201 is then reported as "schema-violating request accepted" (seen once in CI,
+# 2026-11-30, case lYTJqG; schemathesis 4.32.5). What such uploads must get (a 4xx, nothing
+# changed) is checked by tests/e2e/test_hostile_input.py on the bytes actually sent.
 CONFIG = """
 max-stream-events = 1
 
 [[operations]]
 include-operation-id = "uploadPhotos"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "403", "404", "409", "413", "415", "422"]
+checks.negative_data_rejection.enabled = false
 """
 
 
