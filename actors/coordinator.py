@@ -12,7 +12,6 @@ from actors.role_actor import Envelope, RoleActor
 from domain import coordinator
 from domain.aggregates import Coordination
 from domain.messages import Begin
-from domain.records import Acknowledged
 
 
 class CoordinatorActor(RoleActor):
@@ -36,17 +35,8 @@ class CoordinatorActor(RoleActor):
         return coordinator.step(state, message, self.wiring.config, time.time())
 
     def before_store(self, step) -> None:
-        """A commit whose decision is already stored promises its client nothing that this
-        step's records add: the last acknowledgements' record only stops the resends. So the
-        client hears before it is written, one forced write sooner (each acknowledgement came
-        after its site stored the commit: "every site holds it durably" is true already)."""
-        if not all(isinstance(record, Acknowledged) for record in step.records):
-            return
-        for finished in step.finished:
-            if finished.commit:
-                reply = self.waiting.pop(finished.txn_id, None)
-                if reply is not None:
-                    reply(finished)
+        if step.finished_first:
+            self._answer(step.finished)
 
     def after_step(self, step, envelope: Envelope) -> None:
         if isinstance(envelope.message, Begin):
@@ -54,7 +44,11 @@ class CoordinatorActor(RoleActor):
                 self.waiting[envelope.message.txn_id] = envelope.reply
         elif envelope.reply is not None:
             envelope.reply(step.reply)
-        for finished in step.finished:
-            reply = self.waiting.pop(finished.txn_id, None)
+        self._answer(step.finished)
+
+    def _answer(self, finished) -> None:
+        """Each client waiting for one of these transactions hears its outcome (once)."""
+        for answer in finished:
+            reply = self.waiting.pop(answer.txn_id, None)
             if reply is not None:
-                reply(finished)
+                reply(answer)

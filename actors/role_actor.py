@@ -126,8 +126,8 @@ class RoleActor(PooledActor):
         return False
 
     def before_store(self, step) -> None:
-        """What of `step` may happen before its records are stored (a role may say so; by
-        default nothing: store, then act)."""
+        """What of `step` may happen before its records are stored (domain.step.Step says
+        which; by default nothing: store, then act)."""
 
     def after_step(self, step, envelope: Envelope) -> None:
         if envelope.reply is not None:

@@ -204,4 +204,6 @@ def merge(*steps: Step) -> Step:
         reply=next((s.reply for s in steps if s.reply is not None), None),
         finished=tuple(f for s in steps for f in s.finished),
         alarms=tuple(a for s in steps for a in s.alarms),
+        # early answers only if every step that answers allows it
+        finished_first=any(s.finished for s in steps) and all(s.finished_first for s in steps if s.finished),
     )

@@ -42,7 +42,9 @@ class Alarm:
 @dataclass(frozen=True)
 class Step(Generic[S]):
     """`state` is the role's state after the step; `records` must be durable before anything
-    in `send`, `timers`, `reply`, `finished` or `alarms` happens (store, then send)."""
+    in `send`, `timers`, `reply`, `finished` or `alarms` happens (store, then send), except the
+    `finished` answers of a step that says `finished_first`: they promise nothing its records
+    add, so they may go before the records are stored."""
 
     state: S
     records: tuple = ()
@@ -51,3 +53,4 @@ class Step(Generic[S]):
     reply: Any = None
     finished: tuple[Finished, ...] = ()
     alarms: tuple[Alarm, ...] = ()
+    finished_first: bool = False
