@@ -21,7 +21,8 @@ from domain.wire import to_wire
 from tests.integration.conftest import SECRET
 from tests.integration.test_tls import write_deployment
 from web.peers.auth import NONCE_HEADER, signed_headers
-from web.peers.channel import CHANNEL_PATH, MAX_FRAME_BYTES, ChannelTransport, proof_frame
+from web.peers.channel import CHANNEL_PATH, MAX_FRAME_BYTES, proof_frame
+from web.peers.channel_transport import ChannelTransport
 from web.keys import SERVICE
 from web.settings import ProtocolSettings, load_settings
 from web.site import create_app

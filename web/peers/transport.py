@@ -1,7 +1,7 @@
 """The transport actors are handed: delivers a protocol message to a site, feeds the reply back.
 
 This module's Transport sends batches as HTTP requests (`protocol.peer_channel = "http"`);
-web.peers.channel's ChannelTransport, the default, keeps its API and its delivery (replies or
+web.peers.channel_transport's ChannelTransport, the default, keeps its API and its delivery (replies or
 Unreachable, refusals logged here) but carries the messages on one WebSocket per peer.
 
 Actors call `send` from their own threads; delivery runs on the site's event loop. A message
@@ -173,8 +173,8 @@ class Transport:
         self.heard = lambda site, ok: None  # set by the site: web.peers.reachability
 
     def open_channels(self) -> None:
-        """Nothing to open ahead: each batch is a request of its own (web.peers.channel opens
-        its channels here)."""
+        """Nothing to open ahead: each batch is a request of its own
+        (web.peers.channel_transport opens its channels here)."""
 
     def send(self, site: int, message, reply) -> None:
         """Thread-safe; `reply` receives the answer (or Unreachable), or nothing if none."""
