@@ -34,7 +34,7 @@ from web.csrf import csrf_middleware
 from web.errors import error_middleware
 from web.identity import identity_middleware
 from web.images import setup_image_routes
-from web.peers.channel import ChannelTransport
+from web.peers.channel_transport import ChannelTransport
 from web.peers.channel_api import setup_channel_routes
 from web.peers.internal_api import setup_internal_routes
 from web.keys import FIGURES, METRICS, SERVICE, SETTINGS, SITE

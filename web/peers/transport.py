@@ -1,8 +1,9 @@
 """The transport actors are handed: delivers a protocol message to a site, feeds the reply back.
 
 This module's Transport sends batches as HTTP requests (`protocol.peer_channel = "http"`);
-web.peers.channel_transport's ChannelTransport, the default, keeps its API and its delivery (replies or
-Unreachable, refusals logged here) but carries the messages on one WebSocket per peer.
+web.peers.channel_transport's ChannelTransport, the default, keeps its API and its delivery
+(replies or Unreachable, refusals logged here) but carries the messages on one WebSocket per
+peer.
 
 Actors call `send` from their own threads; delivery runs on the site's event loop. A message
 to this very site is dispatched in-process. Messages to a peer travel in batches: one
