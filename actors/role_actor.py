@@ -16,7 +16,7 @@ from typing import Any, Callable
 from actors.crash import STEP_NAMES, CrashPoints
 from actors.pool import ActorPool, PooledActor
 from domain.config import SiteConfig
-from domain.errors import StorageUnavailable
+from domain.errors import OutcomeUnknown, PhotoSessionError, SiteUnreachable, StorageUnavailable
 from domain.step import Alarm
 from eventstore.repeated_log import RepeatedLog
 
@@ -66,6 +66,15 @@ class Failed:
 
     error: Exception
     after_stored: bool = False
+
+    def as_error(self) -> PhotoSessionError:
+        """What the asker is told: the outcome is unknown if records were stored, the error
+        itself if it is one of ours, else that this site could not carry out the step."""
+        if self.after_stored:  # its records were stored: the change may go on
+            return OutcomeUnknown()
+        if isinstance(self.error, PhotoSessionError):
+            return self.error
+        return SiteUnreachable("This site could not carry out the step; nothing was changed.")
 
 
 @dataclass(frozen=True)

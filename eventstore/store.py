@@ -46,10 +46,22 @@ class LogEntry:
 
 
 class _Slot:
+    """One save waiting for its batch: a lock held until the batch is written (cheaper than a
+    threading.Event, which builds a Condition per save)."""
+
+    __slots__ = ("aggregates", "error", "_latch")
+
     def __init__(self, aggregates):
         self.aggregates = aggregates
-        self.done = threading.Event()
         self.error: Exception | None = None
+        self._latch = threading.Lock()
+        self._latch.acquire()
+
+    def done(self) -> None:
+        self._latch.release()
+
+    def wait(self) -> None:
+        self._latch.acquire()
 
 
 class _StoreApplication(Application):
@@ -121,8 +133,8 @@ class SiteStore:
             leader = not self._writing
             self._writing = True
         if leader:
-            self._write_batches()
-        slot.done.wait()
+            self._write_batches()  # its own slot is in the first batch: done when this returns
+        slot.wait()
         if slot.error is not None:
             raise slot.error
 
@@ -149,7 +161,7 @@ class SiteStore:
             snapshots = [Snapshot.take(a) for a in due]
             for slot in batch:
                 slot.error = error
-                slot.done.set()
+                slot.done()
             if snapshots:
                 self._put_snapshots(snapshots)
 

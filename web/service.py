@@ -149,11 +149,7 @@ class SiteService:
         self.actors.deliver(role, event_id, message, reply)
         result = await asyncio.wait_for(future, timeout)
         if isinstance(result, Failed):
-            if result.after_stored:  # its records were stored: the change may go on
-                raise OutcomeUnknown()
-            if isinstance(result.error, PhotoSessionError):
-                raise result.error
-            raise SiteUnreachable("This site could not carry out the step; nothing was changed.")
+            raise result.as_error()
         return result
 
     async def run_transaction(self, event_id: str, payload) -> Finished:
@@ -195,6 +191,19 @@ class SiteService:
         missing = tuple(sha for kind, sha in blobs_of(prepare.payload.photos)
                         if not self.files.claim(kind, sha))
         return CheckedPrepare(prepare, missing)
+
+    def hand_over(self, message, answered) -> bool:
+        """The hot path of a protocol request from a site (maybe this one): a prepare that
+        names no photos, or a decision, goes straight to the participant actor, from any
+        thread, with no task or future on the loop; `answered` gets the actor's reply (Failed
+        if it failed) on the actor's thread. False for any other message: `dispatch` takes it."""
+        if isinstance(message, Decision):
+            self.actors.deliver(PARTICIPANT, message.event_id, message, answered)
+            return True
+        if isinstance(message, Prepare) and not isinstance(message.payload, AddPhotos):
+            self.actors.deliver(PARTICIPANT, message.event_id, CheckedPrepare(message), answered)
+            return True
+        return False
 
     async def dispatch(self, message):
         """A protocol request from a site (maybe this one); returns the reply message."""

@@ -111,6 +111,7 @@ async def _run_site(app: web.Application):
     service.actors = Actors(wiring, idle_s=capacity.actor_idle_s, max_running=capacity.max_actors,
                             threads=capacity.actor_threads)
     service.transport = transport
+    transport.hand_over = service.hand_over  # a prepare or decision to this site: no loop hop
     service.voting = Voting(service)
     service.uploads = Uploads(service)
     app[SERVICE] = service

@@ -16,7 +16,7 @@ import msgspec
 import pytest
 from aiohttp import web
 
-from domain.messages import CreateEvent, Outcome, Prepare, Query, Unreachable
+from domain.messages import CreateEvent, Decision, Outcome, Prepare, Query, Unreachable
 from domain.wire import to_wire
 from tests.integration.conftest import SECRET
 from tests.integration.test_tls import write_deployment
@@ -215,6 +215,13 @@ async def test_a_message_answered_by_a_real_site_comes_back_with_its_vote(aiohtt
     vote = await asyncio.wait_for(collect(transport, PEER, [prepare])["0-real"], 10)
     assert (type(vote).__name__, vote.txn_id, vote.yes) == ("Vote", "0-real", True)
     assert await transport.post(PEER, query("0-asked")) is not None
+    # A prepare and a decision take the hot path (SiteService.hand_over): no task on the site's
+    # loop; the decision is stored and acknowledged all the same.
+    decision = Decision("0-real", prepare.event_id, True, None, prepare.payload)
+    ack = await asyncio.wait_for(collect(transport, PEER, [decision])["0-real"], 10)
+    assert (type(ack).__name__, ack.txn_id, ack.site) == ("Ack", "0-real", PEER)
+    store = server.app[SERVICE].store
+    assert [e.type for e in store.log(prepare.event_id) if e.role == "participant"][-2:] == ["Prepared", "Committed"]
 
 
 # Deadlines, breaks and reconnection

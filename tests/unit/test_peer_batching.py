@@ -11,8 +11,10 @@ from collections import deque
 
 import pytest
 
-from domain.messages import AddPhotos, Outcome, PhotoMeta, Prepare, Query, Unreachable
-from web.peers.internal_api import parse_batch
+from actors.role_actor import Failed
+from domain.errors import StorageUnavailable
+from domain.messages import AddPhotos, Ack, Decision, Outcome, PhotoMeta, Prepare, Query, Unreachable
+from web.peers.internal_api import parse_batch, wire_answer
 from web.peers.transport import (
     MAX_BATCH_MESSAGES,
     MAX_IN_FLIGHT,
@@ -152,6 +154,39 @@ async def test_messages_to_this_site_are_handled_in_process_and_never_batched(pe
     await until(lambda: len(peers.replies["here-2"]) == 1)
     assert [m.txn_id for m in peers.here] == ["here-0", "here-1", "here-2"]
     assert all(r.site == 1 for r in peers.requests)
+
+
+async def test_a_message_to_this_site_that_the_site_takes_on_its_hot_path_skips_the_loop(peers):
+    """SiteService.hand_over takes a decision (or a prepare naming no photos) straight to the
+    actor: the answer reaches the sender from the actor's thread; a failure is Unreachable, as
+    a failed dispatch is; no answer is nothing."""
+    handed = []
+    peers.hand_over = lambda message, answered: isinstance(message, Decision) and not handed.append(answered)
+    replies = {txn: [] for txn in ("d-ack", "d-failed", "d-none")}
+    for txn in replies:
+        peers.send(HERE, Decision(txn, "event", True), replies[txn].append)
+    peers.send_query(HERE, "q-dispatched")  # not taken by hand_over: dispatched on the loop
+    await until(lambda: len(peers.replies.get("q-dispatched", [])) == 1)
+    assert [m.txn_id for m in peers.here] == ["q-dispatched"] and len(handed) == 3
+    answers = [Ack("d-ack", "event", HERE), Failed(StorageUnavailable("disk full")), None]
+    threads = [threading.Thread(target=answered, args=(answer,)) for answered, answer in zip(handed, answers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert replies["d-ack"] == [Ack("d-ack", "event", HERE)]
+    [unreachable] = replies["d-failed"]
+    assert isinstance(unreachable, Unreachable) and unreachable.site == HERE
+    assert unreachable.request.txn_id == "d-failed"
+    assert replies["d-none"] == []
+
+
+def test_an_answer_on_the_hot_path_is_the_entry_a_dispatched_one_would_be():
+    assert wire_answer(None) is None
+    assert wire_answer(Ack("t", "e", 2)) == {"type": "Ack", "txn_id": "t", "event_id": "e", "site": 2}
+    assert wire_answer(Failed(StorageUnavailable("disk full")))["error"] == "storage_unavailable"
+    assert wire_answer(Failed(StorageUnavailable("disk full"), after_stored=True))["error"] == "outcome_unknown"
+    assert wire_answer(Failed(RuntimeError("bug")))["error"] == "site_unreachable"
 
 
 async def test_messages_sent_from_actor_threads_reach_the_peer():

@@ -28,7 +28,7 @@ from web.peers.channel import (
     MAX_FRAME_MESSAGES,
     proof_frame,
 )
-from web.peers.internal_api import answer, parse_message
+from web.peers.internal_api import answer, parse_message, wire_answer
 from web.peers.transport import REFUSAL_LOG_INTERVAL_S, decode_json, encode_json
 
 log = logging.getLogger(__name__)
@@ -73,15 +73,30 @@ class Replies:
         self.tasks: set[asyncio.Task] = set()
 
     def take(self, n: int, message) -> None:
+        if not isinstance(message, Exception) and self.service.hand_over(message, self._answered(n)):
+            return  # the hot path: no task; the actor's reply comes back through _answered
         task = asyncio.get_running_loop().create_task(self._answer(n, message))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
+
+    def _answered(self, n: int):
+        """Where an actor's reply to message `n` goes (from the actor's thread): onto the loop,
+        in its wire form, as `answer` gives it."""
+        loop = asyncio.get_running_loop()
+
+        def answered(reply) -> None:
+            loop.call_soon_threadsafe(self._ready, n, wire_answer(reply))
+
+        return answered
 
     async def _answer(self, n: int, message) -> None:
         if isinstance(message, Exception):
             reply = {"error": "invalid_message", "message": str(message)}
         else:
             reply = await answer(self.service, message)
+        self._ready(n, reply)
+
+    def _ready(self, n: int, reply) -> None:
         self.ready.append({"id": n, "reply": reply})
         if not self.flushing:
             self.flushing = True

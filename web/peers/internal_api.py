@@ -18,6 +18,7 @@ import logging
 
 from aiohttp import web
 
+from actors.role_actor import Failed
 from domain.errors import PhotoSessionError
 from domain.messages import (
     CountRelay,
@@ -147,6 +148,15 @@ async def answer(service, message):
     except Exception:
         log.exception("%s from a peer failed", type(message).__name__)
         return {"error": "internal_error", "message": "This site could not handle the message."}
+    return to_wire(reply) if reply is not None else None
+
+
+def wire_answer(reply):
+    """The entry `answer` gives for an actor's reply to a message handed over to it
+    (SiteService.hand_over): a Failed one as `SiteService.ask` would have raised it."""
+    if isinstance(reply, Failed):
+        error = reply.as_error()
+        return {"error": error.code, "message": error.message}
     return to_wire(reply) if reply is not None else None
 
 

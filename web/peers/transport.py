@@ -33,6 +33,7 @@ from typing import Any, Callable
 import aiohttp
 import msgspec
 
+from actors.role_actor import Failed
 from domain.messages import Unreachable
 from domain.wire import from_wire, to_wire
 from eventstore.repeated_log import RepeatedLog
@@ -172,6 +173,8 @@ class Transport:
         self.links: dict[int, PeerLink] = {}
         self.refusals = RepeatedLog(log, REFUSAL_LOG_INTERVAL_S)
         self.heard = lambda site, ok: None  # set by the site: web.peers.reachability
+        # set by the site: SiteService.hand_over, the hot path of a message to this site itself
+        self.hand_over = lambda message, answered: False
 
     def open_channels(self) -> None:
         """Nothing to open ahead: each batch is a request of its own
@@ -182,7 +185,8 @@ class Transport:
         copies = 2 if self.settings.protocol.duplicate_delivery else 1
         for _ in range(copies):
             if site == self.site:
-                asyncio.run_coroutine_threadsafe(self._deliver_here(message, reply), self.loop)
+                if not self.hand_over(message, self._local_answer(message, reply)):
+                    asyncio.run_coroutine_threadsafe(self._deliver_here(message, reply), self.loop)
             else:
                 self.loop.call_soon_threadsafe(self._queue, site, Outgoing(message, reply))
 
@@ -195,6 +199,18 @@ class Transport:
 
     async def close(self) -> None:
         """Nothing of its own to close: its requests end with the session."""
+
+    def _local_answer(self, message, reply):
+        """Where an actor's answer to a message handed over here goes: to `reply`, as
+        `_deliver_here` gives it (a failure is the same to the protocol as no answer)."""
+        def answered(answer) -> None:
+            if isinstance(answer, Failed):
+                log.info("site %d: %s to itself failed: %r", self.site, type(message).__name__, answer.error)
+                answer = Unreachable(self.site, message)
+            if answer is not None:
+                reply(answer)
+
+        return answered
 
     async def _deliver_here(self, message, reply) -> None:
         try:
