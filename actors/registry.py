@@ -104,7 +104,9 @@ class Actors:
             if message is None or self._stopping.is_set():
                 return
             if isinstance(message, TimerFired):
-                if self._timer_obsolete(role, event_id, message.message):
+                if message.obsolete or self._timer_obsolete(role, event_id, message.message):
+                    with self._lock:
+                        self.timers_dropped += 1
                     return
                 message = message.message
             self.deliver(role, event_id, message)
@@ -117,10 +119,7 @@ class Actors:
             if key in self._refs or key in self._retiring:
                 return False  # a running actor judges for itself
             left = self._left.get(key)
-            if left is None or not ROLES[role].timer_obsolete(left.state, message):
-                return False
-            self.timers_dropped += 1
-            return True
+            return left is not None and ROLES[role].timer_obsolete(left.state, message)
 
     @property
     def running(self) -> int:

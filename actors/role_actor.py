@@ -54,9 +54,11 @@ class Left:
 
 @dataclass(frozen=True)
 class TimerFired:
-    """A timer this actor set, on its way back through the registry (which may drop it)."""
+    """A timer this actor set, on its way back through the registry (which may drop it).
+    `obsolete`: the actor's own state when it fired already said it would change nothing."""
 
     message: Any
+    obsolete: bool = False
 
 
 @dataclass(frozen=True)
@@ -233,8 +235,17 @@ class RoleActor(PooledActor):
             self.wiring.crash.hit(self.role, "after_sent", name)
 
     def _timer_callback(self, message) -> Callable[[], None]:
-        mailbox, fired = self.mailbox, TimerFired(message)
-        return lambda: mailbox(fired)
+        """Fired (on the site's loop), a timer is judged by this actor's state then, read from
+        here: that state is immutable, and a timer obsolete in it stays obsolete in every later
+        one (`timer_obsolete`). Most of a transaction's timers (its prepare timeout, the wait for
+        its acknowledgements, a participant's doubt) fire after it ended: none of them costs an
+        actor's turn, whether the actor still runs or was retired."""
+        mailbox = self.mailbox
+
+        def fire() -> None:
+            mailbox(TimerFired(message, obsolete=self.timer_obsolete(self.state, message)))
+
+        return fire
 
     @staticmethod
     def timer_obsolete(state, message) -> bool:

@@ -358,6 +358,33 @@ def test_a_timer_of_a_retired_actor_is_dropped_only_when_it_would_change_nothing
         assert actors.timers_dropped == 1 and actors.running == 1  # it asks around
 
 
+def test_a_timer_of_a_running_actor_that_its_state_makes_obsolete_costs_it_no_turn(tmp_path, monkeypatch):
+    from actors.participant import ParticipantActor
+
+    store = SiteStore("sqlite", tmp_path)
+    timers, sent, turns = [], [], []
+    wiring = Wiring(SiteConfig(0, (0, 1), 10, TIMING), store, lambda site, msg, reply: sent.append(msg),
+                    lambda delay, callback: timers.append(callback), CrashPoints(None))
+    decide = ParticipantActor.decide
+    monkeypatch.setattr(ParticipantActor, "decide", lambda self, state, message: turns.append(message) or decide(self, state, message))
+    actors = Actors(wiring, idle_s=60.0)
+    try:
+        decided, in_doubt = str(uuid.uuid4()), str(uuid.uuid4())
+        for event_id in (decided, in_doubt):
+            assert ask(actors, "participant", event_id, Prepare("1-t", event_id, 1, CreateEvent("P", 1, "now"))).yes
+        assert ask(actors, "participant", decided, Decision("1-t", decided, True)).site == 0
+        assert len(timers) == 2 and actors.running == 2  # each prepare's doubt timer; both still run
+        before = len(turns)
+        timers[0]()  # the decided one's: obsolete in its actor's state, dropped where it fired
+        assert actors.timers_dropped == 1 and len(turns) == before
+        timers[1]()  # the one in doubt asks around
+        wait_for(lambda: any(isinstance(m, Query) and m.event_id == in_doubt for m in sent))
+        assert actors.timers_dropped == 1 and len(turns) == before + 1
+    finally:
+        actors.stop_all()
+        store.close()
+
+
 def test_concurrent_saves_are_grouped_and_each_one_is_durable(tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 
