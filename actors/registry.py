@@ -43,6 +43,7 @@ PARTICIPANT, COORDINATOR = "participant", "coordinator"
 ROLES = {PARTICIPANT: ParticipantActor, COORDINATOR: CoordinatorActor}
 IDLE_CHECK_TIMEOUT_S = 1.0  # an actor busy for longer than this is not idle anyway
 LEFT_STATES = 4096  # what retired actors left, kept to judge their timers (least recent go)
+RETIRE_BATCH = 64  # actors asked together whether they may stop (their messages wait meanwhile)
 
 
 class Actors:
@@ -158,53 +159,66 @@ class Actors:
         now = time.monotonic()
         with self._lock:
             idle = [k for k, t in self._last_used.items() if now - t > self.idle_s]
-        return sum(self._retire(key, idle_for=self.idle_s) for key in idle)
+        return sum(self._retire(idle[i:i + RETIRE_BATCH], idle_for=self.idle_s)
+                   for i in range(0, len(idle), RETIRE_BATCH))
 
     def trim(self) -> int:
         """Retire least recently used actors until at most max_running run; how many stopped."""
-        stopped = 0
-        with self._lock:
-            candidates = list(self._refs)  # least recently used first
-        for key in candidates:
-            if len(self._refs) <= self.max_running:
-                break
-            stopped += self._retire(key, idle_for=0.0)
-        return stopped
+        stopped, tried = 0, set()
+        while True:
+            with self._lock:
+                excess = len(self._refs) - self.max_running
+                # least recently used first; one that refused went to the back, and is not asked again
+                candidates = [k for k in self._refs if k not in tried][:min(max(excess, 0), RETIRE_BATCH)]
+            if not candidates:
+                return stopped
+            tried.update(candidates)
+            stopped += self._retire(candidates, idle_for=0.0)
 
-    def _retire(self, key: tuple[str, str], idle_for: float) -> bool:
+    def _retire(self, keys: list[tuple[str, str]], idle_for: float) -> int:
+        """Retire these actors together (each asked, none waited for alone); how many stopped."""
+        picked = []
         with self._lock:
-            ref = self._refs.get(key)
-            if ref is None or key in self._retiring:
-                return False
-            if time.monotonic() - self._last_used.get(key, 0.0) < idle_for:
-                return False  # used since it was picked
-            del self._refs[key]
-            self._retiring[key] = []
-        # From here on nothing reaches the actor: it answers IdleCheck after everything already
-        # in its inbox, and stops with nothing behind it.
-        left = _ask(ref, IdleCheck(), IDLE_CHECK_TIMEOUT_S)  # what it leaves, if it may stop
-        if left is not None:
-            # Not waited for: nothing but the stop reaches it any more (whatever comes for its
-            # role and event from here on goes to the next actor), so it only stops.
-            try:
-                ref.stop(block=False)
-            except pykka.ActorDeadError:
-                pass
+            now = time.monotonic()
+            for key in keys:
+                ref = self._refs.get(key)
+                if ref is None or key in self._retiring:
+                    continue
+                if now - self._last_used.get(key, 0.0) < idle_for:
+                    continue  # used since it was picked
+                del self._refs[key]
+                self._retiring[key] = []
+                picked.append((key, ref))
+        if not picked:
+            return 0
+        # From here on nothing reaches them: each answers IdleCheck after everything already in
+        # its inbox (what it leaves, if it may stop), and stops with nothing behind it.
+        answers = _ask_all([ref for _, ref in picked], IdleCheck(), IDLE_CHECK_TIMEOUT_S)
+        for (_, ref), left in zip(picked, answers):
+            if left is not None:
+                # Not waited for: nothing but the stop reaches it any more (whatever comes for
+                # its role and event from here on goes to the next actor), so it only stops.
+                try:
+                    ref.stop(block=False)
+                except pykka.ActorDeadError:
+                    pass
+        undelivered = []
         with self._lock:
-            held = self._retiring.pop(key)
-            if left is None:
-                self._refs[key] = ref
-            else:
-                self._last_used.pop(key, None)
-                self._left[key] = left
-                self._left.move_to_end(key)
-                while len(self._left) > LEFT_STATES:
-                    self._left.popitem(last=False)
-            undelivered = [e for e in held if not self._tell(key, e)]
+            for (key, ref), left in zip(picked, answers):
+                held = self._retiring.pop(key)
+                if left is None:
+                    self._refs[key] = ref
+                else:
+                    self._last_used.pop(key, None)
+                    self._left[key] = left
+                    self._left.move_to_end(key)
+                undelivered += [e for e in held if not self._tell(key, e)]
+            while len(self._left) > LEFT_STATES:
+                self._left.popitem(last=False)
         for envelope in undelivered:
             if envelope.reply is not None:
                 envelope.reply(None)
-        return left is not None
+        return sum(left is not None for left in answers)
 
     def stop_all(self) -> None:
         self._stopping.set()
@@ -220,16 +234,27 @@ class Actors:
         self.pool.shutdown()  # after the stops: its threads end once those are handled
 
 
-def _ask(ref: pykka.ActorRef, message, timeout: float = 2.0):
-    done = threading.Event()
-    answer = []
+def _ask_all(refs: list[pykka.ActorRef], message, timeout: float) -> list:
+    """Each actor's answer to `message`, asked of all at once; None for an actor that did not
+    answer within `timeout` (for all of them), or is dead. An answer after that is ignored."""
+    answers: list = [None] * len(refs)
+    waiting = [len(refs)]
+    lock, done = threading.Lock(), threading.Event()
 
-    def reply(value) -> None:
-        answer.append(value)
-        done.set()
+    def answered(n: int, value) -> None:
+        with lock:
+            if waiting[0] > 0:  # not yet given up on
+                answers[n] = value
+                waiting[0] -= 1
+                if waiting[0] == 0:
+                    done.set()
 
-    try:
-        ref.tell(Envelope(message, reply))
-    except pykka.ActorDeadError:
-        return None
-    return answer[0] if done.wait(timeout) else None
+    for n, ref in enumerate(refs):
+        try:
+            ref.tell(Envelope(message, lambda value, n=n: answered(n, value)))
+        except pykka.ActorDeadError:
+            answered(n, None)
+    done.wait(timeout)
+    with lock:
+        waiting[0] = -1  # whatever comes later is ignored
+        return list(answers)

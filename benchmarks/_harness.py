@@ -128,13 +128,13 @@ class Sites:
     started again on its own (`python -m web.site`, what `launcher.py --only K` runs)."""
 
     def __init__(self, count: int = 4, database: str = "sqlite", scratch: Path | None = None,
-                 keep: bool = False, env: dict | None = None, root: Path = ROOT):
+                 keep: bool = False, env: dict | None = None, root: Path = ROOT, settings: dict | None = None):
         self.env = {**os.environ, **(env or {})}
         self.root = root  # the checkout whose code the sites run (bench_ab.py compares two)
         self.count = count
         self.scratch = Path(scratch or tempfile.mkdtemp(prefix="bench-sites-"))
         self.data_dir = self.scratch / "data"
-        self.settings_path = settings_copy(self.scratch, database)
+        self.settings_path = settings_copy(self.scratch, database, **(settings or {}))
         self.base_port = free_base_port(count)
         self.urls = [f"http://127.0.0.1:{self.base_port + k}" for k in range(count)]
         self.keep = keep

@@ -1,6 +1,7 @@
 """Create-event 2PC at two checkouts of this project, side by side: is a change faster?
 
     python benchmarks/bench_ab.py --before DIR [--after DIR] [--slices 6] [--duration 30]
+                                  [--before-set KEY=VALUE ...] [--after-set KEY=VALUE ...]
     git archive COMMIT | tar -x -C /tmp/before   # a checkout of the code before the change
 
 Two sets of 4 sites run at once (--before's code and --after's, this checkout by default), and
@@ -33,13 +34,17 @@ def main() -> int:
     parser.add_argument("--duration", type=float, default=30.0, help="measured seconds per row and set")
     parser.add_argument("--slices", type=int, default=6)
     parser.add_argument("--clients", type=int, default=16)
+    for name in ("before", "after"):
+        parser.add_argument(f"--{name}-set", action="append", default=[], metavar="KEY=VALUE",
+                            help=f"a settings.toml line for the {name} set only (e.g. max_actors=256)")
     args = parser.parse_args()
     print(f"machine: {h.machine()}", flush=True)
     names = ("before", "after")
     part = args.duration / args.slices
     parts = {(name, mode): [] for name in names for mode in ("seq", "conc")}
     with ExitStack() as stack, FsyncWatch() as watch:
-        sites = {name: stack.enter_context(_running(getattr(args, name).resolve()))
+        sites = {name: stack.enter_context(_running(getattr(args, name).resolve(),
+                                                    dict(kv.split("=", 1) for kv in getattr(args, f"{name}_set"))))
                  for name in names}
         for i in range(args.slices):
             for mode, clients in (("seq", 1), ("conc", args.clients)):
@@ -64,8 +69,8 @@ def main() -> int:
 
 
 @contextmanager
-def _running(root: Path):
-    sites = h.Sites(4, root=root)
+def _running(root: Path, settings: dict):
+    sites = h.Sites(4, root=root, settings=settings)
     try:
         yield sites.start()
     finally:

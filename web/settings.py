@@ -38,7 +38,7 @@ class CapacitySettings:
     """What one site keeps in memory: running actors, the threads they take turns on, and
     cached event views."""
 
-    max_actors: int = 32
+    max_actors: int = 256
     actor_idle_s: float = 10.0
     actor_threads: int = 8
     cached_events: int = 2000

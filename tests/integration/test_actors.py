@@ -250,6 +250,25 @@ def test_past_max_running_the_least_recently_used_idle_actors_stop_and_keep_thei
             assert ask(actors, "participant", event_id, Snapshot()).prepared.txn_id == f"0-t{n}"
 
 
+def test_past_max_running_an_actor_that_must_not_stop_is_passed_over_for_the_next(tmp_path):
+    """Retired together (asked at once), the least recently used that may stop go; one holding
+    what only memory has stays, and the next in line goes in its place."""
+    store = SiteStore("sqlite", tmp_path)
+    with one_site(store, sites=(0, 1), idle_s=3600.0, max_running=2) as actors:
+        busy = str(uuid.uuid4())
+        actors.deliver("coordinator", busy, Begin("0-t", busy, CreateEvent("P", 0, "now"), (0, 1)))
+        wait_for(lambda: store.load_coordination(busy) is not None)  # preparing: its votes in memory
+        events = [str(uuid.uuid4()) for _ in range(3)]
+        for n, event_id in enumerate(events):
+            assert ask(actors, "participant", event_id, Prepare(f"0-t{n}", event_id, 0, CreateEvent("E", 0, "now"))).yes
+        assert actors.running == 4
+
+        assert actors.trim() == 2 and actors.running == 2
+        assert ask(actors, "coordinator", busy, Snapshot()).txns["0-t"].phase == "preparing"
+        assert actors.running == 2  # the coordinator never stopped: asking it started nothing
+        assert ask(actors, "participant", events[2], Snapshot()).prepared.txn_id == "0-t2"
+
+
 def test_the_sweeper_keeps_the_running_actors_near_max_running_while_they_are_used(tmp_path):
     with one_site(SiteStore("sqlite", tmp_path), idle_s=3600.0, max_running=4) as actors:
         actors.start_sweeping(every_s=3600.0)  # only crowding wakes it
