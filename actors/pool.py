@@ -27,13 +27,21 @@ from pykka import messages
 log = logging.getLogger(__name__)
 
 TURN_MESSAGES = 16  # then the actor goes to the back of the queue: others get a turn meanwhile
+FLUSH_EVERY = 32  # turns in a row after which a thread stores what they queued (see ActorPool)
 
 
 class ActorPool:
-    """`threads` worker threads, started here, running the turns they are handed in order."""
+    """`threads` worker threads, started here, running the turns they are handed in order.
+
+    `flush` (a store's, set before any turn runs) writes what the turns queued to be stored: a
+    thread calls it when it finds no turn waiting, or after FLUSH_EVERY turns in a row, so the
+    saves of every actor that ran meanwhile share one forced write (group commit with no
+    thread waiting for another), and none waits longer than FLUSH_EVERY turns. The flush goes
+    on with each stored actor's turn in the same thread (no hand-off)."""
 
     def __init__(self, threads: int, name: str = "actors"):
         self._turns: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self.flush: Callable[[], bool] | None = None
         self._threads = [threading.Thread(target=self._work, name=f"{name}-{n}", daemon=True)
                          for n in range(threads)]
         for thread in self._threads:
@@ -43,11 +51,37 @@ class ActorPool:
         self._turns.put(turn)
 
     def _work(self) -> None:
-        while (turn := self._turns.get()) is not None:
+        turns, since_flush = self._turns, 0
+        while True:
+            try:
+                turn = turns.get_nowait()
+            except queue.Empty:
+                if self._flush():  # what was stored has resumed its actors: their turns wait
+                    since_flush = 0
+                    continue
+                turn = turns.get()
+            if turn is None:
+                if self._flush():  # the actors it resumes finish before this thread ends
+                    turns.put(None)
+                    continue
+                return
             try:
                 turn()
             except Exception:  # a turn handles its own failures; this keeps the thread alive
                 log.exception("an actor's turn failed")
+            since_flush += 1
+            if since_flush >= FLUSH_EVERY:
+                since_flush = 0
+                self._flush()
+
+    def _flush(self) -> bool:
+        if self.flush is None:
+            return False
+        try:
+            return self.flush()
+        except Exception:  # a flush reports failures to the savers; this keeps the thread alive
+            log.exception("storing the actors' records failed")
+            return False
 
     def shutdown(self) -> None:
         """The threads end once the turns already handed to them are done."""
@@ -94,6 +128,7 @@ class PooledActor(pykka.Actor):
         super().__init__()
         self._pool = pool
         self._set_up = False
+        self._waiting = None  # set by `suspend` while a message is handled, taken as its turn ends
 
     @staticmethod
     def _create_actor_inbox() -> _Inbox:
@@ -122,7 +157,33 @@ class PooledActor(pykka.Actor):
             if envelope is None:
                 return
             self._handle(envelope)
+            if self._waiting is not None:
+                self._wait()
+                return
         self._pool.submit(self._turn)  # more may wait: after the other actors' turns
+
+    def suspend(self, wait: Callable[[Callable[[Callable[[], None]], None]], None]) -> None:
+        """Called while handling a message whose rest must wait (for its records to be stored):
+        once the handling returns, the turn ends with `wait(resume)` (so whatever `wait` starts
+        finds the actor at rest), and the actor takes no other message until `resume(rest)` is
+        called, from a pool thread outside any turn (the pool's flush): `rest` runs there, and
+        the actor's turn goes on."""
+        self._waiting = wait
+
+    def _wait(self) -> None:
+        wait, self._waiting = self._waiting, None
+        wait(self._resumed)  # the last thing the turn does: a resume may come at once
+
+    def _resumed(self, rest: Callable[[], None]) -> None:
+        """The actor's turn goes on in the thread that resumes it (a pool thread's flush)."""
+        try:
+            rest()
+        except Exception:  # `rest` handles its own failures, as on_receive does
+            log.exception("%s failed after its records were stored", self)
+        if self._waiting is not None:
+            self._wait()
+        else:
+            self._turn()
 
     def _refuse_the_rest(self) -> None:
         """A stopped actor's messages get ActorDeadError, as pykka's teardown gives them (a

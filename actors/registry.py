@@ -50,6 +50,7 @@ class Actors:
     def __init__(self, wiring: Wiring, idle_s: float = 10.0, max_running: int = 32, threads: int = 8):
         self.wiring = wiring
         self.pool = ActorPool(threads)
+        self.pool.flush = getattr(wiring.store, "flush", None)  # the actors' saves, grouped
         self.idle_s = idle_s
         self.max_running = max_running
         self._lock = threading.Lock()
@@ -68,9 +69,10 @@ class Actors:
         self._known = {PARTICIPANT: self.logged, COORDINATOR: self.coordinated}
 
     def deliver(self, role: str, event_id: str, message, reply: Reply | None = None) -> None:
-        """Hand `message` to the actor of (role, event), starting it from the store if needed."""
+        """Hand `message` to the actor of (role, event), starting it from the store if needed
+        (none once the actors are stopping: then the message is dropped, its reply None)."""
         with self._lock:
-            if self._tell((role, event_id), Envelope(message, reply)):
+            if not self._stopping.is_set() and self._tell((role, event_id), Envelope(message, reply)):
                 return
         if reply is not None:
             reply(None)

@@ -195,32 +195,63 @@ class RoleActor(PooledActor):
             if not self.handle_local(envelope):
                 self._step(envelope)
         except Exception as error:  # a failed message must not kill the actor
-            self._log_failure(error, f"handling {type(envelope.message).__name__}")
-            try:
-                self._load()
-            except Exception as load_error:  # the store is down too: reload on the next message
-                self.load_error = load_error
-            if envelope.reply is not None:
-                envelope.reply(Failed(error, after_stored=self.stored))
+            self._failed(envelope, error)
+
+    def _failed(self, envelope: Envelope, error: Exception) -> None:
+        """The message failed: logged, the state reloaded from the store (what was not stored
+        did not happen), and the asker told whether its records were stored."""
+        self._log_failure(error, f"handling {type(envelope.message).__name__}")
+        try:
+            self._load()
+        except Exception as load_error:  # the store is down too: reload on the next message
+            self.load_error = load_error
+        if envelope.reply is not None:
+            envelope.reply(Failed(error, after_stored=self.stored))
 
     def _step(self, envelope: Envelope) -> None:
         step = self.decide(self.state, envelope.message)
         names = [STEP_NAMES[type(r).__name__] for r in step.records]
-        if step.records:
-            self.before_store(step)
-            crash = self.wiring.crash
-            for name in names:
-                crash.hit(self.role, "before_stored", name)
-            if self.aggregate is None:
-                self.aggregate = self.aggregate_class(event_id=self.event_id)
-            self.aggregate.take(step.records, step.state)  # no record folded again
+        if not step.records:
+            self._go_on(step, envelope, names)
+            return
+        self.before_store(step)
+        for name in names:
+            self.wiring.crash.hit(self.role, "before_stored", name)
+        if self.aggregate is None:
+            self.aggregate = self.aggregate_class(event_id=self.event_id)
+        self.aggregate.take(step.records, step.state)  # no record folded again
+        save_later = getattr(self.wiring.store, "save_later", None)
+        if save_later is None or self._pool.flush is None:  # a store that only saves at once
             self.wiring.store.save(self.aggregate)
-            self.stored = True
-            self.wiring.on_records(self.event_id, self.role, step.records, step.state)
-            for name in names:
-                crash.hit(self.role, "after_stored", name)
+            self._stored(step, envelope, names)
+            return
+        # The records go with the next flush of the pool (one forced write for every actor
+        # that saved meanwhile); this actor takes no other message until they are stored.
+        aggregate = self.aggregate
+        self.suspend(lambda resume: save_later(aggregate, lambda error: resume(
+            lambda: self._after_flush(step, envelope, names, error))))
+
+    def _after_flush(self, step, envelope: Envelope, names, error: Exception | None) -> None:
+        try:
+            if error is not None:
+                raise error
+            self._stored(step, envelope, names)
+        except Exception as e:
+            self._failed(envelope, e)
+
+    def _stored(self, step, envelope: Envelope, names) -> None:
+        self.stored = True
+        self.wiring.on_records(self.event_id, self.role, step.records, step.state)
+        for name in names:
+            self.wiring.crash.hit(self.role, "after_stored", name)
+        self._go_on(step, envelope, names)
+
+    def _go_on(self, step, envelope: Envelope, names) -> None:
+        """What follows a step once its records (if any) are stored: the new state, reported
+        before any reply or send (so an answer never overtakes the change), the timers, the
+        reply, the messages."""
         self.state = step.state
-        if step.records:  # before any reply or send, so an answer never overtakes the change
+        if step.records:
             self._report()
         for alarm in step.alarms:
             self.wiring.on_alarm(alarm)

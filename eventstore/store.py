@@ -14,6 +14,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Callable
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -86,6 +87,7 @@ class SiteStore:
         self._records = StoredRecords(self.app.mapper)
         self._lock = threading.Lock()
         self._queue: list[_Slot] = []
+        self._later: list[tuple] = []  # (aggregate, done) queued by save_later for flush
         self._writing = False
         # Checkpoints only on SQLite: its single writer makes notification ids visible in
         # increasing order, so "every record up to last_id" stays true as records are added. On
@@ -138,6 +140,26 @@ class SiteStore:
         if slot.error is not None:
             raise slot.error
 
+    def save_later(self, aggregate, done: Callable[[Exception | None], None]) -> None:
+        """Queue the aggregate's new records for the next `flush`, which calls `done` with None
+        once they are durable, or with the error if they are not (nothing of them stored).
+        The aggregate must not change until then. What actors save (actors.pool flushes)."""
+        with self._lock:
+            self._later.append((aggregate, done))
+
+    def flush(self) -> bool:
+        """Store what was queued by `save_later` in one database transaction (one forced write),
+        then call each `done`; whether there was anything to store."""
+        with self._lock:
+            batch, self._later = self._later, []
+        if not batch:
+            return False
+        error, snapshots = self._write([aggregate for aggregate, _ in batch])
+        for _, done in batch:
+            done(error)
+        self._put_snapshots(snapshots)
+        return True
+
     def _write_batches(self) -> None:
         while True:
             with self._lock:
@@ -145,25 +167,30 @@ class SiteStore:
                 if not batch:
                     self._writing = False
                     return
-            error = None
-            aggregates = [a for slot in batch for a in slot.aggregates]
-            stored_before = [a.version - len(a.pending_events) for a in aggregates]
-            try:
-                with self._guard("store the change", writes=True):
-                    self._insert(aggregates)
-            except Exception as e:  # never leave the others of the batch waiting
-                # The whole batch failed: every actor in it reloads what is stored, so none of
-                # them believes in a record that is not on disk.
-                error = e
-            # Taken while the actors wait, as their aggregates must not change meanwhile.
-            due = [] if error else [a for a, before in zip(aggregates, stored_before)
-                                    if a.version // SNAPSHOT_EVERY > before // SNAPSHOT_EVERY]
-            snapshots = [Snapshot.take(a) for a in due]
+            error, snapshots = self._write([a for slot in batch for a in slot.aggregates])
             for slot in batch:
                 slot.error = error
                 slot.done()
-            if snapshots:
-                self._put_snapshots(snapshots)
+            self._put_snapshots(snapshots)
+
+    def _write(self, aggregates) -> tuple[Exception | None, list]:
+        """The aggregates' new records in one database transaction: the error if it failed,
+        and the snapshots now due (to store once the savers are told). The whole batch fails
+        together: each actor in it reloads what is stored, so none of them believes in a
+        record that is not on disk."""
+        stored_before = [a.version - len(a.pending_events) for a in aggregates]
+        try:
+            self.write(aggregates)
+        except Exception as e:  # never leave the others of the batch waiting
+            return e, []
+        # Taken before anyone is told, as the aggregates must not change meanwhile.
+        return None, [Snapshot.take(a) for a, before in zip(aggregates, stored_before)
+                      if a.version // SNAPSHOT_EVERY > before // SNAPSHOT_EVERY]
+
+    def write(self, aggregates) -> None:
+        """One database transaction with the aggregates' new records (raises if it failed)."""
+        with self._guard("store the change", writes=True):
+            self._insert(aggregates)
 
     def _insert(self, aggregates) -> None:
         """The aggregates' pending events in one database transaction: what `Application.save`
@@ -175,6 +202,8 @@ class SiteStore:
 
     def _put_snapshots(self, snapshots) -> None:
         """Store snapshots; one that fails costs only a longer replay later."""
+        if not snapshots:
+            return
         try:
             self.app.snapshots.put(snapshots)
         except Exception as e:

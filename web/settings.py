@@ -40,7 +40,7 @@ class CapacitySettings:
 
     max_actors: int = 256
     actor_idle_s: float = 10.0
-    actor_threads: int = 8
+    actor_threads: int = 1
     cached_events: int = 2000
 
 

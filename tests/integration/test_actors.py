@@ -138,11 +138,11 @@ class HeldStore(SiteStore):
         self.release = threading.Event()
         self.holding = threading.Event()
 
-    def save(self, *aggregates):
+    def write(self, aggregates):
         if any(type(e).__name__ == "Acknowledged" for a in aggregates for e in a.pending_events):
             self.holding.set()
             assert self.release.wait(10)
-        super().save(*aggregates)
+        super().write(aggregates)
 
 
 def test_a_client_hears_of_its_commit_before_the_acknowledgements_are_stored(tmp_path):
@@ -168,9 +168,9 @@ class WatchedStore(SiteStore):
 
     watch = staticmethod(lambda names: None)
 
-    def save(self, *aggregates):
+    def write(self, aggregates):
         self.watch([type(e).__name__ for a in aggregates for e in a.pending_events])
-        super().save(*aggregates)
+        super().write(aggregates)
 
 
 def test_an_abort_is_answered_only_once_its_decision_is_stored(tmp_path):
@@ -193,10 +193,10 @@ class FailingStore(SiteStore):
         super().__init__(*args)
         self.fail = True
 
-    def save(self, *aggregates):
+    def write(self, aggregates):
         if self.fail:
             raise StorageUnavailable("disk full")
-        super().save(*aggregates)
+        super().write(aggregates)
 
 
 def test_an_actor_survives_a_failed_store_and_forgets_what_it_could_not_store(tmp_path):
@@ -425,6 +425,108 @@ def test_concurrent_saves_are_grouped_and_each_one_is_durable(tmp_path):
     assert all(reopened.load_event(e).state.prepared.txn_id == "t" for e in ids)
     assert reopened.scan().participants_in_doubt == set(ids)
     reopened.close()
+
+
+class CountedStore(SiteStore):
+    """Counts database transactions and the aggregates in each (`entered` as each reaches the
+    store, `writes` once written); `gate`, while not set, holds them."""
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.entered: list[int] = []
+        self.writes: list[int] = []
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def write(self, aggregates):
+        self.entered.append(len(aggregates))
+        assert self.gate.wait(10)
+        self.writes.append(len(aggregates))
+        super().write(aggregates)
+
+    def queued(self) -> int:
+        """Saves queued or held at the gate, none of them written."""
+        return len(self._later) + sum(self.entered) - sum(self.writes)
+
+
+def test_the_actors_saves_share_forced_writes_and_each_is_durable_before_its_answer(tmp_path):
+    """Saves queued by actors (SiteStore.save_later) go together in the pool's next flush; a
+    message's answer leaves only once its records are stored."""
+    store = CountedStore("sqlite", tmp_path)
+    store.gate.clear()
+    with one_site(store, threads=4) as actors:
+        ids = [str(uuid.uuid4()) for _ in range(40)]
+        answers = []
+        for n, event_id in enumerate(ids):
+            actors.deliver("participant", event_id, Prepare(f"0-t{n}", event_id, 0, CreateEvent("E", 0, "now")),
+                           answers.append)
+        wait_for(lambda: store.queued() == 40)  # every step taken, no record written
+        assert answers == []  # nothing answered while nothing is stored
+        store.gate.set()
+        wait_for(lambda: len(answers) == 40)
+        assert all(a.yes for a in answers)
+        assert sum(store.writes) == 40 and len(store.writes) < 40  # grouped: fewer forced writes than saves
+    reopened = SiteStore("sqlite", tmp_path)
+    assert reopened.scan().participants_in_doubt == set(ids)
+    reopened.close()
+
+
+def test_an_actor_whose_save_is_pending_takes_no_other_message_until_it_is_stored(tmp_path):
+    store = CountedStore("sqlite", tmp_path)
+    store.gate.clear()
+    with one_site(store, threads=2) as actors:
+        event_id, replies = str(uuid.uuid4()), []
+        actors.deliver("participant", event_id, Prepare("0-t1", event_id, 0, CreateEvent("E", 0, "now")), replies.append)
+        wait_for(lambda: store.entered)  # its write is held: one thread waits in it
+        actors.deliver("participant", event_id, Snapshot(), replies.append)
+        # The other thread takes turns in order: a turn for the snapshot would come before this.
+        assert not ask(actors, "participant", str(uuid.uuid4()), Snapshot()).exists
+        assert replies == []
+        store.gate.set()
+        wait_for(lambda: len(replies) == 2)
+        vote, snapshot = replies
+        assert vote.yes and snapshot.prepared.txn_id == "0-t1"  # the state after the stored step
+
+
+def test_a_failed_flush_fails_every_save_in_it_and_each_actor_forgets_its_records(tmp_path):
+    store = FailingStore("sqlite", tmp_path)
+    with one_site(store) as actors:
+        ids = [str(uuid.uuid4()) for _ in range(8)]
+        replies = {e: [] for e in ids}
+        for event_id in ids:
+            actors.deliver("participant", event_id, Prepare("0-t", event_id, 0, CreateEvent("E", 0, "now")),
+                           replies[event_id].append)
+        wait_for(lambda: all(replies.values()))
+        assert all(isinstance(r[0], Failed) and not r[0].after_stored for r in replies.values())
+        assert all(ask(actors, "participant", e, Snapshot()).prepared is None for e in ids)
+        store.fail = False
+        assert all(ask(actors, "participant", e, Prepare("0-t", e, 0, CreateEvent("E", 0, "now"))).yes for e in ids)
+
+
+def test_pending_saves_are_flushed_within_a_bounded_number_of_turns_under_constant_load(tmp_path):
+    """A thread that always finds another turn waiting still stores what the turns queued
+    (actors.pool.FLUSH_EVERY), so a busy site's answers are not held back indefinitely."""
+    from actors.pool import ActorPool
+
+    pool = ActorPool(1)
+    flushed, ran = [], []
+    pool.flush = lambda: bool(flushed.append(len(ran)))
+    try:
+        done = threading.Event()
+
+        def turn(n):
+            ran.append(n)
+            if n < 200:
+                pool.submit(lambda: turn(n + 1))  # another turn always waits
+            else:
+                done.set()
+
+        pool.submit(lambda: turn(0))
+        assert done.wait(10)
+        gaps = [b - a for a, b in zip(flushed, flushed[1:])]
+        assert flushed and max(gaps) <= 32
+    finally:
+        pool.shutdown()
 
 
 def failing_send(site, message, reply):
