@@ -4,9 +4,9 @@ from the log at start.
 Every message to an actor goes through `deliver`, which starts the actor if it is not running.
 Actors take turns on a pool of `threads` threads (actors.pool): starting and stopping one costs
 no thread. Each running actor holds its state in memory, so with thousands of events only a
-bounded number may run. An actor is
-retired (stopped) when it has been idle for `idle_s`, or, once more than `max_running` run, when
-it is the least recently used; either way only if it holds nothing that only memory has (a
+bounded number may run. An actor is retired (stopped) when it has been idle for `idle_s`, or,
+once `max_running` run, when it is among the least recently used (an eighth of them go
+together, asked at once); either way only if it holds nothing that only memory has (a
 participant never does; a coordinator does while it prepares or a client waits). Its timers and
 replies still arrive, through `deliver`, to a fresh actor that starts from what it left (below).
 
@@ -165,11 +165,13 @@ class Actors:
                    for i in range(0, len(idle), RETIRE_BATCH))
 
     def trim(self) -> int:
-        """Retire least recently used actors until at most max_running run; how many stopped."""
+        """Retire least recently used actors until at most max_running run, and an eighth
+        fewer (so that each crowding retires a batch, not one at a time); how many stopped."""
         stopped, tried = 0, set()
+        target = self.max_running - self.max_running // 8
         while True:
             with self._lock:
-                excess = len(self._refs) - self.max_running
+                excess = len(self._refs) - target
                 # least recently used first; one that refused went to the back, and is not asked again
                 candidates = [k for k in self._refs if k not in tried][:min(max(excess, 0), RETIRE_BATCH)]
             if not candidates:

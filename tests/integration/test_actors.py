@@ -250,6 +250,17 @@ def test_past_max_running_the_least_recently_used_idle_actors_stop_and_keep_thei
             assert ask(actors, "participant", event_id, Snapshot()).prepared.txn_id == f"0-t{n}"
 
 
+def test_a_crowd_is_trimmed_an_eighth_below_max_running_in_one_batch(tmp_path):
+    store = SiteStore("sqlite", tmp_path)
+    with one_site(store, idle_s=3600.0, max_running=16) as actors:
+        events = [str(uuid.uuid4()) for _ in range(17)]
+        for n, event_id in enumerate(events):
+            assert ask(actors, "participant", event_id, Prepare(f"0-t{n}", event_id, 0, CreateEvent("E", 0, "now"))).yes
+        assert actors.trim() == 3 and actors.running == 14  # 16 - 16 // 8: room for the next few
+        assert actors.trim() == 0
+        assert ask(actors, "participant", events[0], Snapshot()).prepared.txn_id == "0-t0"  # from what it left
+
+
 def test_past_max_running_an_actor_that_must_not_stop_is_passed_over_for_the_next(tmp_path):
     """Retired together (asked at once), the least recently used that may stop go; one holding
     what only memory has stays, and the next in line goes in its place."""
