@@ -82,16 +82,18 @@ class SiteService:
         self.in_doubt: dict[str, str] = {}  # event -> transaction prepared here, undecided
         self.alarms: dict[tuple[str, str], Alarm] = {}  # (event, txn) -> what must never happen
         self._probing: asyncio.Future | None = None  # a probe of the failing store, under way
+        # fn(*args) on the loop, from any thread (web.site hands it web.loop_calls.LoopCalls.call)
+        self.call_on_loop = loop.call_soon_threadsafe
 
     # --- what the actors report -----------------------------------------------------------------
     def on_change(self, event_id: str, role: str, state, seq: int) -> None:
         """Called from an actor's thread after it stored something (or loaded it at start)."""
         if role == "participant":
-            self.loop.call_soon_threadsafe(self._participant_changed, state, seq)
+            self.call_on_loop(self._participant_changed, state, seq)
 
     def on_alarm(self, alarm: Alarm) -> None:
         """Called from an actor's thread: the alarm shows in the status, logged once."""
-        self.loop.call_soon_threadsafe(self._raise_alarm, alarm)
+        self.call_on_loop(self._raise_alarm, alarm)
 
     def _raise_alarm(self, alarm: Alarm) -> None:
         key = (alarm.event_id, alarm.txn_id)
@@ -144,7 +146,7 @@ class SiteService:
         future = self.loop.create_future()
 
         def reply(value) -> None:
-            self.loop.call_soon_threadsafe(_resolve, future, value)
+            self.call_on_loop(_resolve, future, value)
 
         self.actors.deliver(role, event_id, message, reply)
         result = await asyncio.wait_for(future, timeout)

@@ -34,6 +34,7 @@ from web.csrf import csrf_middleware
 from web.errors import error_middleware
 from web.identity import identity_middleware
 from web.images import setup_image_routes
+from web.loop_calls import LoopCalls
 from web.peers.channel_transport import ChannelTransport
 from web.peers.channel_api import setup_channel_routes
 from web.peers.internal_api import setup_internal_routes
@@ -90,8 +91,11 @@ async def _run_site(app: web.Application):
     service.shipper = BlobShipper(settings, site, files, lambda: transport.session)
     app[BLOBS] = BlobReceiver(files, settings, store.health)
 
+    calls = LoopCalls(loop)  # the actors' calls for the loop, one wake-up per burst
+    service.call_on_loop = transport.call_on_loop = calls.call
+
     def schedule(delay: float, callback) -> None:
-        loop.call_soon_threadsafe(loop.call_later, delay, callback)
+        calls.call(loop.call_later, delay, callback)
 
     def on_change(event_id: str, role: str, state, seq: int) -> None:
         service.on_change(event_id, role, state, seq)

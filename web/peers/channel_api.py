@@ -82,10 +82,10 @@ class Replies:
     def _answered(self, n: int):
         """Where an actor's reply to message `n` goes (from the actor's thread): onto the loop,
         in its wire form, as `answer` gives it."""
-        loop = asyncio.get_running_loop()
+        call_on_loop = self.service.call_on_loop
 
         def answered(reply) -> None:
-            loop.call_soon_threadsafe(self._ready, n, wire_answer(reply))
+            call_on_loop(self._ready, n, wire_answer(reply))
 
         return answered
 

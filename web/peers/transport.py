@@ -175,6 +175,7 @@ class Transport:
         self.heard = lambda site, ok: None  # set by the site: web.peers.reachability
         # set by the site: SiteService.hand_over, the hot path of a message to this site itself
         self.hand_over = lambda message, answered: False
+        self.call_on_loop = loop.call_soon_threadsafe  # set by the site: web.loop_calls
 
     def open_channels(self) -> None:
         """Nothing to open ahead: each batch is a request of its own
@@ -188,7 +189,7 @@ class Transport:
                 if not self.hand_over(message, self._local_answer(message, reply)):
                     asyncio.run_coroutine_threadsafe(self._deliver_here(message, reply), self.loop)
             else:
-                self.loop.call_soon_threadsafe(self._queue, site, Outgoing(message, reply))
+                self.call_on_loop(self._queue, site, Outgoing(message, reply))
 
     def _queue(self, site: int, item: Outgoing) -> None:
         """On the loop, which alone touches the links."""
