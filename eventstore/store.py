@@ -1,8 +1,9 @@
 """One site's event store: the eventsourcing library over embedded SQLite (or any SQLAlchemy URL).
 
-Each save is one database transaction; on SQLite that is a WAL commit with synchronous=FULL (set
-on every connection and checked at start, see eventstore.durable), so a save that returned is on
-disk (a "forced write" in two-phase-commit terms). Every call into the store passes its guard:
+Saves are grouped: those that arrive together (`save`), or that actors queued since the last
+flush (`save_later`, `flush`), go in one database transaction; on SQLite that is a WAL commit with
+synchronous=FULL (set on every connection and checked at start, see eventstore.durable), so a
+save reported done is on disk (a "forced write" in two-phase-commit terms). Every call into the store passes its guard:
 storage trouble leaves here as StorageUnavailable, in words, and shows in `health`.
 """
 
