@@ -50,7 +50,7 @@ class Actors:
     def __init__(self, wiring: Wiring, idle_s: float = 10.0, max_running: int = 32, threads: int = 8):
         self.wiring = wiring
         self.pool = ActorPool(threads)
-        self.pool.flush = getattr(wiring.store, "flush", None)  # the actors' saves, grouped
+        self.pool.flush = wiring.store.flush  # the actors' saves, grouped
         self.idle_s = idle_s
         self.max_running = max_running
         self._lock = threading.Lock()

@@ -220,14 +220,9 @@ class RoleActor(PooledActor):
         if self.aggregate is None:
             self.aggregate = self.aggregate_class(event_id=self.event_id)
         self.aggregate.take(step.records, step.state)  # no record folded again
-        save_later = getattr(self.wiring.store, "save_later", None)
-        if save_later is None or self._pool.flush is None:  # a store that only saves at once
-            self.wiring.store.save(self.aggregate)
-            self._stored(step, envelope, names)
-            return
         # The records go with the next flush of the pool (one forced write for every actor
         # that saved meanwhile); this actor takes no other message until they are stored.
-        aggregate = self.aggregate
+        aggregate, save_later = self.aggregate, self.wiring.store.save_later
         self.suspend(lambda resume: save_later(aggregate, lambda error: resume(
             lambda: self._after_flush(step, envelope, names, error))))
 
