@@ -44,6 +44,10 @@ class Subscribers:
                 queue.get_nowait()
             queue.put_nowait(state)
 
+    def watching(self, event_id: str) -> bool:
+        """Whether someone reads the event live here."""
+        return event_id in self._queues
+
     def events(self) -> list[str]:
         """The events someone reads live."""
         return list(self._queues)

@@ -1,28 +1,39 @@
 """A site's montages as pages ask for them: served from their files, built on the montage
-threads (never on the loop), and built ahead as versions commit.
+threads (never on the loop), and built ahead as versions commit where someone will look.
 
 eventstore.montage's MontageCache draws and keeps the files; this decides when, from the
-loop: what a commit makes wanted next, one build ahead per event at a time.
+loop: what a commit makes wanted next, one build ahead per event at a time, and only at a
+site whose pages are about to ask for it (`_looked_for`). Elsewhere a request builds it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 
 from domain.event_state import EventState
 from eventstore.collage import FULL, SCREEN, Rendition
 from eventstore.montage import MontageCache
 
 log = logging.getLogger(__name__)
+LOOKED_S = 600.0  # a montage served here this recently: its next versions are built ahead too
+LOOKED_KEPT = 4096  # events whose montage was served lately, remembered (least recent go)
 
 
 class Montages:
-    def __init__(self, loop: asyncio.AbstractEventLoop, cache: MontageCache):
+    def __init__(self, loop: asyncio.AbstractEventLoop, cache: MontageCache, site: int | None = None,
+                 clock: Callable[[], float] = time.monotonic):
         self.loop = loop
         self.cache = cache
+        self.site = site  # None: every commit is built ahead here (a site of its own)
+        self.clock = clock
+        self.watched: Callable[[str], bool] = lambda event_id: False  # live readers here
         # event -> None while a montage of it is built ahead, or the latest state to build next
         self._pending: dict[str, EventState | None] = {}
+        self._looked: OrderedDict[str, float] = OrderedDict()  # event -> when a montage was served
 
     def committed(self, state: EventState) -> None:
         """Build, off the loop, what pages are about to ask for: the latest committed version's
@@ -30,7 +41,9 @@ class Montages:
 
         One build ahead per event at a time: versions committed meanwhile (a hot event commits
         several a second) are skipped, and the latest is built next; a request for a skipped
-        version builds it then (`bytes`)."""
+        version builds it then (`bytes`), as at a site where no one looked (`_looked_for`)."""
+        if not self._looked_for(state):
+            return
         if state.event_id in self._pending:
             self._pending[state.event_id] = state
             return
@@ -47,6 +60,25 @@ class Montages:
             self._pending[state.event_id] = None
             asyncio.gather(*builds, return_exceptions=True).add_done_callback(
                 lambda built, event_id=state.event_id: self._built(event_id, built))
+
+    def _looked_for(self, state: EventState) -> bool:
+        """Whether pages here are about to ask for this state's montage: once published (its
+        keepsake is everyone's download), when the newest photo was uploaded here (its page
+        shows the montage next), when someone reads the event live here, or when one of its
+        montages was served here lately. A screen montage costs a few ms per photo to draw,
+        four times over if every site drew every version; most versions are seen at one site."""
+        if state.published or self.site is None or self.watched(state.event_id):
+            return True
+        if state.photos and state.photos[-1].site == self.site:
+            return True
+        looked = self._looked.get(state.event_id)
+        return looked is not None and self.clock() - looked < LOOKED_S
+
+    def _served(self, event_id: str) -> None:
+        self._looked[event_id] = self.clock()
+        self._looked.move_to_end(event_id)
+        while len(self._looked) > LOOKED_KEPT:
+            self._looked.popitem(last=False)
 
     def _built(self, event_id: str, built: asyncio.Future) -> None:
         if built.cancelled():  # the site is stopping
@@ -65,6 +97,7 @@ class Montages:
 
     async def bytes(self, state: EventState, version: int, rendition: Rendition = FULL) -> bytes:
         """The montage from its file, or built on the montage threads."""
+        self._served(state.event_id)
         data = await self.loop.run_in_executor(None, self.cache.cached, state.event_id,
                                                _shas(state, version), rendition)
         if data is not None:

@@ -79,7 +79,8 @@ async def _run_site(app: web.Application):
     await loop.run_in_executor(None, store.check_durable)  # no forced writes: refuse to start
     files = PhotoFiles(site_dir)
     service = SiteService(settings, site, loop, store, files,
-                          Montages(loop, MontageCache(site_dir / "montages", files)))
+                          Montages(loop, MontageCache(site_dir / "montages", files), site))
+    service.montages.watched = service.subscribers.watching  # built ahead where read live
     transport_kind = ChannelTransport if settings.protocol.peer_channel == "websocket" else Transport
     transport = transport_kind(settings, site, loop, service.dispatch)
     service.reachability = Reachability(

@@ -1,6 +1,7 @@
 """The sending end of blob shipping against one real site in-process: a blob reaches the peer,
-a resumption sends only what the peer lacks, and a peer that takes nothing is given up on after
-the stall timeout, whatever the blob's size."""
+a resumption sends only what the peer lacks, a small blob goes in one request (and a peer that
+holds it already answers so), and a peer that takes nothing is given up on after the stall
+timeout, whatever the blob's size."""
 
 from __future__ import annotations
 
@@ -15,13 +16,15 @@ import pytest
 from eventstore.photo_files import PhotoFiles
 from tests.integration.conftest import SECRET
 from web.peers.blob_api import blob_path
-from web.peers.blob_shipping import BlobShipper, PeerMissedBlobs
+from web.peers.blob_shipping import SEND_AT_ONCE, BlobShipper, PeerMissedBlobs
 from web.peers.auth import signed_headers
 from web.keys import SERVICE
 from web.settings import ProtocolSettings, Settings
 
 BLOB = os.urandom(700_000)
 SHA = hashlib.sha256(BLOB).hexdigest()
+SMALL = os.urandom(SEND_AT_ONCE)  # a thumbnail's size: sent without asking first
+SMALL_SHA = hashlib.sha256(SMALL).hexdigest()
 
 
 def shipper(tmp_path, session, peer_url: str, stall_s: float = 2.0) -> BlobShipper:
@@ -29,6 +32,7 @@ def shipper(tmp_path, session, peer_url: str, stall_s: float = 2.0) -> BlobShipp
                         protocol=ProtocolSettings(blob_stall_s=stall_s))
     files = PhotoFiles(tmp_path / "sender")
     files.write("photo", SHA, BLOB)
+    files.write("thumb", SMALL_SHA, SMALL)
     return BlobShipper(settings, 1, files, lambda: session)
 
 
@@ -64,6 +68,52 @@ async def test_a_blob_the_peer_already_holds_is_not_sent_again(client, tmp_path)
     await sender.ship([("photo", SHA)], (0, 1))
     sender._put = None  # any attempt to send would fail
     await sender.ship([("photo", SHA)], (0, 1))
+
+
+def counted(sender: BlobShipper) -> list[str]:
+    """The requests the sender makes, in order: 'GET' (what do you hold) or 'PUT offset'."""
+    seen, real_held, real_put = [], sender._held, sender._put
+
+    async def held(site, kind, sha):
+        seen.append("GET")
+        return await real_held(site, kind, sha)
+
+    async def put(site, kind, sha, offset, size):
+        seen.append(f"PUT {offset}")
+        return await real_put(site, kind, sha, offset, size)
+
+    sender._held, sender._put = held, put
+    return seen
+
+
+async def test_a_small_blob_goes_in_one_request_and_a_large_one_asks_first(client, tmp_path):
+    sender = shipper(tmp_path, client.session, peer_url(client))
+    seen = counted(sender)
+    await sender.ship([("thumb", SMALL_SHA)], (0, 1))
+    assert seen == ["PUT 0"]
+    await sender.ship([("photo", SHA)], (0, 1))
+    assert seen == ["PUT 0", "GET", "PUT 0"]
+    files = client.server.app[SERVICE].files
+    assert files.read("thumb", SMALL_SHA) == SMALL and files.read("photo", SHA) == BLOB
+
+
+async def test_a_small_blob_the_peer_holds_is_answered_complete_and_a_cut_one_resumes(client, tmp_path):
+    sender = shipper(tmp_path, client.session, peer_url(client))
+    await sender.ship([("thumb", SMALL_SHA)], (0, 1))
+    seen = counted(sender)
+    await sender.ship([("thumb", SMALL_SHA)], (0, 1))  # held already: one PUT, answered complete
+    assert seen == ["PUT 0"]
+
+    other = os.urandom(1000)
+    other_sha = hashlib.sha256(other).hexdigest()
+    sender.files.write("thumb", other_sha, other)
+    path = f"{blob_path('thumb', other_sha)}?offset=0&size={len(other)}"
+    headers = signed_headers(SECRET, 1, "PUT", path, b"")
+    assert (await client.put(path, data=other[:400], headers=headers)).status == 202  # a cut
+    seen.clear()
+    await sender.ship([("thumb", other_sha)], (0, 1))
+    assert seen == ["PUT 0"]  # sent whole again from 0: the part is rewritten, not appended to
+    assert client.server.app[SERVICE].files.read("thumb", other_sha) == other
 
 
 async def test_a_peer_that_takes_no_byte_is_given_up_after_the_stall_timeout(client, tmp_path):
