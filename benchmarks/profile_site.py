@@ -98,7 +98,7 @@ class CpuProfiles:
     own overhead inflates functions with many small calls). The threads actors take turns on
     (actors.pool, started with the site) are profiled from their start, which adds the little
     they do at start-up; other threads started before SIGUSR1 (the first executor worker) are
-    not seen."""
+    not seen, unless BENCH_PROFILE_ALL=1: then every thread is, from its start (start-up too)."""
 
     def __init__(self):
         self.profiles: list[cProfile.Profile] = []
@@ -125,7 +125,7 @@ class CpuProfiles:
         threading.Thread.run = run
 
     def start(self, *_) -> None:  # SIGUSR1, in the main thread
-        if self.active:
+        if getattr(self, "main_profile", None) is not None:
             return
         self.active = True
         profile = cProfile.Profile(time.thread_time)
@@ -203,6 +203,8 @@ def cpu_main(site: str, out_dir: Path) -> int:
     import signal
 
     profiles = CpuProfiles()
+    if os.environ.get("BENCH_PROFILE_ALL"):
+        profiles.active = True  # every thread from its start; the loop from SIGUSR1
     signal.signal(signal.SIGUSR1, profiles.start)
 
     def write() -> None:

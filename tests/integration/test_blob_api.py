@@ -9,7 +9,7 @@ import os
 import pytest
 
 from tests.integration.conftest import SECRET
-from web.peers.blob_api import BLOBS, blob_path
+from web.peers.blob_api import BLOBS, BLOBS_PATH, blob_path
 from web.peers.auth import signed_headers
 from web.keys import SERVICE
 
@@ -150,3 +150,63 @@ async def test_two_streams_of_one_blob_take_turns_and_both_end_with_it_whole(cli
     assert sorted([first.status, second.status]) == [201, 201]
     assert files(client).read("photo", SHA) == BLOB
     assert client.server.app[BLOBS].locks == {}  # no lock kept for a blob nobody sends
+
+
+# --- small blobs together (PUT /internal/v1/blobs?items=...) ---------------------------------------
+
+PHOTO, THUMB = os.urandom(3000), os.urandom(1500)
+PHOTO_SHA, THUMB_SHA = hashlib.sha256(PHOTO).hexdigest(), hashlib.sha256(THUMB).hexdigest()
+
+
+async def put_together(client, items: list[tuple[str, str, int]], body: bytes, secret: str = SECRET):
+    path = BLOBS_PATH + "?items=" + ",".join(f"{k}:{s}:{n}" for k, s, n in items)
+    return await client.put(path, data=body, headers=signed("PUT", path, secret))
+
+
+async def test_small_blobs_sent_together_are_each_verified_and_kept_durably(client, monkeypatch):
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    resp = await put_together(client, [("photo", PHOTO_SHA, len(PHOTO)), ("thumb", THUMB_SHA, len(THUMB))],
+                              PHOTO + THUMB)
+    assert (resp.status, await resp.json()) == (201, {"complete": [True, True]})
+    assert files(client).read("photo", PHOTO_SHA) == PHOTO
+    assert files(client).read("thumb", THUMB_SHA) == THUMB
+    assert len(synced) >= 4  # each file, and each folder after its rename
+
+
+async def test_a_blob_of_a_group_whose_bytes_are_not_it_is_not_kept_and_the_rest_are(client):
+    wrong = hashlib.sha256(b"something else").hexdigest()
+    resp = await put_together(client, [("photo", wrong, len(PHOTO)), ("thumb", THUMB_SHA, len(THUMB))],
+                              PHOTO + THUMB)
+    assert (resp.status, await resp.json()) == (201, {"complete": [False, True]})
+    assert not files(client).has("photo", wrong)
+    assert files(client).read("thumb", THUMB_SHA) == THUMB
+
+
+async def test_a_blob_of_a_group_already_held_is_answered_complete(client):
+    await put_together(client, [("thumb", THUMB_SHA, len(THUMB))], THUMB)
+    resp = await put_together(client, [("photo", PHOTO_SHA, len(PHOTO)), ("thumb", THUMB_SHA, len(THUMB))],
+                              PHOTO + THUMB)
+    assert (await resp.json()) == {"complete": [True, True]}
+
+
+@pytest.mark.parametrize("items, body", [
+    ([("photo", PHOTO_SHA, len(PHOTO))], PHOTO[:-1]),  # fewer bytes than named
+    ([("photo", PHOTO_SHA, len(PHOTO))], PHOTO + b"x"),  # more
+    ([("photo", PHOTO_SHA, 70_000)], b"x" * 70_000),  # larger than a blob sent together may be
+    ([("video", PHOTO_SHA, len(PHOTO))], PHOTO),  # no such kind
+    ([("photo", "../../etc", len(PHOTO))], PHOTO),  # not a sha256
+    ([("photo", PHOTO_SHA, len(PHOTO))] * 17, PHOTO * 17),  # too many
+])
+async def test_a_malformed_group_is_refused_and_nothing_is_kept(client, items, body):
+    resp = await put_together(client, items, body)
+    assert resp.status == 400
+    assert (await resp.json())["error"] == "invalid_request"
+    assert not files(client).has("photo", PHOTO_SHA)
+
+
+async def test_an_unsigned_group_gets_401_and_nothing_is_kept(client):
+    resp = await put_together(client, [("photo", PHOTO_SHA, len(PHOTO))], PHOTO, secret="another-secret-entirely")
+    assert resp.status == 401
+    assert not files(client).has("photo", PHOTO_SHA)

@@ -1,5 +1,6 @@
 """The sending end of blob shipping against one real site in-process: a blob reaches the peer,
-a resumption sends only what the peer lacks, a small blob goes in one request (and a peer that
+a resumption sends only what the peer lacks, a small blob goes in one request (an upload's small
+blobs in one request per peer, and one by one if the peer would not take them so; a peer that
 holds it already answers so), and a peer that takes nothing is given up on after the stall
 timeout, whatever the blob's size."""
 
@@ -95,6 +96,44 @@ async def test_a_small_blob_goes_in_one_request_and_a_large_one_asks_first(clien
     assert seen == ["PUT 0", "GET", "PUT 0"]
     files = client.server.app[SERVICE].files
     assert files.read("thumb", SMALL_SHA) == SMALL and files.read("photo", SHA) == BLOB
+
+
+async def test_the_small_blobs_of_an_upload_go_to_a_peer_in_one_request(client, tmp_path):
+    sender = shipper(tmp_path, client.session, peer_url(client))
+    tiny = os.urandom(2000)
+    tiny_sha = hashlib.sha256(tiny).hexdigest()
+    sender.files.write("photo", tiny_sha, tiny)
+    seen = counted(sender)
+    together, real_together = [], sender._put_together
+
+    async def put_together(site, items):
+        together.append([kind for kind, _, _ in items])
+        return await real_together(site, items)
+
+    sender._put_together = put_together
+    await sender.ship([("photo", tiny_sha), ("thumb", SMALL_SHA), ("photo", SHA)], (0, 1))
+    assert together == [["photo", "thumb"]]
+    assert seen == ["GET", "PUT 0"]  # only the large one, alone
+    files = client.server.app[SERVICE].files
+    assert files.read("photo", tiny_sha) == tiny and files.read("thumb", SMALL_SHA) == SMALL
+
+
+async def test_small_blobs_a_peer_would_not_take_together_go_alone(client, tmp_path):
+    sender = shipper(tmp_path, client.session, peer_url(client))
+    tiny = os.urandom(2000)
+    tiny_sha = hashlib.sha256(tiny).hexdigest()
+    sender.files.write("photo", tiny_sha, tiny)
+    real_together = sender._put_together
+
+    async def refused_together(site, items):  # as a peer that lacks the route, say
+        return await real_together(site, [(kind, sha, size + 1) for kind, sha, size in items])
+
+    sender._put_together = refused_together
+    seen = counted(sender)
+    await sender.ship([("photo", tiny_sha), ("thumb", SMALL_SHA)], (0, 1))
+    assert seen == ["PUT 0", "PUT 0"]
+    files = client.server.app[SERVICE].files
+    assert files.read("photo", tiny_sha) == tiny and files.read("thumb", SMALL_SHA) == SMALL
 
 
 async def test_a_small_blob_the_peer_holds_is_answered_complete_and_a_cut_one_resumes(client, tmp_path):

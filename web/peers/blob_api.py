@@ -8,6 +8,9 @@ resumable, verified, durable; no event is locked while their bytes travel.
            202 {"complete": false, "held": n}    the stream ended early: n bytes kept
            409 {"error": "offset_past_held", "held": n}   resend from n
            422 {"error": "digest_mismatch"}      the bytes were not the blob: dropped
+    PUT /internal/v1/blobs?items=KIND:SHA256:SIZE,...   (body: the blobs' bytes, one after another)
+        -> 201 {"complete": [bool, ...]}          small blobs together, each stored whole (durable)
+                                                  or not at all (false: its bytes were not it)
 
 Requests are authenticated like every request under /internal/ (web.peers.auth, before a byte of
 the body is read), the path with its query signed; the signed body digest is that of no body:
@@ -29,6 +32,9 @@ from eventstore.store_trouble import problem_of
 
 log = logging.getLogger(__name__)
 BLOB_PATH = "/internal/v1/blobs/{kind}/{sha}"
+BLOBS_PATH = "/internal/v1/blobs"
+TOGETHER_BYTES = 64 * 1024  # a blob sent together with others is at most this large
+TOGETHER_ITEMS = 16  # and at most this many go in one request
 BLOBS = web.AppKey("blobs", object)  # BlobReceiver, made when the site starts
 WRITE_BYTES = 1024 * 1024  # received bytes are written to the part in pieces of about this
 
@@ -150,6 +156,72 @@ async def _receive(request, receiver: BlobReceiver, kind, sha, offset, size, sta
     return web.json_response({"complete": True, "held": size}, status=201)
 
 
+def parse_items(raw: str) -> list[tuple[str, str, int]]:
+    """`kind:sha256:size,...` as (kind, sha256, size); ValueError unless each names a kind, a
+    sha256 and a size up to TOGETHER_BYTES, and there are 1 to TOGETHER_ITEMS of them."""
+    items = []
+    for item in raw.split(","):
+        kind, sha, size = item.split(":")
+        items.append((kind, sha, int(size)))
+    if not 1 <= len(items) <= TOGETHER_ITEMS:
+        raise ValueError(f"name 1 to {TOGETHER_ITEMS} blobs")
+    if any(not 0 < size <= TOGETHER_BYTES for _, _, size in items):
+        raise ValueError(f"a blob sent together is 1 to {TOGETHER_BYTES} bytes")
+    return items
+
+
+def store_together(files, items: list[tuple[str, str, int]], body: bytes) -> list[bool]:
+    """Each blob of the body stored durably under its name if its bytes are it (else False)."""
+    stored, offset = [], 0
+    for kind, sha, size in items:
+        data, offset = body[offset:offset + size], offset + size
+        if files.claim(kind, sha):  # held already (its age starts again: it is about to be named)
+            stored.append(True)
+            continue
+        try:
+            files.write(kind, sha, data)
+        except ValueError:  # the bytes hash to another name: not kept
+            stored.append(False)
+            continue
+        stored.append(True)
+    return stored
+
+
+async def put_blobs(request: web.Request) -> web.Response:
+    """Small blobs in one request (a tiny upload's photo and thumbnail): one request per peer
+    and upload instead of one per blob. Not resumable: a cut one is sent again, each blob alone."""
+    receiver: BlobReceiver = request.app[BLOBS]
+    try:
+        items = parse_items(request.query["items"])
+        for kind, sha, _ in items:
+            receiver.parts.part_path(kind, sha)  # ValueError unless a kind and a sha256
+    except (KeyError, ValueError) as e:
+        return _refused(400, "invalid_request", f"Name the blobs as kind:sha256:size,... ({e}).")
+    total = sum(size for _, _, size in items)
+    if request.content_length is not None and request.content_length != total:
+        return _refused(400, "invalid_request", f"The body must be the {total} bytes named.")
+    body = bytearray()
+    try:
+        async with asyncio.timeout(receiver.settings.protocol.blob_stall_s):
+            while chunk := await request.content.readany():
+                body += chunk
+                if len(body) > total:
+                    return _refused(400, "invalid_request", f"More than the {total} bytes named.")
+    except TimeoutError:
+        return _refused(408, "stalled", "The blobs did not arrive in time; send them again.")
+    if len(body) != total:
+        return _refused(400, "invalid_request", f"{len(body)} bytes arrived of the {total} named.")
+    try:
+        stored = await asyncio.get_running_loop().run_in_executor(
+            None, store_together, receiver.parts.files, items, bytes(body))
+    except OSError as e:  # full, read-only or failing disk: the sender tries again later
+        problem = problem_of(e)
+        receiver.health.failed(problem)
+        return _refused(503, "storage_unavailable", f"This site cannot store photos now ({problem}).")
+    return web.json_response({"complete": stored}, status=201)
+
+
 def setup_blob_routes(app: web.Application) -> None:
     app.router.add_get(BLOB_PATH, blob_state)
     app.router.add_put(BLOB_PATH, put_blob)
+    app.router.add_put(BLOBS_PATH, put_blobs)

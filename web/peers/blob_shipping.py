@@ -5,7 +5,9 @@ disk: the peer is asked how many bytes it holds (`GET`), then sent the rest (`PU
 offset; web.peers.blob_api is the receiving end). A cut costs only the bytes in flight: the next
 attempt resumes after what the peer kept. A small blob (a thumbnail, a small photo) is sent whole
 at once, without asking first: it is almost always new to the peer, and one request is half the
-work of two (a peer that holds it already answers before reading it). Peers are served concurrently; a slow link delays its
+work of two (a peer that holds it already answers before reading it); the small blobs of one
+upload go to a peer in one request (`PUT /internal/v1/blobs`), and any it did not store then
+go alone, as above. Peers are served concurrently; a slow link delays its
 own upload only, as no event is locked meanwhile.
 
 There is no timeout on size: an attempt ends when no byte has gone out (or come back) for
@@ -22,12 +24,12 @@ import time
 
 import aiohttp
 
-from web.peers.blob_api import blob_path
+from web.peers.blob_api import BLOBS_PATH, TOGETHER_BYTES, TOGETHER_ITEMS, blob_path
 from web.peers.auth import signed_headers
 
 log = logging.getLogger(__name__)
 CHUNK = 256 * 1024
-SEND_AT_ONCE = 64 * 1024  # a blob up to this size goes without asking first what the peer holds
+SEND_AT_ONCE = TOGETHER_BYTES  # a blob up to this size goes without asking what the peer holds
 
 Blob = tuple[str, str]  # (kind, sha256)
 SHIPPING_ERRORS = (aiohttp.ClientError, OSError, TimeoutError, ValueError, KeyError)
@@ -73,6 +75,15 @@ class BlobShipper:
             raise PeerMissedBlobs(failed)
 
     async def _ship_all(self, site: int, blobs: list[Blob]) -> None:
+        sizes = {blob: self.files.path(*blob).stat().st_size for blob in blobs}
+        small = [blob for blob in blobs if sizes[blob] <= SEND_AT_ONCE][:TOGETHER_ITEMS]
+        if len(small) > 1:
+            try:
+                stored = await self._put_together(site, [(kind, sha, sizes[kind, sha]) for kind, sha in small])
+            except SHIPPING_ERRORS as e:  # each goes alone now (and asks first if it must)
+                log.debug("blobs together to site %d: %r", site, e)
+                stored = set()
+            blobs = [blob for blob in blobs if blob not in stored]
         for kind, sha in blobs:
             await self.ship_one(site, kind, sha)
 
@@ -131,6 +142,21 @@ class BlobShipper:
             return False
         raise aiohttp.ClientResponseError(resp.request_info, (), status=resp.status,
                                           message=str(answer))
+
+    async def _put_together(self, site: int, items: list[tuple[str, str, int]]) -> set[Blob]:
+        """Send small blobs in one request; the ones the peer now holds."""
+        loop = asyncio.get_running_loop()
+        body = b"".join(await loop.run_in_executor(None, lambda: [self.files.read(k, s) for k, s, _ in items]))
+        path = BLOBS_PATH + "?items=" + ",".join(f"{kind}:{sha}:{size}" for kind, sha, size in items)
+        headers = {**self._headers("PUT", path), "Content-Type": "application/octet-stream"}
+        async with asyncio.timeout(self.stall_s):
+            async with self.session_of().put(self.settings.peer_url(site) + path, data=body,
+                                             headers=headers) as resp:
+                answer = await resp.json(content_type=None)
+        if resp.status != 201:
+            raise aiohttp.ClientResponseError(resp.request_info, (), status=resp.status,
+                                              message=str(answer))
+        return {(kind, sha) for (kind, sha, _), complete in zip(items, answer["complete"]) if complete}
 
     async def _read(self, kind: str, sha: str, offset: int, stall):
         """The file from offset, in chunks read off the loop; each chunk taken by the
