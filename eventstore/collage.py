@@ -90,6 +90,16 @@ def opened(data: bytes, cell: Cell) -> Image.Image:
     return image
 
 
+def drafted_size(size: tuple[int, int], cell: Cell) -> tuple[int, int]:
+    """The size `opened` gives a photo of `size` for `cell`, from the size alone: Pillow's JPEG
+    draft takes the largest scale 1/8, 1/4, 1/2 or 1 that keeps both edges at least the cell's,
+    rounding up (JpegImageFile.draft; checked against it in tests/unit/test_montage.py)."""
+    width, height = size
+    scale = min(width // cell.width, height // cell.height)
+    s = next(s for s in (8, 4, 2, 1) if scale >= s or s == 1)
+    return (width + s - 1) // s, (height + s - 1) // s
+
+
 def fitted(image: Image.Image, cell: Cell, rendition: Rendition) -> Image.Image:
     """A decoded photo resampled to exactly its cell (the layout keeps the aspect ratio to
     within a pixel, so this never visibly stretches)."""

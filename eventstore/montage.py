@@ -10,7 +10,9 @@ renditions (the large canvases) are built one at a time per site, which bounds t
 Builds run on the cache's own threads (`pool`), so a queue of keepsakes to draw never holds up
 the default executor's threads, which the site's store and files need.
 The screen rendition is rebuilt at every commit, with all but the new photo seen before, so
-the photos decoded for it are kept in a small LRU bounded by bytes.
+the photos decoded for it are kept in a small LRU bounded by bytes, found again without reading
+or parsing their files (the size a JPEG decodes to at a cell's scale is known from its header),
+and each photo file's bytes are checked against its name once per process, when first read.
 """
 
 from __future__ import annotations
@@ -30,17 +32,19 @@ from eventstore.collage import (
     FULL,
     Rendition,
     draw,
+    drafted_size,
     fitted,
     layout_for,
     opened,
     photo_size,
 )
 from eventstore.collage_layout import Cell, Layout
-from eventstore.photo_files import PhotoFiles, write_atomically
+from eventstore.photo_files import PhotoFiles, check_sha256, write_atomically
 
 _EVENT_ID = re.compile(r"[0-9a-f-]{1,128}")
 DECODED_BUDGET = 48 * 2**20  # bytes of decoded photos kept for the next screen rendition
 SIZES_KEPT = 4096  # photo sizes (read from JPEG headers) remembered for layouts
+VERIFIED_KEPT = 16384  # photo files whose bytes were checked against their names (then not again)
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +55,7 @@ class MontageCache:
         self.files = files
         self._decoded = _DecodedPhotos(decoded_budget)
         self._sizes: OrderedDict[str, tuple[int, int]] = OrderedDict()
+        self._verified: OrderedDict[str, None] = OrderedDict()  # files read whole and checked
         self._lock = threading.Lock()  # guards the two tables below and self._sizes
         self._building: dict[Path, threading.Lock] = {}
         self._waiters: dict[Path, int] = {}
@@ -70,7 +75,7 @@ class MontageCache:
         if not isinstance(event_id, str) or not _EVENT_ID.fullmatch(event_id):
             raise ValueError(f"not an event id: {event_id!r}")
         for sha in photo_shas:
-            self.files.path("photo", sha)  # validates before the shas are hashed into a name
+            check_sha256(sha)  # before the shas are hashed into a name
         digest = hashlib.sha256("".join(photo_shas).encode("ascii")).hexdigest()
         return self.root / event_id / f"v{len(photo_shas)}-{rendition.name}-{digest[:16]}.jpg"
 
@@ -120,10 +125,11 @@ class MontageCache:
         return draw(self.layout(photo_shas, rendition), picture)
 
     def _picture(self, sha: str, cell: Cell, rendition: Rendition) -> Image.Image:
-        data = self.files.read("photo", sha)
-        if hashlib.sha256(data).hexdigest() != sha:
-            # A damaged file would make this site's montage differ from every other site's.
-            raise ValueError(f"photo file {sha} does not match its name")
+        if rendition is not FULL:  # decoded before at this cell's scale: no file read or parsed
+            decoded = self._decoded.get((sha, drafted_size(self._size(sha), cell)))
+            if decoded is not None:
+                return fitted(decoded, cell, rendition)
+        data = self._read(sha)
         with opened(data, cell) as image:
             if rendition is FULL:  # one use each, and large: not worth keeping
                 image.load()
@@ -134,6 +140,22 @@ class MontageCache:
                 image.load()
                 decoded = self._decoded.put(key, image)
         return fitted(decoded, cell, rendition)
+
+    def _read(self, sha: str) -> bytes:
+        """The photo file's bytes, checked against its name when this process first reads it:
+        a damaged file would make this site's montage differ from every other site's. (Files
+        are written whole under their names, never changed: once right, right from then on.)"""
+        data = self.files.read("photo", sha)
+        with self._lock:
+            known = sha in self._verified
+        if not known:
+            if hashlib.sha256(data).hexdigest() != sha:
+                raise ValueError(f"photo file {sha} does not match its name")
+            with self._lock:
+                self._verified[sha] = None
+                while len(self._verified) > VERIFIED_KEPT:
+                    self._verified.popitem(last=False)
+        return data
 
     def _size(self, sha: str) -> tuple[int, int]:
         with self._lock:

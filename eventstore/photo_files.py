@@ -29,8 +29,7 @@ class PhotoFiles:
         """Where the file lives; the name is validated so it can never leave the root."""
         if kind not in _FOLDERS:
             raise ValueError(f"kind must be one of {sorted(_FOLDERS)}, not {kind!r}")
-        if not isinstance(sha256, str) or not _SHA256.fullmatch(sha256):
-            raise ValueError(f"not a lowercase hex sha256: {sha256!r}")
+        check_sha256(sha256)
         return self.root / _FOLDERS[kind] / f"{sha256}.jpg"
 
     def folders(self) -> list[Path]:
@@ -67,6 +66,12 @@ class PhotoFiles:
         ensure_dir(final.parent)
         write_atomically(final, data, durable=True)
         return final
+
+
+def check_sha256(name) -> None:
+    """ValueError unless `name` is a lowercase hex sha256 (so a path made of it stays put)."""
+    if not isinstance(name, str) or not _SHA256.fullmatch(name):
+        raise ValueError(f"not a lowercase hex sha256: {name!r}")
 
 
 def write_atomically(final: Path, data: bytes, *, durable: bool) -> None:

@@ -13,9 +13,12 @@ from eventstore.collage import (
     FULL,
     SCREEN,
     compose_collage,
+    drafted_size,
     layout_for,
+    opened,
     photo_size,
 )
+from eventstore.collage_layout import Cell
 from eventstore.imaging import normalize_upload
 from eventstore.montage import MontageCache
 from eventstore.photo_files import PhotoFiles
@@ -165,6 +168,28 @@ def test_screen_renditions_drawn_from_remembered_decodes_match_fresh_ones(tmp_pa
 
     for n in range(1, 11):  # each version after the last, as commits build them
         assert cache.get(EVENT_ID, shas[:n], SCREEN) == compose_collage(every_photo[:n], SCREEN), n
+
+
+@pytest.mark.parametrize("size", [(4000, 3000), (2000, 1500), (1537, 2049), (64, 48), (3, 1000), (8191, 17)])
+def test_the_size_a_photo_decodes_to_for_a_cell_is_known_from_its_size_as_pillow_drafts_it(size):
+    for cell_size in [(1, 1), (7, 5), (64, 48), (250, 190), (499, 377), (1000, 750), (2000, 1500), (4001, 3001)]:
+        cell = Cell(0, 0, 0, *cell_size)
+        out = BytesIO()
+        Image.new("RGB", size, (90, 120, 200)).save(out, "JPEG")
+        assert opened(out.getvalue(), cell).size == drafted_size(size, cell), (size, cell_size)
+
+
+def test_a_montage_drawn_again_reads_no_photo_it_has_decoded_at_that_scale(tmp_path, stored):
+    files, shas = stored
+    cache = MontageCache(tmp_path / "montages", files)
+    read, real_read = [], files.read
+    files.read = lambda kind, sha: (read.append(sha), real_read(kind, sha))[1]
+    first = cache.get(EVENT_ID, shas[:3], SCREEN)
+    assert sorted(read) == sorted(shas[:3])
+    read.clear()
+    cache.path(EVENT_ID, shas[:3], SCREEN).unlink()  # lost: drawn again
+    assert cache.get(EVENT_ID, shas[:3], SCREEN) == first
+    assert read == []
 
 
 def test_a_damaged_photo_file_is_refused_rather_than_drawn(tmp_path, stored, seven):
