@@ -7,6 +7,7 @@ import time
 from actors.role_actor import RoleActor
 from domain import participant
 from domain.aggregates import PhotoEvent
+from domain.messages import CheckedPrepare, Prepare
 
 
 class ParticipantActor(RoleActor):
@@ -19,4 +20,7 @@ class ParticipantActor(RoleActor):
     timer_obsolete = staticmethod(participant.timer_obsolete)
 
     def decide(self, state, message):
+        if isinstance(message, Prepare):  # which of the files it names this site lacks (disk I/O)
+            check = self.wiring.check_files
+            message = check(message) if check is not None else CheckedPrepare(message)
         return participant.step(state, message, self.wiring.config, time.time())

@@ -238,8 +238,8 @@ class Begin:
 
 @dataclass(frozen=True)
 class CheckedPrepare:
-    """A Prepare as a site hands it to its participant, with the sha256s of the files it names
-    that the site does not hold (the site looked: the participant does no I/O)."""
+    """A Prepare as the participant's step sees it, with the sha256s of the files it names
+    that the site does not hold (the actor looked before the step: the step does no I/O)."""
 
     prepare: Prepare
     missing: tuple[str, ...] = ()

@@ -187,7 +187,8 @@ class SiteService:
 
     def checked(self, prepare: Prepare) -> CheckedPrepare:
         """The prepare with the files it names that this site lacks (those it has are claimed,
-        so the sweep of unnamed files leaves them alone: eventstore.blob_sweep)."""
+        so the sweep of unnamed files leaves them alone: eventstore.blob_sweep). Called by the
+        participant actor (Wiring.check_files), in its turn: the claims are a few utime calls."""
         if not isinstance(prepare.payload, AddPhotos):
             return CheckedPrepare(prepare)
         missing = tuple(sha for kind, sha in blobs_of(prepare.payload.photos)
@@ -195,25 +196,19 @@ class SiteService:
         return CheckedPrepare(prepare, missing)
 
     def hand_over(self, message, answered) -> bool:
-        """The hot path of a protocol request from a site (maybe this one): a prepare that
-        names no photos, or a decision, goes straight to the participant actor, from any
-        thread, with no task or future on the loop; `answered` gets the actor's reply (Failed
-        if it failed) on the actor's thread. False for any other message: `dispatch` takes it."""
-        if isinstance(message, Decision):
+        """The hot path of a protocol request from a site (maybe this one): a prepare or a
+        decision goes straight to the participant actor, from any thread, with no task or
+        future on the loop (an upload's prepare is checked against this site's files by the
+        actor, `checked`); `answered` gets the actor's reply (Failed if it failed) on the
+        actor's thread. False for any other message: `dispatch` takes it."""
+        if isinstance(message, (Decision, Prepare)):
             self.actors.deliver(PARTICIPANT, message.event_id, message, answered)
-            return True
-        if isinstance(message, Prepare) and not isinstance(message.payload, AddPhotos):
-            self.actors.deliver(PARTICIPANT, message.event_id, CheckedPrepare(message), answered)
             return True
         return False
 
     async def dispatch(self, message):
         """A protocol request from a site (maybe this one); returns the reply message."""
-        if isinstance(message, Prepare):
-            checked = (await self.loop.run_in_executor(None, self.checked, message)
-                       if isinstance(message.payload, AddPhotos) else CheckedPrepare(message))
-            return await self.ask(PARTICIPANT, message.event_id, checked)
-        if isinstance(message, Decision):
+        if isinstance(message, (Prepare, Decision)):  # a prepare is checked by the actor
             return await self.ask(PARTICIPANT, message.event_id, message)
         if isinstance(message, Query):
             answer = await self.ask(PARTICIPANT, message.event_id, message)

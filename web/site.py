@@ -111,6 +111,7 @@ async def _run_site(app: web.Application):
         on_change=on_change,
         on_records=metrics.on_records,
         on_alarm=service.on_alarm,
+        check_files=service.checked,
     )
     capacity = settings.capacity
     service.actors = Actors(wiring, idle_s=capacity.actor_idle_s, max_running=capacity.max_actors,

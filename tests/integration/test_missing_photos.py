@@ -1,9 +1,12 @@
 """Two real sites in one process (aiohttp apps on 127.0.0.1, real SQLite, real actors), where a
 peer loses a photo file after it was shipped and before the prepare: it votes no
 (`missing_photos`, stored), the upload site ships again and the upload commits everywhere; a
-peer that keeps losing them makes the upload fail with a clear 503 and nothing changes."""
+peer that keeps losing them makes the upload fail with a clear 503 and nothing changes. An
+upload's prepare reaches the peer's participant on the hot path; the actor checks the files."""
 
 from __future__ import annotations
+
+import threading
 
 import pytest
 
@@ -73,3 +76,27 @@ async def test_a_peer_that_keeps_losing_the_photos_makes_the_upload_fail_with_50
     assert set(refusals(peer, event_id)) == {"missing_photos"}
     for site in (upload_site, peer):
         assert (await site.event_state(event_id)).photos == ()
+
+
+async def test_an_uploads_prepare_is_checked_by_the_participant_on_the_hot_path(two_sites):
+    upload_site, peer = two_sites
+    event_id = await upload_site.create_event("Picnic")
+    photo = normalize_upload(jpeg_bytes(320, 240), max_pixels=10_000_000)
+    dispatched, real_dispatch = [], peer.dispatch
+    claimed, real_claim = [], peer.files.claim
+
+    async def dispatch(message):
+        dispatched.append(type(message).__name__)
+        return await real_dispatch(message)
+
+    def claim(kind, sha):
+        claimed.append((kind, sha, threading.current_thread().name))
+        return real_claim(kind, sha)
+
+    peer.dispatch, peer.files.claim = dispatch, claim
+    await upload_site.uploads.add_photos(event_id, "ann", [photo])
+
+    assert "Prepare" not in dispatched  # no task, no executor hop: straight to the actor...
+    by_actor = [(kind, sha) for kind, sha, thread in claimed if thread.startswith("actors")]
+    assert ("photo", photo.sha256) in by_actor  # ...which looked at this site's files itself
+    assert [p.sha256 for p in (await peer.event_state(event_id)).photos] == [photo.sha256]
