@@ -51,6 +51,15 @@ class PhotoFiles:
                 return False
         return True
 
+    def keep(self, kind: str, sha256: str, data: bytes) -> bool:
+        """Store data under its sha256 (durably) unless the file is there already, in which case
+        it is claimed (its age starts again); whether it had to be written. ValueError if the
+        data is not what the name says."""
+        if self.claim(kind, sha256):
+            return False
+        self.write(kind, sha256, data)
+        return True
+
     def read(self, kind: str, sha256: str) -> bytes:
         """The file's bytes; FileNotFoundError when this site does not hold it."""
         return self.path(kind, sha256).read_bytes()

@@ -175,10 +175,15 @@ class SiteService:
         raise OutcomeUnknown()
 
     # --- site-to-site ---------------------------------------------------------------------------
-    async def store_file(self, kind: str, sha: str, data: bytes) -> None:
+    async def store_files(self, files: list[tuple[str, str, bytes]]) -> None:
+        """Each (kind, sha256, bytes) durably on disk here (one trip off the loop for all);
+        those already here are claimed (a fresh age: a transaction is about to name them)."""
+        def keep_all() -> None:
+            for kind, sha, data in files:
+                self.files.keep(kind, sha, data)
+
         try:
-            await self.loop.run_in_executor(None, self.files.write, kind, sha, data)
-            await self.loop.run_in_executor(None, self.files.claim, kind, sha)  # a fresh age
+            await self.loop.run_in_executor(None, keep_all)
         except OSError as e:  # full, read-only or failing disk: refuse, keep what we have
             problem = problem_of(e)
             self.store.health.failed(problem)

@@ -84,9 +84,8 @@ class Uploads:
         """Store the photos here, ship them to every site, then commit them everywhere (with
         whatever else is waiting for the event here); returns (metas, the version before them)."""
         self._check_open(await self.service.event_state(event_id))  # before any byte is shipped
-        for photo in photos:
-            await self.service.store_file("photo", photo.sha256, photo.jpeg)
-            await self.service.store_file("thumb", photo.thumb_sha256, photo.thumb)
+        await self.service.store_files([(kind, sha, data) for p in photos for kind, sha, data in
+                                        (("photo", p.sha256, p.jpeg), ("thumb", p.thumb_sha256, p.thumb))])
         await self.ship(photos)
         metas = tuple(
             PhotoMeta(uuid.uuid4().hex, p.sha256, p.thumb_sha256, user_id, self.service.site, name[:60])

@@ -175,11 +175,8 @@ def store_together(files, items: list[tuple[str, str, int]], body: bytes) -> lis
     stored, offset = [], 0
     for kind, sha, size in items:
         data, offset = body[offset:offset + size], offset + size
-        if files.claim(kind, sha):  # held already (its age starts again: it is about to be named)
-            stored.append(True)
-            continue
         try:
-            files.write(kind, sha, data)
+            files.keep(kind, sha, data)  # held already: claimed (it is about to be named)
         except ValueError:  # the bytes hash to another name: not kept
             stored.append(False)
             continue
