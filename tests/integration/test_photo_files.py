@@ -1,4 +1,5 @@
 import hashlib
+import os
 import threading
 
 import pytest
@@ -123,3 +124,18 @@ def test_threads_writing_the_same_file_at_once_all_succeed_with_one_file(tmp_pat
     assert errors == []
     assert [p.name for p in (tmp_path / "fresh" / "site-1" / "photos").iterdir()] == [f"{PHOTO_SHA}.jpg"]
     assert files.read("photo", PHOTO_SHA) == PHOTO
+
+
+def test_keep_writes_a_missing_file_and_claims_one_that_is_there(tmp_path):
+    files = PhotoFiles(tmp_path)
+    assert files.keep("photo", PHOTO_SHA, PHOTO) is True
+    path = files.path("photo", PHOTO_SHA)
+    old = path.stat().st_mtime - 3600
+    os.utime(path, (old, old))  # an hour old: the sweep's grace period would run out sooner
+
+    assert files.keep("photo", PHOTO_SHA, PHOTO) is False  # not written again...
+    assert path.stat().st_mtime > old + 3000  # ...but its age starts again
+    assert files.read("photo", PHOTO_SHA) == PHOTO
+    with pytest.raises(ValueError):
+        files.keep("thumb", PHOTO_SHA, b"not the photo")
+    assert not files.has("thumb", PHOTO_SHA)
