@@ -21,16 +21,18 @@ _SHA256 = re.compile(r"[0-9a-f]{64}")
 class PhotoFiles:
     def __init__(self, root: Path):
         self.root = Path(root)
+        self._folders = {kind: self.root / name for kind, name in _FOLDERS.items()}
         # Held while a file is claimed (its age refreshed) and while the sweep looks at a file's
         # age and removes it: so a claimed file is never removed as old (eventstore.blob_sweep).
         self.lock = threading.Lock()
 
     def path(self, kind: str, sha256: str) -> Path:
         """Where the file lives; the name is validated so it can never leave the root."""
-        if kind not in _FOLDERS:
+        folder = self._folders.get(kind)
+        if folder is None:
             raise ValueError(f"kind must be one of {sorted(_FOLDERS)}, not {kind!r}")
         check_sha256(sha256)
-        return self.root / _FOLDERS[kind] / f"{sha256}.jpg"
+        return folder / f"{sha256}.jpg"
 
     def folders(self) -> list[Path]:
         """The folders photos are written to (those that exist yet)."""
