@@ -82,18 +82,28 @@ def partition(ratios: Sequence[int], rows: int) -> list[int]:
     # Sum of (row_sum * rows - total)^2: the squared deviation, scaled to stay in integers.
     total = prefix[-1]
 
-    def cost(start: int, end: int) -> int:
-        return ((prefix[end] - prefix[start]) * rows - total) ** 2
-
-    # best[k][i]: least cost of putting the first i photos in k rows; cut[k][i]: where row k starts
+    # best[k][i]: least cost of putting the first i photos in k rows; cut[k][i]: where row k
+    # starts. This runs at every montage build, so the last row's start j is tried from the
+    # nearest back: once that row is longer than the mean and its cost alone exceeds the best
+    # found, every earlier j costs more still (all costs are squares): the rest are skipped.
+    # Ties go to the earliest cut, as with every j tried: the same layout, deterministic.
     impossible = None
     best = [[impossible] * (n + 1) for _ in range(rows + 1)]
     cut = [[0] * (n + 1) for _ in range(rows + 1)]
     best[0][0] = 0
     for k in range(1, rows + 1):
+        before, here, cuts = best[k - 1], best[k], cut[k]
         for i in range(k, n - (rows - k) + 1):
-            choices = ((best[k - 1][j] + cost(j, i), j) for j in range(k - 1, i) if best[k - 1][j] is not None)
-            best[k][i], cut[k][i] = min(choices)  # ties go to the earlier cut: deterministic
+            end_sum, least, at = prefix[i], None, 0
+            # before[j] is set where k - 1 rows can hold j photos (the 0th "row": j = 0 only)
+            for j in range(min(i - 1, n - rows + k - 1) if k > 1 else 0, k - 2, -1):
+                over = (end_sum - prefix[j]) * rows - total
+                if least is not None and over > 0 and over * over > least:
+                    break
+                c = before[j] + over * over
+                if least is None or c <= least:  # j only decreases: a tie takes the earlier cut
+                    least, at = c, j
+            here[i], cuts[i] = least, at
     counts = []
     end = n
     for k in range(rows, 0, -1):

@@ -127,3 +127,31 @@ def test_any_photo_sizes_give_a_sound_layout_within_the_bounds(sizes):
     for layout in (keepsake(sizes), screen(sizes)):
         assert_sound(layout, sizes)
         assert layout.long_edge <= 8192 and layout.width * layout.height <= 32_000_000
+
+
+def every_cut_tried(ratios, rows):
+    """The partition as first written: every start of the last row tried, the least (cost, start)
+    kept. What the pruned search in collage_layout.partition must give, ties included."""
+    n, prefix = len(ratios), [0]
+    for ratio in ratios:
+        prefix.append(prefix[-1] + ratio)
+    total = prefix[-1]
+    best = [[None] * (n + 1) for _ in range(rows + 1)]
+    cut = [[0] * (n + 1) for _ in range(rows + 1)]
+    best[0][0] = 0
+    for k in range(1, rows + 1):
+        for i in range(k, n - (rows - k) + 1):
+            best[k][i], cut[k][i] = min((best[k - 1][j] + ((prefix[i] - prefix[j]) * rows - total) ** 2, j)
+                                        for j in range(k - 1, i) if best[k - 1][j] is not None)
+    counts, end = [], n
+    for k in range(rows, 0, -1):
+        counts.append(end - cut[k][end])
+        end = cut[k][end]
+    return counts[::-1]
+
+
+@given(st.lists(st.sampled_from([ONE // 3, ONE * 3 // 4, ONE, ONE * 4 // 3, ONE * 16 // 9, 5 * ONE]), min_size=1, max_size=40)
+       | st.lists(st.integers(1, 8 * ONE), min_size=1, max_size=40), st.data())
+def test_the_pruned_partition_is_the_one_every_cut_tried_gives_ties_included(ratios, data):
+    rows = data.draw(st.integers(1, len(ratios)))
+    assert partition(ratios, rows) == every_cut_tried(ratios, rows)
