@@ -191,19 +191,28 @@ async def test_a_blob_of_a_group_already_held_is_answered_complete(client):
     assert (await resp.json()) == {"complete": [True, True]}
 
 
-@pytest.mark.parametrize("items, body", [
-    ([("photo", PHOTO_SHA, len(PHOTO))], PHOTO[:-1]),  # fewer bytes than named
-    ([("photo", PHOTO_SHA, len(PHOTO))], PHOTO + b"x"),  # more
-    ([("photo", PHOTO_SHA, 70_000)], b"x" * 70_000),  # larger than a blob sent together may be
-    ([("video", PHOTO_SHA, len(PHOTO))], PHOTO),  # no such kind
-    ([("photo", "../../etc", len(PHOTO))], PHOTO),  # not a sha256
-    ([("photo", PHOTO_SHA, len(PHOTO))] * 17, PHOTO * 17),  # too many
+@pytest.mark.parametrize("items, body, status", [
+    ([("photo", PHOTO_SHA, len(PHOTO))], PHOTO[:-1], 400),  # fewer bytes than named
+    ([("photo", PHOTO_SHA, len(PHOTO))], PHOTO + b"x", 413),  # more
+    ([("photo", PHOTO_SHA, 70_000)], b"x" * 70_000, 413),  # larger than a blob sent together may be
+    ([("photo", PHOTO_SHA, 0)], b"", 400),  # empty
+    ([("video", PHOTO_SHA, len(PHOTO))], PHOTO, 400),  # no such kind
+    ([("photo", "../../etc", len(PHOTO))], PHOTO, 400),  # not a sha256
+    ([("photo", PHOTO_SHA, len(PHOTO))] * 17, PHOTO * 17, 400),  # too many
 ])
-async def test_a_malformed_group_is_refused_and_nothing_is_kept(client, items, body):
+async def test_a_malformed_group_is_refused_and_nothing_is_kept(client, items, body, status):
     resp = await put_together(client, items, body)
-    assert resp.status == 400
+    assert resp.status == status
     assert (await resp.json())["error"] == "invalid_request"
     assert not files(client).has("photo", PHOTO_SHA)
+
+
+async def test_a_group_whose_items_are_not_kind_sha_size_is_refused(client):
+    for raw in ("photo", "photo:abc", f"photo:{PHOTO_SHA}:x", f"photo:{PHOTO_SHA}:-1", ""):
+        path = "/internal/v1/blobs?items=" + raw
+        resp = await client.put(path, data=b"x", headers=signed("PUT", path))
+        assert resp.status == 400, raw
+        assert (await resp.json())["error"] == "invalid_request"
 
 
 async def test_an_unsigned_group_gets_401_and_nothing_is_kept(client):

@@ -165,8 +165,8 @@ def parse_items(raw: str) -> list[tuple[str, str, int]]:
         items.append((kind, sha, int(size)))
     if not 1 <= len(items) <= TOGETHER_ITEMS:
         raise ValueError(f"name 1 to {TOGETHER_ITEMS} blobs")
-    if any(not 0 < size <= TOGETHER_BYTES for _, _, size in items):
-        raise ValueError(f"a blob sent together is 1 to {TOGETHER_BYTES} bytes")
+    if any(size <= 0 for _, _, size in items):
+        raise ValueError("a blob has at least one byte")
     return items
 
 
@@ -194,9 +194,13 @@ async def put_blobs(request: web.Request) -> web.Response:
             receiver.parts.part_path(kind, sha)  # ValueError unless a kind and a sha256
     except (KeyError, ValueError) as e:
         return _refused(400, "invalid_request", f"Name the blobs as kind:sha256:size,... ({e}).")
+    if any(size > TOGETHER_BYTES for _, _, size in items):  # over this route's cap: 413
+        return _refused(413, "invalid_request", f"A blob sent together is at most {TOGETHER_BYTES} "
+                                                "bytes; send a larger one alone.")
     total = sum(size for _, _, size in items)
     if request.content_length is not None and request.content_length != total:
-        return _refused(400, "invalid_request", f"The body must be the {total} bytes named.")
+        return _refused(413 if request.content_length > total else 400, "invalid_request",
+                        f"The body must be the {total} bytes named.")
     body = bytearray()
     try:
         async with asyncio.timeout(receiver.settings.protocol.blob_stall_s):
