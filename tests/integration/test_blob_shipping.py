@@ -136,6 +136,27 @@ async def test_small_blobs_a_peer_would_not_take_together_go_alone(client, tmp_p
     assert files.read("photo", tiny_sha) == tiny and files.read("thumb", SMALL_SHA) == SMALL
 
 
+async def test_a_small_blob_goes_with_its_length_and_a_large_one_streamed(client, tmp_path):
+    # A chunked body's last write can fail after the peer answered (its connection reset or
+    # closed): aiohttp then leaves that failure in a task nobody reads. Bytes with a length
+    # leave nothing to write once answered; only large blobs are streamed.
+    sender = shipper(tmp_path, client.session, peer_url(client))
+    bodies, real_put = [], client.session.put
+
+    def put(url, *, data, **kwargs):
+        bodies.append(type(data).__name__)
+        return real_put(url, data=data, **kwargs)
+
+    client.session.put = put
+    try:
+        await sender.ship([("thumb", SMALL_SHA)], (0, 1))
+        await sender.ship([("thumb", SMALL_SHA)], (0, 1))  # held already: answered, body drained
+        await sender.ship([("photo", SHA)], (0, 1))
+    finally:
+        client.session.put = real_put
+    assert bodies == ["bytes", "bytes", "async_generator"]
+
+
 async def test_a_small_blob_the_peer_holds_is_answered_complete_and_a_cut_one_resumes(client, tmp_path):
     sender = shipper(tmp_path, client.session, peer_url(client))
     await sender.ship([("thumb", SMALL_SHA)], (0, 1))

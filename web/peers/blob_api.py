@@ -118,9 +118,13 @@ async def _receive(request, receiver: BlobReceiver, kind, sha, offset, size, sta
     loop = asyncio.get_running_loop()
     parts = receiver.parts
     held = await loop.run_in_executor(None, parts.held, kind, sha)
-    if held.complete:
-        return web.json_response({"complete": True, "held": held.size}, status=201)
-    if offset > held.size:
+    if held.complete or offset > held.size:
+        # Answered without the bytes. A small body (a blob sent without asking first) is read
+        # and dropped first, so the sender finishes writing it and the connection stays usable.
+        if size - offset <= TOGETHER_BYTES:
+            await _drain(request, size - offset, stall_s)
+        if held.complete:
+            return web.json_response({"complete": True, "held": held.size}, status=201)
         return _refused(409, "offset_past_held", f"Only {held.size} bytes are held.", held=held.size)
     part = await loop.run_in_executor(None, parts.open_at, kind, sha, offset)
     received, pending = offset, []
@@ -220,6 +224,15 @@ async def put_blobs(request: web.Request) -> web.Response:
         receiver.health.failed(problem)
         return _refused(503, "storage_unavailable", f"This site cannot store photos now ({problem}).")
     return web.json_response({"complete": stored}, status=201)
+
+
+async def _drain(request: web.Request, most: int, stall_s: float) -> None:
+    """Read and drop up to `most` bytes of the body (within the stall timeout)."""
+    left = most + 1
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(stall_s):
+            while left > 0 and (chunk := await request.content.read(min(left, 65536))):
+                left -= len(chunk)
 
 
 def setup_blob_routes(app: web.Application) -> None:
