@@ -161,8 +161,9 @@ async def _receive(request, receiver: BlobReceiver, kind, sha, offset, size, sta
 
 
 def parse_items(raw: str) -> list[tuple[str, str, int]]:
-    """`kind:sha256:size,...` as (kind, sha256, size); ValueError unless each names a kind, a
-    sha256 and a size up to TOGETHER_BYTES, and there are 1 to TOGETHER_ITEMS of them."""
+    """`kind:sha256:size,...` as (kind, sha256, size); ValueError unless each has three parts,
+    the size a positive integer, and there are 1 to TOGETHER_ITEMS of them (the kinds and names
+    are checked by the caller, the sizes against the route's cap too)."""
     items = []
     for item in raw.split(","):
         kind, sha, size = item.split(":")
