@@ -26,6 +26,8 @@ BLOB = os.urandom(700_000)
 SHA = hashlib.sha256(BLOB).hexdigest()
 SMALL = os.urandom(SEND_AT_ONCE)  # a thumbnail's size: sent without asking first
 SMALL_SHA = hashlib.sha256(SMALL).hexdigest()
+TINY = os.urandom(2000)  # a tiny upload's photo: it goes with its thumbnail (SMALL)
+TINY_SHA = hashlib.sha256(TINY).hexdigest()
 
 
 def shipper(tmp_path, session, peer_url: str, stall_s: float = 2.0) -> BlobShipper:
@@ -34,6 +36,7 @@ def shipper(tmp_path, session, peer_url: str, stall_s: float = 2.0) -> BlobShipp
     files = PhotoFiles(tmp_path / "sender")
     files.write("photo", SHA, BLOB)
     files.write("thumb", SMALL_SHA, SMALL)
+    files.write("photo", TINY_SHA, TINY)
     return BlobShipper(settings, 1, files, lambda: session)
 
 
@@ -100,9 +103,6 @@ async def test_a_small_blob_goes_in_one_request_and_a_large_one_asks_first(clien
 
 async def test_the_small_blobs_of_an_upload_go_to_a_peer_in_one_request(client, tmp_path):
     sender = shipper(tmp_path, client.session, peer_url(client))
-    tiny = os.urandom(2000)
-    tiny_sha = hashlib.sha256(tiny).hexdigest()
-    sender.files.write("photo", tiny_sha, tiny)
     seen = counted(sender)
     together, real_together = [], sender._put_together
 
@@ -111,18 +111,15 @@ async def test_the_small_blobs_of_an_upload_go_to_a_peer_in_one_request(client, 
         return await real_together(site, items)
 
     sender._put_together = put_together
-    await sender.ship([("photo", tiny_sha), ("thumb", SMALL_SHA), ("photo", SHA)], (0, 1))
+    await sender.ship([("photo", TINY_SHA), ("thumb", SMALL_SHA), ("photo", SHA)], (0, 1))
     assert together == [["photo", "thumb"]]
     assert seen == ["GET", "PUT 0"]  # only the large one, alone
     files = client.server.app[SERVICE].files
-    assert files.read("photo", tiny_sha) == tiny and files.read("thumb", SMALL_SHA) == SMALL
+    assert files.read("photo", TINY_SHA) == TINY and files.read("thumb", SMALL_SHA) == SMALL
 
 
 async def test_small_blobs_a_peer_would_not_take_together_go_alone(client, tmp_path):
     sender = shipper(tmp_path, client.session, peer_url(client))
-    tiny = os.urandom(2000)
-    tiny_sha = hashlib.sha256(tiny).hexdigest()
-    sender.files.write("photo", tiny_sha, tiny)
     real_together = sender._put_together
 
     async def refused_together(site, items):  # as a peer that lacks the route, say
@@ -130,10 +127,10 @@ async def test_small_blobs_a_peer_would_not_take_together_go_alone(client, tmp_p
 
     sender._put_together = refused_together
     seen = counted(sender)
-    await sender.ship([("photo", tiny_sha), ("thumb", SMALL_SHA)], (0, 1))
+    await sender.ship([("photo", TINY_SHA), ("thumb", SMALL_SHA)], (0, 1))
     assert seen == ["PUT 0", "PUT 0"]
     files = client.server.app[SERVICE].files
-    assert files.read("photo", tiny_sha) == tiny and files.read("thumb", SMALL_SHA) == SMALL
+    assert files.read("photo", TINY_SHA) == TINY and files.read("thumb", SMALL_SHA) == SMALL
 
 
 async def test_a_small_blob_goes_with_its_length_and_a_large_one_streamed(client, tmp_path):
