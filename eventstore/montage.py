@@ -56,7 +56,7 @@ class MontageCache:
         self._decoded = _DecodedPhotos(decoded_budget)
         self._sizes: OrderedDict[str, tuple[int, int]] = OrderedDict()
         self._verified: OrderedDict[str, None] = OrderedDict()  # files read whole and checked
-        self._lock = threading.Lock()  # guards the two tables below and self._sizes
+        self._lock = threading.Lock()  # guards the two tables below, self._sizes and self._verified
         self._building: dict[Path, threading.Lock] = {}
         self._waiters: dict[Path, int] = {}
         self._full_builds = threading.Semaphore(1)

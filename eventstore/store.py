@@ -1,10 +1,11 @@
 """One site's event store: the eventsourcing library over embedded SQLite (or any SQLAlchemy URL).
 
 Saves are grouped: those that arrive together (`save`), or that actors queued since the last
-flush (`save_later`, `flush`), go in one database transaction; on SQLite that is a WAL commit with
-synchronous=FULL (set on every connection and checked at start, see eventstore.durable), so a
-save reported done is on disk (a "forced write" in two-phase-commit terms). Every call into the store passes its guard:
-storage trouble leaves here as StorageUnavailable, in words, and shows in `health`.
+flush (`save_later`, `flush`), go in one database transaction; on SQLite that is a WAL commit
+with synchronous=FULL (set on every connection and checked at start, see eventstore.durable), so
+a save reported done is on disk (a "forced write" in two-phase-commit terms). Every call into
+the store passes its guard: storage trouble leaves here as StorageUnavailable, in words, and
+shows in `health`.
 """
 
 from __future__ import annotations

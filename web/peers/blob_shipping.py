@@ -85,11 +85,11 @@ class BlobShipper:
                 stored = set()
             blobs = [blob for blob in blobs if blob not in stored]
         for kind, sha in blobs:
-            await self.ship_one(site, kind, sha)
+            await self.ship_one(site, kind, sha, sizes[kind, sha])
 
-    async def ship_one(self, site: int, kind: str, sha: str) -> None:
-        """Until the peer holds the blob; raises once it took no byte more for blob_stall_s."""
-        size = self.files.path(kind, sha).stat().st_size
+    async def ship_one(self, site: int, kind: str, sha: str, size: int) -> None:
+        """Until the peer holds the blob (of `size` bytes); raises once it took no byte more
+        for blob_stall_s."""
         most, progressed, attempt = -1, time.monotonic(), 0
         ask = size > SEND_AT_ONCE  # after a first attempt, always: it resumes where the peer is
         while True:
