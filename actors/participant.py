@@ -7,7 +7,7 @@ import time
 from actors.role_actor import RoleActor
 from domain import participant
 from domain.aggregates import PhotoEvent
-from domain.messages import CheckedPrepare, Prepare
+from domain.messages import Prepare
 
 
 class ParticipantActor(RoleActor):
@@ -21,6 +21,5 @@ class ParticipantActor(RoleActor):
 
     def decide(self, state, message):
         if isinstance(message, Prepare):  # which of the files it names this site lacks (disk I/O)
-            check = self.wiring.check_files
-            message = check(message) if check is not None else CheckedPrepare(message)
+            message = self.wiring.check_files(message)
         return participant.step(state, message, self.wiring.config, time.time())

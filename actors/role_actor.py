@@ -17,6 +17,7 @@ from actors.crash import STEP_NAMES, CrashPoints
 from actors.pool import ActorPool, PooledActor
 from domain.config import SiteConfig
 from domain.errors import OutcomeUnknown, PhotoSessionError, SiteUnreachable, StorageUnavailable
+from domain.messages import CheckedPrepare
 from domain.step import Alarm
 from eventstore.repeated_log import RepeatedLog
 
@@ -93,9 +94,9 @@ class Wiring:
     # (event, role, records just stored, the state they lead to): what the site counts
     on_records: Callable[[str, str, tuple, Any], None] = lambda event_id, role, records, state: None
     on_alarm: Callable[[Alarm], None] = lambda alarm: None  # what must never happen did
-    # An upload's prepare as the participant sees it: with the files it names that this site
-    # lacks (those it holds are claimed). None: every file is held (wirings without files).
-    check_files: Callable[[Any], Any] | None = None
+    # A prepare as the participant's step sees it: with the files it names that this site lacks
+    # (those it holds are claimed). By default every file is held (wirings without files).
+    check_files: Callable[[Any], Any] = CheckedPrepare
     failures: RepeatedLog = field(default_factory=lambda: RepeatedLog(log))
 
 
