@@ -9,8 +9,9 @@ Two threads asking for the same missing file wait for one build rather than maki
 renditions (the large canvases) are built one at a time per site, which bounds the memory.
 Builds run on the cache's own threads (`pool`), so a queue of keepsakes to draw never holds up
 the default executor's threads, which the site's store and files need.
-The screen rendition is rebuilt at every commit, with all but the new photo seen before, so
-the photos decoded for it are kept in a small LRU bounded by bytes, found again without reading
+The screen rendition is rebuilt at every commit, with all but the new photo seen before; it
+takes a cell from the photo's thumbnail where the thumbnail covers it (eventstore.collage), so
+its name covers the thumbnails too (`thumb_shas`). The photos and thumbnails decoded for it are kept in a small LRU bounded by bytes, found again without reading
 or parsing their files (the size a JPEG decodes to at a cell's scale is known from its header),
 and each photo file's bytes are checked against its name once per process, when first read.
 """
@@ -31,6 +32,7 @@ from PIL import Image
 from eventstore.collage import (
     FULL,
     Rendition,
+    covers,
     draw,
     drafted_size,
     fitted,
@@ -71,27 +73,38 @@ class MontageCache:
                 self._pools[rendition.name] = ThreadPoolExecutor(workers, f"montage-{rendition.name}")
             return self._pools[rendition.name]
 
-    def path(self, event_id: str, photo_shas: Sequence[str], rendition: Rendition) -> Path:
+    def path(self, event_id: str, photo_shas: Sequence[str], rendition: Rendition,
+             thumb_shas: Sequence[str] = ()) -> Path:
+        """The montage's file: named by its version, its rendition and a digest of what it is
+        drawn from (the photos, and for the screen rendition their thumbnails if given)."""
         if not isinstance(event_id, str) or not _EVENT_ID.fullmatch(event_id):
             raise ValueError(f"not an event id: {event_id!r}")
-        for sha in photo_shas:
+        for sha in (*photo_shas, *thumb_shas):
             check_sha256(sha)  # before the shas are hashed into a name
-        digest = hashlib.sha256("".join(photo_shas).encode("ascii")).hexdigest()
+        sources = "".join(photo_shas)
+        if rendition is not FULL and thumb_shas:
+            if len(thumb_shas) != len(photo_shas):
+                raise ValueError("one thumbnail per photo")
+            sources += "+" + "".join(thumb_shas)
+        digest = hashlib.sha256(sources.encode("ascii")).hexdigest()
         return self.root / event_id / f"v{len(photo_shas)}-{rendition.name}-{digest[:16]}.jpg"
 
-    def has(self, event_id: str, photo_shas: Sequence[str], rendition: Rendition) -> bool:
-        return self.path(event_id, photo_shas, rendition).is_file()
+    def has(self, event_id: str, photo_shas: Sequence[str], rendition: Rendition,
+            thumb_shas: Sequence[str] = ()) -> bool:
+        return self.path(event_id, photo_shas, rendition, thumb_shas).is_file()
 
-    def cached(self, event_id: str, photo_shas: Sequence[str], rendition: Rendition) -> bytes | None:
+    def cached(self, event_id: str, photo_shas: Sequence[str], rendition: Rendition,
+               thumb_shas: Sequence[str] = ()) -> bytes | None:
         """The montage's bytes if its file is there, else None (nothing is built)."""
         try:
-            return self.path(event_id, photo_shas, rendition).read_bytes()
+            return self.path(event_id, photo_shas, rendition, thumb_shas).read_bytes()
         except FileNotFoundError:
             return None
 
-    def get(self, event_id: str, photo_shas: Sequence[str], rendition: Rendition = FULL) -> bytes:
+    def get(self, event_id: str, photo_shas: Sequence[str], rendition: Rendition = FULL,
+            thumb_shas: Sequence[str] = ()) -> bytes:
         """Montage version len(photo_shas) of the event, from disk or freshly composed."""
-        target = self.path(event_id, photo_shas, rendition)
+        target = self.path(event_id, photo_shas, rendition, thumb_shas)
         try:
             return target.read_bytes()
         except FileNotFoundError:
@@ -103,9 +116,9 @@ class MontageCache:
                 pass
             if rendition is FULL:
                 with self._full_builds:
-                    montage = self._compose(photo_shas, rendition)
+                    montage = self._compose(photo_shas, rendition, thumb_shas)
             else:
-                montage = self._compose(photo_shas, rendition)
+                montage = self._compose(photo_shas, rendition, thumb_shas)
             try:
                 target.parent.mkdir(parents=True, exist_ok=True)
                 # Derived data: no fsync; a montage lost in a crash is composed again.
@@ -118,18 +131,24 @@ class MontageCache:
         """Where each photo goes (and so the image's size), without drawing anything."""
         return layout_for([self._size(sha) for sha in photo_shas], rendition)
 
-    def _compose(self, photo_shas: Sequence[str], rendition: Rendition) -> bytes:
+    def _compose(self, photo_shas: Sequence[str], rendition: Rendition, thumb_shas: Sequence[str]) -> bytes:
+        if rendition is FULL:  # the keepsake: always the photos themselves
+            thumb_shas = ()
+
         def picture(cell: Cell) -> Image.Image:
-            return self._picture(photo_shas[cell.index], cell, rendition)
+            kind, sha = "photo", photo_shas[cell.index]
+            if thumb_shas and covers(self._size(thumb_shas[cell.index], "thumb"), cell):
+                kind, sha = "thumb", thumb_shas[cell.index]
+            return self._picture(kind, sha, cell, rendition)
 
         return draw(self.layout(photo_shas, rendition), picture)
 
-    def _picture(self, sha: str, cell: Cell, rendition: Rendition) -> Image.Image:
+    def _picture(self, kind: str, sha: str, cell: Cell, rendition: Rendition) -> Image.Image:
         if rendition is not FULL:  # decoded before at this cell's scale: no file read or parsed
-            decoded = self._decoded.get((sha, drafted_size(self._size(sha), cell)))
+            decoded = self._decoded.get((sha, drafted_size(self._size(sha, kind), cell)))
             if decoded is not None:
                 return fitted(decoded, cell, rendition)
-        data = self._read(sha)
+        data = self._read(kind, sha)
         with opened(data, cell) as image:
             if rendition is FULL:  # one use each, and large: not worth keeping
                 image.load()
@@ -141,27 +160,27 @@ class MontageCache:
                 decoded = self._decoded.put(key, image)
         return fitted(decoded, cell, rendition)
 
-    def _read(self, sha: str) -> bytes:
+    def _read(self, kind: str, sha: str) -> bytes:
         """The photo file's bytes, checked against its name when this process first reads it:
         a damaged file would make this site's montage differ from every other site's. (Files
         are written whole under their names, never changed: once right, right from then on.)"""
-        data = self.files.read("photo", sha)
+        data = self.files.read(kind, sha)
         with self._lock:
             known = sha in self._verified
         if not known:
             if hashlib.sha256(data).hexdigest() != sha:
-                raise ValueError(f"photo file {sha} does not match its name")
+                raise ValueError(f"{kind} file {sha} does not match its name")
             with self._lock:
                 self._verified[sha] = None
                 while len(self._verified) > VERIFIED_KEPT:
                     self._verified.popitem(last=False)
         return data
 
-    def _size(self, sha: str) -> tuple[int, int]:
+    def _size(self, sha: str, kind: str = "photo") -> tuple[int, int]:
         with self._lock:
             size = self._sizes.get(sha)
         if size is None:
-            size = photo_size(self.files.path("photo", sha))
+            size = photo_size(self.files.path(kind, sha))
             with self._lock:
                 self._sizes[sha] = size
                 while len(self._sizes) > SIZES_KEPT:

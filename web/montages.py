@@ -53,7 +53,7 @@ class Montages:
         builds = []
         for version, rendition in wanted:
             shas = _shas(state, version)
-            if shas and not self.cache.has(state.event_id, shas, rendition):
+            if shas and not self.cache.has(state.event_id, shas, rendition, _thumbs(state, version)):
                 builds.append(self.loop.run_in_executor(self.cache.pool(rendition), self.build,
                                                         state, version, rendition))
         if builds:
@@ -93,13 +93,13 @@ class Montages:
 
     def build(self, state: EventState, version: int, rendition: Rendition = FULL) -> bytes:
         """On a montage thread: the montage of `version`, from its file or drawn."""
-        return self.cache.get(state.event_id, _shas(state, version), rendition)
+        return self.cache.get(state.event_id, _shas(state, version), rendition, _thumbs(state, version))
 
     async def bytes(self, state: EventState, version: int, rendition: Rendition = FULL) -> bytes:
         """The montage from its file, or built on the montage threads."""
         self._served(state.event_id)
         data = await self.loop.run_in_executor(None, self.cache.cached, state.event_id,
-                                               _shas(state, version), rendition)
+                                               _shas(state, version), rendition, _thumbs(state, version))
         if data is not None:
             return data
         return await self.loop.run_in_executor(self.cache.pool(rendition), self.build, state, version, rendition)
@@ -112,3 +112,7 @@ class Montages:
 
 def _shas(state: EventState, version: int) -> list[str]:
     return [p.sha256 for p in state.photos[:version]]
+
+
+def _thumbs(state: EventState, version: int) -> list[str]:
+    return [p.thumb_sha256 for p in state.photos[:version]]

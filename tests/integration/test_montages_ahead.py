@@ -50,11 +50,11 @@ async def test_versions_committed_while_a_montage_is_built_ahead_are_skipped_and
     release.set()
 
     state = await site.event_state(event_id)
-    shas = [p.sha256 for p in state.photos]
+    shas, thumbs = [p.sha256 for p in state.photos], [p.thumb_sha256 for p in state.photos]
     deadline = time.monotonic() + 10
-    while not site.montages.cache.has(event_id, shas, SCREEN):
+    while not site.montages.cache.has(event_id, shas, SCREEN, thumbs):
         assert time.monotonic() < deadline, f"version 5 never built ahead (built: {built})"
         await asyncio.sleep(0.02)
     assert built == [1, 5]
-    assert not site.montages.cache.has(event_id, shas[:3], SCREEN)
+    assert not site.montages.cache.has(event_id, shas[:3], SCREEN, thumbs[:3])
     assert (await site.montages.bytes(state, 3, SCREEN)).startswith(b"\xff\xd8")  # built on request

@@ -154,11 +154,11 @@ def test_exif_orientation_6_turns_a_400x200_image_into_200x400_with_its_left_sid
 
 
 def test_the_thumbnail_is_turned_upright_too():
-    upload = images.jpeg_bytes(400, 200, orientation=6)
+    upload = images.jpeg_bytes(1200, 600, orientation=6)
 
     thumb = decoded(normalize_upload(upload, max_pixels=MAX_PIXELS).thumb)
 
-    assert thumb.size == (128, 256)
+    assert thumb.size == (256, 512)
 
 
 def test_the_stored_photo_and_thumbnail_carry_no_exif_gps_or_comment():
@@ -188,7 +188,7 @@ def test_the_same_upload_always_gives_byte_identical_outputs():
 
 @pytest.mark.parametrize(
     "size, thumb_size",
-    [((1000, 300), (256, 77)), ((300, 1000), (77, 256)), ((512, 512), (256, 256)), ((100, 60), (100, 60))],
+    [((2000, 600), (512, 154)), ((600, 2000), (154, 512)), ((1024, 1024), (512, 512)), ((100, 60), (100, 60))],
 )
 def test_the_thumbnail_fits_the_cell_and_keeps_the_aspect_ratio(size, thumb_size):
     photo = normalize_upload(images.png_bytes(*size), max_pixels=MAX_PIXELS)

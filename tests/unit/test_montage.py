@@ -13,13 +13,14 @@ from eventstore.collage import (
     FULL,
     SCREEN,
     compose_collage,
+    covers,
     drafted_size,
     layout_for,
     opened,
     photo_size,
 )
 from eventstore.collage_layout import Cell
-from eventstore.imaging import normalize_upload
+from eventstore.imaging import NormalizedPhoto, normalize_upload
 from eventstore.montage import MontageCache
 from eventstore.photo_files import PhotoFiles
 from tests import images
@@ -31,13 +32,22 @@ COLOURS = [(200, 40, 40), (40, 200, 40), (40, 40, 200), (200, 200, 40), (200, 40
 SIZES = [(800, 600), (600, 800), (800, 600), (800, 600), (600, 800), (800, 600), (600, 800)]
 
 
-def stored_photos(n: int) -> list[bytes]:
-    """n distinct stored photos (as normalize_upload keeps them), landscape and portrait mixed."""
+def normalized(n: int) -> list[NormalizedPhoto]:
+    """n distinct uploads as normalize_upload keeps them, landscape and portrait mixed."""
     return [
-        normalize_upload(images.png_bytes(*SIZES[i % len(SIZES)], color=COLOURS[i % len(COLOURS)]),
-                         max_pixels=10**7).jpeg
+        normalize_upload(images.png_bytes(*SIZES[i % len(SIZES)], color=colour(i)), max_pixels=10**7)
         for i in range(n)
     ]
+
+
+def colour(i: int) -> tuple[int, int, int]:
+    """Photo i's colour: COLOURS in turn, a shade lighter each time round (so no two alike)."""
+    return tuple(c + 8 * (i // len(COLOURS)) for c in COLOURS[i % len(COLOURS)])
+
+
+def stored_photos(n: int) -> list[bytes]:
+    """n distinct stored photos."""
+    return [photo.jpeg for photo in normalized(n)]
 
 
 def decoded(data: bytes) -> Image.Image:
@@ -170,6 +180,76 @@ def test_screen_renditions_drawn_from_remembered_decodes_match_fresh_ones(tmp_pa
         assert cache.get(EVENT_ID, shas[:n], SCREEN) == compose_collage(every_photo[:n], SCREEN), n
 
 
+@pytest.fixture(scope="module")
+def twenty():
+    return normalized(20)
+
+
+@pytest.fixture
+def stored_with_thumbs(tmp_path, twenty):
+    """A PhotoFiles holding twenty photos and their thumbnails."""
+    files = PhotoFiles(tmp_path / "files")
+    for photo in twenty:
+        files.write("photo", photo.sha256, photo.jpeg)
+        files.write("thumb", photo.thumb_sha256, photo.thumb)
+    return files
+
+
+def test_screen_renditions_drawn_with_thumbnails_match_compose_collage(tmp_path, twenty, stored_with_thumbs):
+    cache = MontageCache(tmp_path / "montages", stored_with_thumbs)
+    shas, thumb_shas = [p.sha256 for p in twenty], [p.thumb_sha256 for p in twenty]
+    jpegs, thumbs = [p.jpeg for p in twenty], [p.thumb for p in twenty]
+
+    for n in range(1, 21):  # each version after the last, as commits build them
+        assert cache.get(EVENT_ID, shas[:n], SCREEN, thumb_shas[:n]) == compose_collage(jpegs[:n], SCREEN, thumbs[:n]), n
+
+    collage = decoded(cache.get(EVENT_ID, shas, SCREEN, thumb_shas))
+    layout = cache.layout(shas, SCREEN)
+    assert collage.size == (layout.width, layout.height)
+    for row in layout.rows:
+        for cell in row:
+            centre = (cell.x + cell.width // 2, cell.y + cell.height // 2)
+            assert close_to(collage.getpixel(centre), colour(cell.index)), cell
+
+
+KINDS_READ = {1: {"photo"}, 4: {"photo"}, 10: {"photo", "thumb"}, 20: {"thumb"}}
+
+
+@pytest.mark.parametrize("count", sorted(KINDS_READ))
+def test_a_screen_cell_is_drawn_from_the_thumbnail_exactly_where_the_thumbnail_covers_it(tmp_path, twenty,
+                                                                                       stored_with_thumbs, count):
+    files = stored_with_thumbs
+    read, real_read = [], files.read
+    files.read = lambda kind, sha: (read.append((kind, sha)), real_read(kind, sha))[1]
+    photos = twenty[:count]
+
+    MontageCache(tmp_path / "montages", files).get(EVENT_ID, [p.sha256 for p in photos], SCREEN,
+                                                   [p.thumb_sha256 for p in photos])
+
+    cells = sorted((cell for row in layout_for([(p.width, p.height) for p in photos], SCREEN).rows for cell in row),
+                   key=lambda cell: (cell.y, cell.x))
+    expected = [("thumb", photos[c.index].thumb_sha256) if covers(decoded(photos[c.index].thumb).size, c)
+                else ("photo", photos[c.index].sha256) for c in cells]
+    assert read == expected
+    # A few 800x600 photos fill cells larger than their 512 px thumbnails; ten fill some cells
+    # the thumbnails cover and some they do not; twenty fill cells of at most 384x288.
+    assert {kind for kind, _ in read} == KINDS_READ[count]
+
+
+def test_the_keepsake_is_drawn_from_the_photos_whatever_thumbnails_are_given(tmp_path, twenty, stored_with_thumbs):
+    cache = MontageCache(tmp_path / "montages", stored_with_thumbs)
+    shas, thumb_shas = [p.sha256 for p in twenty[:4]], [p.thumb_sha256 for p in twenty[:4]]
+
+    assert cache.get(EVENT_ID, shas, FULL, thumb_shas) == compose_collage([p.jpeg for p in twenty[:4]], FULL)
+    assert cache.path(EVENT_ID, shas, FULL, thumb_shas) == cache.path(EVENT_ID, shas, FULL)
+    # The screen rendition's name covers what it is drawn from: with thumbnails, another file.
+    assert cache.path(EVENT_ID, shas, SCREEN, thumb_shas) != cache.path(EVENT_ID, shas, SCREEN)
+    with pytest.raises(ValueError):
+        cache.path(EVENT_ID, shas, SCREEN, thumb_shas[:3])
+    with pytest.raises(ValueError):
+        cache.path(EVENT_ID, shas, SCREEN, thumb_shas[:3] + ["../" + thumb_shas[3][3:]])
+
+
 @pytest.mark.parametrize("size", [(4000, 3000), (2000, 1500), (1537, 2049), (64, 48), (3, 1000), (8191, 17)])
 def test_the_size_a_photo_decodes_to_for_a_cell_is_known_from_its_size_as_pillow_drafts_it(size):
     for cell_size in [(1, 1), (7, 5), (64, 48), (250, 190), (499, 377), (1000, 750), (2000, 1500), (4001, 3001)]:
@@ -223,9 +303,9 @@ class CountingCache(MontageCache):
         super().__init__(*args, **kwargs)
         self.drawn = []
 
-    def _compose(self, photo_shas, rendition):
+    def _compose(self, photo_shas, rendition, thumb_shas):
         self.drawn.append((len(photo_shas), rendition.name))
-        return super()._compose(photo_shas, rendition)
+        return super()._compose(photo_shas, rendition, thumb_shas)
 
 
 def run_together(count: int, action) -> list:

@@ -19,17 +19,17 @@ class Cache:
     def __init__(self):
         self.built: list[tuple[str, int, str]] = []
 
-    def has(self, event_id, shas, rendition) -> bool:
+    def has(self, event_id, shas, rendition, thumb_shas=()) -> bool:
         return False
 
     def pool(self, rendition):
         return None  # the loop's default executor
 
-    def get(self, event_id, shas, rendition) -> bytes:
+    def get(self, event_id, shas, rendition, thumb_shas=()) -> bytes:
         self.built.append((event_id, len(shas), rendition.name))
         return b"\xff\xd8"
 
-    def cached(self, event_id, shas, rendition):
+    def cached(self, event_id, shas, rendition, thumb_shas=()):
         return b"\xff\xd8"
 
 
