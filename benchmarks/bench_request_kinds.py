@@ -90,6 +90,9 @@ def main() -> int:
     parser.add_argument("--checkout", type=Path, default=h.ROOT, help="the code to run (default: this one)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a settings.toml line (e.g. max_actors=256)")
+    parser.add_argument("--profile", choices=("wall", "cpu"),
+                        help="run every site under benchmarks/profile_site.py, count the measured kinds "
+                             "only, and print each site's profile (the figures are then not comparable)")
     args = parser.parse_args()
     kinds = args.kinds.split(",")
     if not set(kinds) <= {"read", "upload", "create"}:
@@ -97,7 +100,9 @@ def main() -> int:
     print(f"machine: {h.machine()}", flush=True)
     populate = argparse.Namespace(events=args.events, photo_fraction=0.2, users_min=3, users_max=10,
                                   clients=16, max_populate_s=600.0)
-    sites = h.Sites(4, root=args.checkout.resolve(), settings=dict(kv.split("=", 1) for kv in args.set)).start()
+    profiles = h.SiteProfiles(args.profile) if args.profile else None
+    sites = h.Sites(4, root=args.checkout.resolve(), settings=dict(kv.split("=", 1) for kv in args.set),
+                    env=profiles.env if profiles else None).start()
     try:
         secret = h.cookie_secret(sites.settings_path)
         cookies = [h.mint_cookie(secret) for _ in range(3000)]
@@ -105,10 +110,14 @@ def main() -> int:
         seconds, _ = asyncio.run(bench_scale.populate(sites, populate, cookies, pop))
         print(f"populated: {len(pop.all_event_ids())} events, {pop.photos} photos in {seconds:.0f} s", flush=True)
         rng = random.Random(5)
+        if profiles:
+            profiles.start(sites)
         for kind in kinds:
             print(asyncio.run(phase(sites, kind, args.seconds, pop, cookies, rng)), flush=True)
     finally:
         sites.stop()
+    if profiles:
+        profiles.show(f"requests of kinds {','.join(kinds)}")
     print(f"at the end: {h.conditions()}")
     return 0
 
