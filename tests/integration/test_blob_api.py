@@ -9,7 +9,7 @@ import os
 import pytest
 
 from tests.integration.conftest import SECRET
-from web.peers.blob_api import BLOBS, BLOBS_PATH, blob_path
+from web.peers.blob_api import BLOBS, BLOBS_PATH, TOGETHER_BYTES, blob_path
 from web.peers.auth import signed_headers
 from web.keys import SERVICE
 
@@ -194,7 +194,7 @@ async def test_a_blob_of_a_group_already_held_is_answered_complete(client):
 @pytest.mark.parametrize("items, body, status", [
     ([("photo", PHOTO_SHA, len(PHOTO))], PHOTO[:-1], 400),  # fewer bytes than named
     ([("photo", PHOTO_SHA, len(PHOTO))], PHOTO + b"x", 413),  # more
-    ([("photo", PHOTO_SHA, 70_000)], b"x" * 70_000, 413),  # larger than a blob sent together may be
+    ([("photo", PHOTO_SHA, TOGETHER_BYTES + 1)], b"x" * (TOGETHER_BYTES + 1), 413),  # larger than a blob sent together may be
     ([("photo", PHOTO_SHA, 0)], b"", 400),  # empty
     ([("video", PHOTO_SHA, len(PHOTO))], PHOTO, 400),  # no such kind
     ([("photo", "../../etc", len(PHOTO))], PHOTO, 400),  # not a sha256

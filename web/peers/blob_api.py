@@ -33,7 +33,9 @@ from eventstore.store_trouble import problem_of
 log = logging.getLogger(__name__)
 BLOB_PATH = "/internal/v1/blobs/{kind}/{sha}"
 BLOBS_PATH = "/internal/v1/blobs"
-TOGETHER_BYTES = 64 * 1024  # a blob sent together with others is at most this large
+# A blob sent together with others is at most this large: a 512 px thumbnail of a detailed
+# photo (~30-100 KB), and a small photo.
+TOGETHER_BYTES = 128 * 1024
 TOGETHER_ITEMS = 16  # and at most this many go in one request
 BLOBS = web.AppKey("blobs", object)  # BlobReceiver, made when the site starts
 WRITE_BYTES = 1024 * 1024  # received bytes are written to the part in pieces of about this
