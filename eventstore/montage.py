@@ -9,11 +9,12 @@ Two threads asking for the same missing file wait for one build rather than maki
 renditions (the large canvases) are built one at a time per site, which bounds the memory.
 Builds run on the cache's own threads (`pool`), so a queue of keepsakes to draw never holds up
 the default executor's threads, which the site's store and files need.
-The screen rendition is rebuilt at every commit, with all but the new photo seen before; it
+The screen rendition is rebuilt at every commit, with all but the new photo seen before. It
 takes a cell from the photo's thumbnail where the thumbnail covers it (eventstore.collage), so
-its name covers the thumbnails too (`thumb_shas`). The photos and thumbnails decoded for it are kept in a small LRU bounded by bytes, found again without reading
-or parsing their files (the size a JPEG decodes to at a cell's scale is known from its header),
-and each photo file's bytes are checked against its name once per process, when first read.
+its file's name covers the thumbnails too (`thumb_shas`). The photos and thumbnails decoded
+for it are kept in a small LRU bounded by bytes, found again without reading or parsing their
+files (the size a JPEG decodes to at a cell's scale is known from its header), and each file's
+bytes are checked against its name once per process, when first read.
 """
 
 from __future__ import annotations
@@ -161,9 +162,10 @@ class MontageCache:
         return fitted(decoded, cell, rendition)
 
     def _read(self, kind: str, sha: str) -> bytes:
-        """The photo file's bytes, checked against its name when this process first reads it:
-        a damaged file would make this site's montage differ from every other site's. (Files
-        are written whole under their names, never changed: once right, right from then on.)"""
+        """The file's bytes (a photo or a thumbnail), checked against its name when this
+        process first reads it: a damaged file would make this site's montage differ from every
+        other site's. (Files are written whole under their names, never changed: once right,
+        right from then on.)"""
         data = self.files.read(kind, sha)
         with self._lock:
             known = sha in self._verified
