@@ -6,6 +6,13 @@ Presumed abort: the intention (Began) is stored before any prepare goes out; a t
 without a stored decision after a restart is aborted. Once a decision is stored it is resent,
 with bounded back-off, until every site has acknowledged it, across restarts.
 
+A transaction that may meet another of its event (an upload, a round's start) is prepared at
+the event's home site first and at the others once it voted yes (Begin.first): the home site,
+holding one prepared transaction per event, lets one through and refuses the rest before any
+other site prepared them. Sent all at once, two sites' transactions could each be prepared
+somewhere and refused elsewhere, and both abort. (The specification's network may deliver a
+prepare to a site late anyway: this order is one of the behaviours it checks.)
+
 At the event's home site the same actor is the round master (domain.round_master): it decides
 when to collect a round's votes, which this coordinator then runs as a Publish transaction.
 """
@@ -59,6 +66,7 @@ class Txn:
     yes: frozenset[int] = frozenset()  # volatile: votes are not stored; a crash aborts anyway
     ballots: tuple[Ballot, ...] = ()  # volatile: what a collection's yes votes carried
     answered: bool = False  # volatile: whether the client has had its answer
+    first: int | None = None  # volatile: prepared first, the others once it voted yes (Begin.first)
 
     @property
     def pending_acks(self) -> tuple[int, ...]:
@@ -144,10 +152,15 @@ def _on_begin(state: CoordinatorState, msg: Begin, config: SiteConfig, now: floa
         return Step(state)
     record = Began(msg.txn_id, msg.payload, tuple(msg.sites))
     prepare = Prepare(msg.txn_id, msg.event_id, config.site, msg.payload)
+    state = fold(state, record)
+    to = tuple(msg.sites)
+    if msg.first in msg.sites and len(msg.sites) > 1:  # the others once it voted yes (_on_vote)
+        state = state.with_txn(msg.txn_id, evolve(state.txns[msg.txn_id], first=msg.first))
+        to = (msg.first,)
     return Step(
-        fold(state, record),
+        state,
         records=(record,),
-        send=tuple(Send(site, prepare) for site in msg.sites),
+        send=tuple(Send(site, prepare) for site in to),
         timers=(Timer(config.timing.prepare_timeout_s, PrepareTimeout(msg.txn_id)),),
     )
 
@@ -176,6 +189,9 @@ def _on_vote(state: CoordinatorState, msg: Vote, config: SiteConfig, now: float)
     txn = evolve(txn, yes=txn.yes | {msg.site}, ballots=txn.ballots + tuple(msg.ballots))
     state = state.with_txn(msg.txn_id, txn)
     if txn.yes != set(txn.sites):
+        if msg.site == txn.first:  # the site asked first is prepared: now every other one
+            prepare = Prepare(msg.txn_id, txn.event_id, config.site, txn.payload)
+            return Step(state, send=tuple(Send(site, prepare) for site in txn.sites if site != txn.first))
         return Step(state)
     if isinstance(txn.payload, Publish):
         p = txn.payload

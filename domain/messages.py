@@ -234,6 +234,11 @@ class Begin:
     event_id: str
     payload: Payload
     sites: tuple[int, ...]
+    # The site prepared first (the event's home site), the others once it voted yes; None: all
+    # at once. Two sites' transactions of one event then meet at one site, where one of them is
+    # refused before any other site prepared it, rather than each being prepared somewhere and
+    # refused elsewhere (both aborted, and every site's prepare or refusal wasted).
+    first: int | None = None
 
 
 @dataclass(frozen=True)

@@ -252,6 +252,8 @@ Reports == {m \in net : m.k = "report"}
 (* Coordinator *)
 
 \* coordinator._on_begin: store Began, then send the Prepare to every site (itself included).
+\* An upload's or a round start's goes to the home site first and to the others once it voted
+\* yes (Begin.first): a site reading the prepare only later is a behaviour of this network.
 \* Collections are bounded apart (MaxCollections), other transactions by Budget.
 BeginDropping(payload, drop) ==
     /\ IF payload.kind = "publish" THEN Collections < MaxCollections ELSE Spent < Budget

@@ -154,9 +154,11 @@ class SiteService:
             raise result.as_error()
         return result
 
-    async def run_transaction(self, event_id: str, payload) -> Finished:
+    async def run_transaction(self, event_id: str, payload, first: int | None = None) -> Finished:
+        """Run a 2PC of the payload over every site; `first`: the site to prepare first, the
+        others once it voted yes (domain.coordinator), for a change that may meet another."""
         txn_id = f"{self.site}-{uuid.uuid4().hex}"
-        begin = Begin(txn_id, event_id, payload, self.settings.sites)
+        begin = Begin(txn_id, event_id, payload, self.settings.sites, first)
         try:
             return await self.ask(COORDINATOR, event_id, begin, timeout=self.budget_s)
         except (asyncio.TimeoutError, OutcomeUnknown):

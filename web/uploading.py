@@ -116,7 +116,8 @@ class Uploads:
                 group = self._next_group(state, queue)
                 metas = tuple(m for w in group for m in w.metas)
                 try:
-                    finished = await self.service.run_transaction(event_id, AddPhotos(state.version, metas))
+                    finished = await self.service.run_transaction(event_id, AddPhotos(state.version, metas),
+                                                                  first=state.home_site)
                 except PhotoSessionError as e:  # this transaction's trouble (503, 504): its uploads'
                     for w in group:
                         self._answer(queue, w, error=e)

@@ -84,7 +84,7 @@ class Voting:
             deadline = time.time() + self.settings.voting_period_s
             payload = StartRound(state.rounds + 1, version, deadline, state.submitters,
                                  request.request, request.ballot)
-            finished = await self.service.run_transaction(event_id, payload)
+            finished = await self.service.run_transaction(event_id, payload, first=state.home_site)
             if finished.commit:
                 return RoundAnswer(event_id, payload.round, deadline, mine=True, txn_id=finished.txn_id)
             if finished.reason not in (CONFLICT, "voting_in_progress"):

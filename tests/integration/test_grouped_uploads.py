@@ -39,14 +39,14 @@ def hold_first_transaction_until(site, waiting: int) -> list[int]:
     it; returns the number of photos each upload transaction carried."""
     carried, real_run = [], site.run_transaction
 
-    async def run_transaction(event_id, payload):
+    async def run_transaction(event_id, payload, first=None):
         if hasattr(payload, "photos"):
             carried.append(len(payload.photos))
             deadline = time.monotonic() + 10
             while len(carried) == 1 and len(site.uploads._queues.get(event_id, ())) < waiting + 1:
                 assert time.monotonic() < deadline, "the other uploads never queued"
                 await asyncio.sleep(0.01)
-        return await real_run(event_id, payload)
+        return await real_run(event_id, payload, first)
 
     site.run_transaction = run_transaction
     return carried
@@ -111,3 +111,26 @@ async def test_uploads_arriving_at_once_at_two_sites_all_commit_in_the_same_orde
     assert [p.sha256 for p in states[0].photos] == [p.sha256 for p in states[1].photos]
     assert sorted(base for _, base in answers) == list(range(12))
     assert sum(began(site, event_id) for site in two_sites) >= 2
+    # Each upload transaction went to the home site (site 0, where the event was created)
+    # first: the other site prepared only what the home site had prepared before it.
+    home, other = (prepared(site, event_id) for site in two_sites)
+    assert other and set(other) <= set(home)
+    assert all(home[txn] < other[txn] for txn in other)
+
+
+def prepared(site, event_id: str) -> dict:
+    """Upload transactions the site voted yes on for the event: txn id -> when."""
+    return {e.record.txn_id: e.at for e in site.store.log(event_id)
+            if e.type == "Prepared" and isinstance(e.record.payload, AddPhotos)}
+
+
+async def test_an_upload_at_another_site_is_prepared_at_the_home_site_first(two_sites):
+    home, upload_site = two_sites
+    event_id = await home.create_event("Picnic")
+
+    await upload_site.uploads.add_photos(event_id, "ann", [photo(1)])
+
+    at_home, here = prepared(home, event_id), prepared(upload_site, event_id)
+    assert list(at_home) == list(here)  # the one transaction, prepared at both
+    (txn,) = here
+    assert at_home[txn] < here[txn]

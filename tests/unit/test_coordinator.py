@@ -95,8 +95,9 @@ def table(*rows: Row):
 
 
 def durable(state: CoordinatorState) -> CoordinatorState:
-    """The part of the state a crash keeps: without the votes heard and the client answered."""
-    txns = {t: replace(txn, yes=frozenset(), heard=frozenset(), answered=False)
+    """The part of the state a crash keeps: without the votes heard, the client answered and
+    the site asked first."""
+    txns = {t: replace(txn, yes=frozenset(), heard=frozenset(), answered=False, first=None)
             for t, txn in state.txns.items()}
     return replace(state, txns=txns)
 
@@ -156,6 +157,46 @@ PREPARING = (
 
 @table(*PREPARING)
 def test_the_coordinator_commits_only_on_every_yes_and_aborts_on_any_doubt(row):
+    check(row)
+
+
+HOME = 2  # the event's home site, not this one
+
+
+def prepare_to(*sites: int) -> tuple[Send, ...]:
+    return tuple(Send(s, Prepare("t-up", EVENT, HERE, UPLOAD)) for s in sites)
+
+
+def begin(first: int | None) -> Begin:
+    return Begin("t-up", EVENT, UPLOAD, SITES, first)
+
+
+PREPARE_TIMER = (Timer(TIMING.prepare_timeout_s, PrepareTimeout("t-up")),)
+
+HOME_FIRST = (
+    Row("an upload is prepared at the event's home site first",
+        [], begin(HOME), records=(BEGAN,), send=prepare_to(HOME), timers=PREPARE_TIMER),
+    Row("once the home site voted yes, every other site is asked",
+        [begin(HOME)], yes(HOME), send=prepare_to(1, 3)),
+    Row("the home site's refusal aborts before any other site prepared it",
+        [begin(HOME)], no(HOME, "conflict"), **aborted("conflict")),
+    Row("the home site's yes heard again asks no one again",
+        [begin(HOME), yes(HOME)], yes(HOME)),
+    Row("after the home site's yes, every other yes commits as before",
+        [begin(HOME), yes(HOME), yes(1)], yes(3),
+        records=(Decided("t-up", True, None),), send=decision_to(True, None, *SITES),
+        timers=(resend_timer(1), Timer(TIMING.ack_wait_s, AckWaitOver("t-up")))),
+    Row("at the home site itself, its own participant is prepared first",
+        [], begin(HERE), records=(BEGAN,), send=prepare_to(HERE), timers=PREPARE_TIMER),
+    Row("at the home site itself, the others are asked once it voted yes",
+        [begin(HERE)], yes(HERE), send=prepare_to(2, 3)),
+    Row("a first site outside the transaction: every site at once",
+        [], begin(9), records=(BEGAN,), send=prepare_to(*SITES), timers=PREPARE_TIMER),
+)
+
+
+@table(*HOME_FIRST)
+def test_a_transaction_that_may_meet_another_goes_to_the_home_site_first(row):
     check(row)
 
 
