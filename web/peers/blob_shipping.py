@@ -129,38 +129,37 @@ class BlobShipper:
 
     async def _put(self, site: int, kind: str, sha: str, offset: int, size: int) -> bool:
         """Send bytes offset.. of the blob; whether the peer now holds it whole."""
-        path = f"{blob_path(kind, sha)}?offset={offset}&size={size}"
-        headers = {**self._headers("PUT", path), "Content-Type": "application/octet-stream"}
         async with asyncio.timeout(self.stall_s) as stall:
             if size - offset <= SEND_AT_ONCE:  # bytes with a length: nothing left to write
                 body = await asyncio.get_running_loop().run_in_executor(   # once answered
                     None, lambda: self.files.read(kind, sha)[offset:])
             else:  # streamed (chunked); a peer that answers early drains or drops the rest
                 body = self._read(kind, sha, offset, stall)
-            async with self.session_of().put(self.settings.peer_url(site) + path, data=body,
-                                             headers=headers) as resp:
-                answer = await resp.json(content_type=None)
+            resp, answer = await self._send(site, f"{blob_path(kind, sha)}?offset={offset}&size={size}", body)
         if resp.status in (201, 202):
             return bool(answer.get("complete"))
         if resp.status in (409, 422):  # ask again how much it holds (422: it dropped the part)
             return False
-        raise aiohttp.ClientResponseError(resp.request_info, (), status=resp.status,
-                                          message=str(answer))
+        raise _refused(resp, answer)
 
     async def _put_together(self, site: int, items: list[tuple[str, str, int]]) -> set[Blob]:
         """Send small blobs in one request; the ones the peer now holds."""
         loop = asyncio.get_running_loop()
         body = b"".join(await loop.run_in_executor(None, lambda: [self.files.read(k, s) for k, s, _ in items]))
         path = BLOBS_PATH + "?items=" + ",".join(f"{kind}:{sha}:{size}" for kind, sha, size in items)
-        headers = {**self._headers("PUT", path), "Content-Type": "application/octet-stream"}
         async with asyncio.timeout(self.stall_s):
-            async with self.session_of().put(self.settings.peer_url(site) + path, data=body,
-                                             headers=headers) as resp:
-                answer = await resp.json(content_type=None)
+            resp, answer = await self._send(site, path, body)
         if resp.status != 201:
-            raise aiohttp.ClientResponseError(resp.request_info, (), status=resp.status,
-                                              message=str(answer))
+            raise _refused(resp, answer)
         return {(kind, sha) for (kind, sha, _), complete in zip(items, answer["complete"]) if complete}
+
+    async def _send(self, site: int, path: str, body) -> tuple[aiohttp.ClientResponse, dict]:
+        """PUT the body to the peer's path, signed; the response and its JSON answer (within
+        the caller's timeout)."""
+        headers = {**self._headers("PUT", path), "Content-Type": "application/octet-stream"}
+        async with self.session_of().put(self.settings.peer_url(site) + path, data=body,
+                                         headers=headers) as resp:
+            return resp, await resp.json(content_type=None)
 
     async def _read(self, kind: str, sha: str, offset: int, stall):
         """The file from offset, in chunks read off the loop; each chunk taken by the
@@ -171,3 +170,8 @@ class BlobShipper:
             while chunk := await loop.run_in_executor(None, f.read, CHUNK):
                 yield chunk
                 stall.reschedule(loop.time() + self.stall_s)
+
+
+def _refused(resp: aiohttp.ClientResponse, answer) -> aiohttp.ClientResponseError:
+    """A peer's answer that is none of the expected ones, as the shipping error it is."""
+    return aiohttp.ClientResponseError(resp.request_info, (), status=resp.status, message=str(answer))
