@@ -1,129 +1,29 @@
+"""The montage files (eventstore.montage.MontageCache): named by version, rendition and what they
+are drawn from, drawn once, from remembered decodes and thumbnails where they serve, and always
+equal to compose_collage's."""
+
 import hashlib
-import subprocess
-import sys
 import threading
-from io import BytesIO
-from pathlib import Path
 
 import pytest
-from PIL import Image
 
-from eventstore.collage import (
-    BACKGROUND,
-    FULL,
-    SCREEN,
-    compose_collage,
-    covers,
-    drafted_size,
-    layout_for,
-    opened,
-    photo_size,
-)
-from eventstore.collage_layout import Cell
-from eventstore.imaging import NormalizedPhoto, normalize_upload
+from eventstore.collage import FULL, SCREEN, compose_collage, covers, layout_for
 from eventstore.montage import MontageCache
 from eventstore.photo_files import PhotoFiles
-from tests import images
+from tests.unit.collage_photos import (
+    close_to,
+    colour,
+    decoded,
+    normalized,
+    stored_photos,
+)
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 EVENT_ID = "3f2c7a10-5b1e-4c55-9d0e-0a1b2c3d4e5f"
-COLOURS = [(200, 40, 40), (40, 200, 40), (40, 40, 200), (200, 200, 40), (200, 40, 200),
-           (40, 200, 200), (240, 240, 240), (120, 60, 20), (20, 60, 120), (160, 160, 160)]
-SIZES = [(800, 600), (600, 800), (800, 600), (800, 600), (600, 800), (800, 600), (600, 800)]
-
-
-def normalized(n: int) -> list[NormalizedPhoto]:
-    """n distinct uploads as normalize_upload keeps them, landscape and portrait mixed."""
-    return [
-        normalize_upload(images.png_bytes(*SIZES[i % len(SIZES)], color=colour(i)), max_pixels=10**7)
-        for i in range(n)
-    ]
-
-
-def colour(i: int) -> tuple[int, int, int]:
-    """Photo i's colour: COLOURS in turn, a shade lighter each time round (so no two alike)."""
-    return tuple(c + 8 * (i // len(COLOURS)) for c in COLOURS[i % len(COLOURS)])
-
-
-def stored_photos(n: int) -> list[bytes]:
-    """n distinct stored photos."""
-    return [photo.jpeg for photo in normalized(n)]
-
-
-def decoded(data: bytes) -> Image.Image:
-    image = Image.open(BytesIO(data))
-    image.load()
-    return image
-
-
-def close_to(pixel, colour, tolerance=24):
-    return all(abs(a - b) <= tolerance for a, b in zip(pixel, colour))
 
 
 @pytest.fixture(scope="module")
 def seven():
     return stored_photos(7)
-
-
-def test_the_collage_has_its_layouts_size_and_each_photo_in_its_cell_in_version_order(seven):
-    for rendition in (FULL, SCREEN):
-        collage = decoded(compose_collage(seven, rendition))
-        layout = layout_for([photo_size(p) for p in seven], rendition)
-
-        assert collage.size == (layout.width, layout.height)
-        for cell in layout.cells:
-            centre = (cell.x + cell.width // 2, cell.y + cell.height // 2)
-            assert close_to(collage.getpixel(centre), COLOURS[cell.index]), (rendition.name, cell)
-        assert close_to(collage.getpixel((1, 1)), BACKGROUND)
-
-
-def test_the_background_is_under_eight_percent_of_a_mixed_collage(seven):
-    for rendition in (SCREEN, FULL):
-        share = images.share_close_to(decoded(compose_collage(seven, rendition)), BACKGROUND)
-        assert 0 < share < 0.08, rendition.name
-
-
-def test_the_screen_rendition_is_at_most_1600_pixels_and_the_keepsake_larger(seven):
-    screen, full = decoded(compose_collage(seven, SCREEN)), decoded(compose_collage(seven, FULL))
-    assert max(screen.size) <= 1600
-    assert full.width > screen.width and full.height > screen.height
-
-
-def test_the_collage_carries_no_exif(seven):
-    collage = decoded(compose_collage(seven[:2]))
-    assert len(collage.getexif()) == 0
-    assert "exif" not in collage.info
-
-
-def test_the_same_photos_always_give_byte_identical_collages(seven):
-    assert compose_collage(seven[:5], SCREEN) == compose_collage(seven[:5], SCREEN)
-
-
-def test_a_fresh_process_composes_byte_identical_collages(tmp_path, seven):
-    for index, photo in enumerate(seven):
-        (tmp_path / f"{index}.jpg").write_bytes(photo)
-    script = (
-        "import hashlib, sys\n"
-        "from pathlib import Path\n"
-        "from eventstore.collage import RENDITIONS, compose_collage\n"
-        "photos = [Path(p).read_bytes() for p in sys.argv[1:]]\n"
-        "for name in ('full', 'screen'):\n"
-        "    print(hashlib.sha256(compose_collage(photos, RENDITIONS[name])).hexdigest())\n"
-    )
-    paths = [str(tmp_path / f"{index}.jpg") for index in range(7)]
-
-    result = subprocess.run(
-        [sys.executable, "-c", script, *paths],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, check=True, timeout=120,
-    )
-
-    expected = [hashlib.sha256(compose_collage(seven, r)).hexdigest() for r in (FULL, SCREEN)]
-    assert result.stdout.split() == expected
-
-
-def test_a_collage_of_no_photos_is_refused():
-    with pytest.raises(ValueError):
-        compose_collage([])
 
 
 @pytest.fixture
@@ -248,15 +148,6 @@ def test_the_keepsake_is_drawn_from_the_photos_whatever_thumbnails_are_given(tmp
         cache.path(EVENT_ID, shas, SCREEN, thumb_shas[:3])
     with pytest.raises(ValueError):
         cache.path(EVENT_ID, shas, SCREEN, thumb_shas[:3] + ["../" + thumb_shas[3][3:]])
-
-
-@pytest.mark.parametrize("size", [(4000, 3000), (2000, 1500), (1537, 2049), (64, 48), (3, 1000), (8191, 17)])
-def test_the_size_a_photo_decodes_to_for_a_cell_is_known_from_its_size_as_pillow_drafts_it(size):
-    for cell_size in [(1, 1), (7, 5), (64, 48), (250, 190), (499, 377), (1000, 750), (2000, 1500), (4001, 3001)]:
-        cell = Cell(0, 0, 0, *cell_size)
-        out = BytesIO()
-        Image.new("RGB", size, (90, 120, 200)).save(out, "JPEG")
-        assert opened(out.getvalue(), cell).size == drafted_size(size, cell), (size, cell_size)
 
 
 def test_a_montage_drawn_again_reads_no_photo_it_has_decoded_at_that_scale(tmp_path, stored):
