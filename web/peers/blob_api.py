@@ -184,10 +184,9 @@ def store_together(files, items: list[tuple[str, str, int]], body: bytes) -> lis
         data, offset = body[offset:offset + size], offset + size
         try:
             files.keep(kind, sha, data)  # held already: claimed (it is about to be named)
+            stored.append(True)
         except ValueError:  # the bytes hash to another name: not kept
             stored.append(False)
-            continue
-        stored.append(True)
     return stored
 
 
