@@ -3,15 +3,24 @@ their sha256, resumed from what is held, refused when unsigned or wrong, written
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import logging
 import os
+import socket
+import struct
+import time
 
 import pytest
+from aiohttp.test_utils import TestServer
 
 from tests.integration.conftest import SECRET
-from web.peers.blob_api import BLOBS, BLOBS_PATH, TOGETHER_BYTES, blob_path
-from web.peers.auth import signed_headers
 from web.keys import SERVICE
+from web.peers import blob_api
+from web.peers.auth import signed_headers
+from web.peers.blob_api import BLOBS, BLOBS_PATH, TOGETHER_BYTES, blob_path
+from web.settings import load_settings
+from web.site import create_app
 
 BLOB = os.urandom(300_000)
 SHA = hashlib.sha256(BLOB).hexdigest()
@@ -219,3 +228,89 @@ async def test_an_unsigned_group_gets_401_and_nothing_is_kept(client):
     resp = await put_together(client, [("photo", PHOTO_SHA, len(PHOTO))], PHOTO, secret="another-secret-entirely")
     assert resp.status == 401
     assert not files(client).has("photo", PHOTO_SHA)
+
+
+class SiteServer(TestServer):
+    """The app served as web.run_app serves a site: a handler goes on when its client goes
+    (aiohttp's test server cancels it instead), and sees the lost connection in its reads."""
+
+    async def _make_runner(self, **kwargs):
+        return await super()._make_runner(**{**kwargs, "handler_cancellation": False})
+
+
+@pytest.fixture
+async def site_client(aiohttp_client, tmp_path):
+    settings = load_settings(None, site_count=1, data_dir=tmp_path, secret=SECRET,
+                             cookie_secret="cookie-secret")
+    return await aiohttp_client(SiteServer(create_app(settings, 0)))
+
+
+def noting_start(monkeypatch, name: str) -> list:
+    """A list that gets an entry once blob_api's `name` (a step at the handler's start) ran."""
+    started, real = [], getattr(blob_api, name)
+
+    def noted(*args, **kwargs):
+        started.append(name)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(blob_api, name, noted)
+    return started
+
+
+async def cut_off(client, path: str, body: bytes, announced: int, started: list) -> None:
+    """A signed PUT whose connection goes after `body`, short of the `announced` length, once
+    its handler has started."""
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    head = [f"PUT {path} HTTP/1.1", f"Host: {client.server.host}", f"Content-Length: {announced}",
+            "Content-Type: application/octet-stream",
+            *(f"{name}: {value}" for name, value in signed("PUT", path).items())]
+    writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+    await writer.drain()
+
+    async def handling() -> bool:
+        return bool(started)
+    await until(handling, "the request never reached its handler")
+    sock = writer.get_extra_info("socket")  # closed with no linger: a reset (RST), not an end
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()  # as a peer that crashed or lost its link
+
+
+async def until(condition, what: str) -> None:
+    deadline = time.monotonic() + 10
+    while not await condition():
+        assert time.monotonic() < deadline, what
+        await asyncio.sleep(0.02)
+
+
+async def test_a_blob_whose_sender_goes_mid_stream_keeps_its_bytes_and_is_no_storage_failure(
+        site_client, caplog, monkeypatch):
+    client = site_client
+    path = f"{blob_path('photo', SHA)}?offset=0&size={len(BLOB)}"
+
+    await cut_off(client, path, BLOB[:100_000], len(BLOB), noting_start(monkeypatch, "_receive"))
+
+    async def kept() -> bool:
+        return (await held(client))["held"] == 100_000
+    await until(kept, "the bytes that arrived before the cut were not kept")
+    assert client.server.app[SERVICE].store.health.problem is None  # a peer went, not the disk
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    resp = await put(client, BLOB[100_000:], offset=100_000)  # the sender resumes
+    assert resp.status == 201
+
+
+async def test_small_blobs_whose_sender_goes_mid_body_are_not_kept_and_no_error(site_client, caplog, monkeypatch):
+    client = site_client
+    items = [("photo", PHOTO_SHA, len(PHOTO)), ("thumb", THUMB_SHA, len(THUMB))]
+    path = BLOBS_PATH + "?items=" + ",".join(f"{k}:{s}:{n}" for k, s, n in items)
+    stored = noting_start(monkeypatch, "store_together")
+
+    await cut_off(client, path, PHOTO[:1000], len(PHOTO) + len(THUMB), noting_start(monkeypatch, "parse_items"))
+
+    async def logged_or_settled() -> bool:  # the handler ended, one way or the other
+        return bool([r for r in caplog.records if r.levelno >= logging.ERROR]) or \
+            not [t for t in asyncio.all_tasks() if "RequestHandler" in repr(t.get_coro())]
+    await until(logged_or_settled, "the request never ended")
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert stored == []
+    assert not files(client).has("photo", PHOTO_SHA) and not files(client).has("thumb", THUMB_SHA)
+    assert client.server.app[SERVICE].store.health.problem is None

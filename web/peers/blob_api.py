@@ -26,6 +26,7 @@ import contextlib
 import logging
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from eventstore.blob_parts import BlobParts, DigestMismatch
 from eventstore.store_trouble import problem_of
@@ -39,6 +40,9 @@ TOGETHER_BYTES = 128 * 1024
 TOGETHER_ITEMS = 16  # and at most this many go in one request
 BLOBS = web.AppKey("blobs", object)  # BlobReceiver, made when the site starts
 WRITE_BYTES = 1024 * 1024  # received bytes are written to the part in pieces of about this
+# A body that stopped arriving because its sender's connection went (reset, or a length or
+# chunked stream cut short): the peer's trouble, never this site's storage.
+CUT = (ConnectionError, HttpProcessingError)
 
 
 def blob_path(kind: str, sha256: str) -> str:
@@ -139,6 +143,10 @@ async def _receive(request, receiver: BlobReceiver, kind, sha, offset, size, sta
                 log.info("blob %s/%s from site %s stalled at %d of %d bytes", kind, sha[:12],
                          request.headers.get("X-Site"), received, size)
                 break
+            except CUT as e:  # what arrived is kept below; the sender resumes after it
+                log.info("blob %s/%s from site %s cut at %d of %d bytes: %r", kind, sha[:12],
+                         request.headers.get("X-Site"), received, size, e)
+                break
             if not chunk:
                 break
             received += len(chunk)
@@ -216,6 +224,8 @@ async def put_blobs(request: web.Request) -> web.Response:
                     return _refused(400, "invalid_request", f"More than the {total} bytes named.")
     except TimeoutError:
         return _refused(408, "stalled", "The blobs did not arrive in time; send them again.")
+    except CUT:  # the sender went: nothing was stored, and it sends them again
+        return _refused(400, "invalid_request", "The blobs were cut short; send them again.")
     if len(body) != total:
         return _refused(400, "invalid_request", f"{len(body)} bytes arrived of the {total} named.")
     try:
@@ -231,7 +241,7 @@ async def put_blobs(request: web.Request) -> web.Response:
 async def _drain(request: web.Request, most: int, stall_s: float) -> None:
     """Read and drop up to `most` bytes of the body (within the stall timeout)."""
     left = most + 1
-    with contextlib.suppress(TimeoutError):
+    with contextlib.suppress(TimeoutError, *CUT):
         async with asyncio.timeout(stall_s):
             while left > 0 and (chunk := await request.content.read(min(left, 65536))):
                 left -= len(chunk)
