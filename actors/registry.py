@@ -197,15 +197,8 @@ class Actors:
             return 0
         # From here on nothing reaches them: each answers IdleCheck after everything already in
         # its inbox (what it leaves, if it may stop), and stops with nothing behind it.
+        # An actor whose answer is taken has stopped in the turn that gave it (IdleCheck).
         answers = _ask_all([ref for _, ref in picked], IdleCheck(), IDLE_CHECK_TIMEOUT_S)
-        for (_, ref), left in zip(picked, answers):
-            if left is not None:
-                # Not waited for: nothing but the stop reaches it any more (whatever comes for
-                # its role and event from here on goes to the next actor), so it only stops.
-                try:
-                    ref.stop(block=False)
-                except pykka.ActorDeadError:
-                    pass
         undelivered = []
         with self._lock:
             for (key, ref), left in zip(picked, answers):
@@ -240,18 +233,22 @@ class Actors:
 
 def _ask_all(refs: list[pykka.ActorRef], message, timeout: float) -> list:
     """Each actor's answer to `message`, asked of all at once; None for an actor that did not
-    answer within `timeout` (for all of them), or is dead. An answer after that is ignored."""
+    answer within `timeout` (for all of them), or is dead. An answer after that is ignored (its
+    reply returns False; True when taken)."""
     answers: list = [None] * len(refs)
     waiting = [len(refs)]
     lock, done = threading.Lock(), threading.Event()
 
-    def answered(n: int, value) -> None:
+    def answered(n: int, value) -> bool:
+        """Whether the answer is taken (False once given up on)."""
         with lock:
-            if waiting[0] > 0:  # not yet given up on
-                answers[n] = value
-                waiting[0] -= 1
-                if waiting[0] == 0:
-                    done.set()
+            if waiting[0] <= 0:
+                return False
+            answers[n] = value
+            waiting[0] -= 1
+            if waiting[0] == 0:
+                done.set()
+            return True
 
     for n, ref in enumerate(refs):
         try:

@@ -40,7 +40,9 @@ class Snapshot:
 @dataclass(frozen=True)
 class IdleCheck:
     """From the registry: may this actor stop now without losing anything? The answer is what
-    it would leave behind (Left), or None while it holds something only memory has."""
+    it would leave behind (Left), or None while it holds something only memory has. The reply
+    returns whether the registry took the answer (it gives up on late ones): an actor whose
+    Left was taken stops there and then, in the turn that answered."""
 
 
 @dataclass(frozen=True)
@@ -136,7 +138,9 @@ class RoleActor(PooledActor):
             return True
         if isinstance(envelope.message, IdleCheck):
             may_stop = not self.keeps_memory() and self.load_error is None
-            envelope.reply(Left(self.state, self.aggregate) if may_stop else None)
+            taken = envelope.reply(Left(self.state, self.aggregate) if may_stop else None)
+            if may_stop and taken:
+                self._stop()  # pykka's own teardown, in this turn: no stop message to queue
             return True
         return False
 

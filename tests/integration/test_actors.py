@@ -331,6 +331,39 @@ def test_an_actor_for_an_event_never_seen_here_starts_without_reading_the_store(
         assert ask(actors, "participant", event_id, Snapshot()).title == "P"
         assert restarted.loads == 1
 
+def test_a_retired_actor_stops_itself_and_one_that_answered_too_late_runs_on(tmp_path, monkeypatch):
+    """An actor whose answer the registry took stops in the turn that gave it (no stop message
+    follows); one whose answer came after the registry gave up on it is not stopped by it, and
+    takes the next message itself: nothing told to it is lost to a stop."""
+    import pykka
+
+    import actors.registry as registry
+
+    store = CountingStore("sqlite", tmp_path)
+    with one_site(store, idle_s=0.0, threads=1) as actors:
+        late, retired = str(uuid.uuid4()), str(uuid.uuid4())
+        for event_id in (late, retired):
+            assert ask(actors, "participant", event_id, Prepare("0-t1", event_id, 0, CreateEvent("P", 0, "now"))).yes
+        refs = dict(actors._refs)
+
+        monkeypatch.setattr(registry, "IDLE_CHECK_TIMEOUT_S", 0.05)
+        gate = threading.Event()
+        actors.pool.submit(gate.wait)  # the one pool thread is held: no actor can answer in time
+        assert actors._retire([("participant", late)], idle_for=0.0) == 0
+        gate.set()
+        assert ask(actors, "participant", late, Decision("0-t1", late, True)).site == 0
+        assert actors._refs[("participant", late)] is refs[("participant", late)]
+        assert refs[("participant", late)].is_alive() and store.loads == 0
+
+        monkeypatch.setattr(registry, "IDLE_CHECK_TIMEOUT_S", 1.0)
+        asked = []
+        monkeypatch.setattr(pykka.ActorRef, "stop", lambda self, *a, **k: asked.append(self))
+        assert actors._retire([("participant", retired)], idle_for=0.0) == 1
+        wait_for(lambda: not refs[("participant", retired)].is_alive())
+        assert asked == []  # stopped by itself, not by a stop message
+        assert ask(actors, "participant", retired, Decision("0-t1", retired, True)).site == 0
+        assert store.loads == 0  # its successor took what it left
+
 
 def test_an_actor_started_again_takes_what_its_retired_predecessor_left_and_stores_on_from_it(tmp_path):
     store = CountingStore("sqlite", tmp_path)
