@@ -331,6 +331,32 @@ def test_an_actor_for_an_event_never_seen_here_starts_without_reading_the_store(
         assert ask(actors, "participant", event_id, Snapshot()).title == "P"
         assert restarted.loads == 1
 
+def test_a_retired_actor_is_freed_at_once_not_left_to_the_garbage_collector(tmp_path):
+    """A retired actor holds no reference cycle (its inbox lets go of it), so it is freed when
+    its last turn ends, with the garbage collector off: five actors per create would otherwise
+    be cyclic garbage for the collector's full passes."""
+    import gc
+    import weakref
+
+    from actors.participant import ParticipantActor
+
+    store = SiteStore("sqlite", tmp_path)
+    with one_site(store, idle_s=0.0) as actors:
+        events = [str(uuid.uuid4()) for _ in range(3)]
+        for event_id in events:
+            assert ask(actors, "participant", event_id, Prepare("0-t1", event_id, 0, CreateEvent("P", 0, "now"))).yes
+        running = [weakref.ref(o) for o in gc.get_objects()
+                   if isinstance(o, ParticipantActor) and o.event_id in events]
+        assert len(running) == 3
+        gc.disable()
+        try:
+            assert actors.sweep() == 3
+            wait_for(lambda: all(r() is None for r in running))
+        finally:
+            gc.enable()
+        assert ask(actors, "participant", events[0], Snapshot()).prepared.txn_id == "0-t1"
+
+
 def test_a_retired_actor_stops_itself_and_one_that_answered_too_late_runs_on(tmp_path, monkeypatch):
     """An actor whose answer the registry took stops in the turn that gave it (no stop message
     follows); one whose answer came after the registry gave up on it is not stopped by it, and
