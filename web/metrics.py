@@ -9,6 +9,7 @@ read when scraped, by `SiteFigures`, rather than kept in sync.
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from typing import Any, Callable
@@ -98,6 +99,34 @@ class Metrics:
         self.request_seconds.labels(method, route, str(status)).observe(seconds)
 
 
+class CollectorTime:
+    """CPU seconds this process's garbage collector spent, and its passes, by generation
+    (`gc.callbacks`: a pass runs in one thread, holding the interpreter, from start to stop)."""
+
+    def __init__(self):
+        self.seconds = [0.0, 0.0, 0.0]
+        self.passes = [0, 0, 0]
+        self._started: float | None = None
+
+    def __call__(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._started = time.thread_time()
+        elif self._started is not None:
+            generation = info["generation"]
+            self.seconds[generation] += time.thread_time() - self._started
+            self.passes[generation] += 1
+            self._started = None
+
+
+COLLECTOR_TIME = CollectorTime()
+
+
+def watch_collector() -> None:
+    """Count the collector's passes from now on (once per process; a site does at start)."""
+    if COLLECTOR_TIME not in gc.callbacks:
+        gc.callbacks.append(COLLECTOR_TIME)
+
+
 class SiteFigures(Collector):
     """Gauges read when scraped: what the site already knows, never a copy kept in sync."""
 
@@ -121,3 +150,13 @@ class SiteFigures(Collector):
         yield CounterMetricFamily("photos_storage_errors", "Failed calls into this site's event "
                                   "store and photo files (reads and writes).",
                                   value=self.storage_errors())
+        seconds = CounterMetricFamily("photos_gc_cpu_seconds", "CPU seconds this site's process "
+                                      "spent in the garbage collector, by generation.",
+                                      labels=["generation"])
+        passes = CounterMetricFamily("photos_gc_passes", "The garbage collector's passes in this "
+                                     "site's process, by generation.", labels=["generation"])
+        for generation in range(3):
+            seconds.add_metric([str(generation)], COLLECTOR_TIME.seconds[generation])
+            passes.add_metric([str(generation)], COLLECTOR_TIME.passes[generation])
+        yield seconds
+        yield passes

@@ -106,3 +106,28 @@ def test_the_scrape_time_gauges_read_what_the_site_knows_and_parse():
     assert peers == {"1": 1, "2": 0}
     latency = families["photos_http_request_duration_seconds"]
     assert {s.labels["route"] for s in latency.samples} == {"/api/events/{event_id}"}
+
+
+def test_the_collectors_cpu_and_passes_are_counted_by_generation_once_watched():
+    import gc
+
+    from web.metrics import COLLECTOR_TIME, watch_collector
+
+    watch_collector()
+    watch_collector()  # once per process, however often asked
+    assert gc.callbacks.count(COLLECTOR_TIME) == 1
+    metrics = Metrics(Clock())
+    metrics.registry.register(SiteFigures(metrics, lambda: 0, lambda: 0))
+
+    def by_generation(name):
+        families = {f.name: f for f in text_string_to_metric_families(generate_latest(metrics.registry).decode())}
+        return {s.labels["generation"]: s.value for s in families[name].samples if s.name == name + "_total"}
+
+    before = by_generation("photos_gc_passes")
+    cpu_before = by_generation("photos_gc_cpu_seconds")
+    gc.collect(1)
+    gc.collect()
+    after = by_generation("photos_gc_passes")
+    assert set(after) == {"0", "1", "2"}
+    assert after["1"] >= before["1"] + 1 and after["2"] >= before["2"] + 1
+    assert by_generation("photos_gc_cpu_seconds")["2"] > cpu_before["2"]  # a full pass costs CPU
