@@ -166,18 +166,22 @@ class Actors:
 
     def trim(self) -> int:
         """Retire least recently used actors until at most max_running run, and an eighth
-        fewer (so that each crowding retires a batch, not one at a time); how many stopped."""
+        fewer (so that each crowding retires a batch, not one at a time); how many stopped.
+        How many is decided once: actors started meanwhile wait for the next crowding, rather
+        than being chased a few at a time."""
         stopped, tried = 0, set()
         target = self.max_running - self.max_running // 8
-        while True:
+        with self._lock:
+            wanted = len(self._refs) - target
+        while stopped < wanted:
             with self._lock:
-                excess = len(self._refs) - target
                 # least recently used first; one that refused went to the back, and is not asked again
-                candidates = [k for k in self._refs if k not in tried][:min(max(excess, 0), RETIRE_BATCH)]
+                candidates = [k for k in self._refs if k not in tried][:min(wanted - stopped, RETIRE_BATCH)]
             if not candidates:
                 return stopped
             tried.update(candidates)
             stopped += self._retire(candidates, idle_for=0.0)
+        return stopped
 
     def _retire(self, keys: list[tuple[str, str]], idle_for: float) -> int:
         """Retire these actors together (each asked, none waited for alone); how many stopped."""
