@@ -44,6 +44,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _harness as h  # noqa: E402
+from gil_profile import GilProfiles  # noqa: E402
 
 WARMUP_S = 0.5
 
@@ -223,7 +224,7 @@ def compare(sites: h.Sites, pg_servers: list | None, args, watch: FsyncWatch, st
 
 # --- profiling ----------------------------------------------------------------------------------
 def profile_ours(store: str, args) -> None:
-    profiles = h.SiteProfiles(args.profile)
+    profiles = GilProfiles() if args.profile == "gil" else h.SiteProfiles(args.profile)
     pg = None
     try:
         database = "sqlite"
@@ -233,10 +234,13 @@ def profile_ours(store: str, args) -> None:
             profiles.start(sites)
             with FsyncWatch() as watch:
                 result = combine([asyncio.run(ours_slice(sites, args.clients, args.duration, pg))], args.clients, watch)
+            if isinstance(profiles, GilProfiles):
+                profiles.finish()  # before the sites stop: their shutdown is left out
     finally:
         if pg is not None:
             pg.stop()
-    profiles.show(f"the {args.clients}-client create-event load (and the stop), {store} store")
+    stop = "" if isinstance(profiles, GilProfiles) else " (and the stop)"
+    profiles.show(f"the {args.clients}-client create-event load{stop}, {store} store")
     print(f"\n(under the profiler: {result['per_s']:.0f} txn/s, p50 {result['p50']:.0f} ms, "
           f"server CPU {result['server_cpu_ms']:.1f} ms/txn; load {result['load']})")
 
@@ -264,10 +268,11 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--repeat", type=int, default=1, help="repeat every comparison (noisy machine)")
     parser.add_argument("--skip-postgres-2pc", action="store_true", help="only our sites")
-    parser.add_argument("--profile", choices=("wall", "cpu"),
+    parser.add_argument("--profile", choices=("wall", "cpu", "gil"),
                         help="instead of the table: run only our sites' concurrent load, each site "
                              "under benchmarks/profile_site.py (wall: where threads are, sampled; "
-                             "cpu: cProfile on a per-thread CPU clock), and print the profiles")
+                             "cpu: cProfile on a per-thread CPU clock) or sampled by py-spy (gil: "
+                             "interpreter time, benchmarks/gil_profile.py), and print the profiles")
     h.add_quiet_arguments(parser)
     args = parser.parse_args()
     stores = ("sqlite", "postgres") if args.store == "both" else (args.store,)

@@ -1,0 +1,93 @@
+"""Where a site's interpreter time goes, sampled from outside by py-spy (requirements-dev.txt).
+
+`py-spy record --gil` samples only the thread holding the interpreter lock: the Python code a
+site runs, and the C it calls without letting go of the lock (JSON, pykka's locks, a socket
+write), at the rate given, with no overhead inside the site. What it does not see is the work
+done with the lock released (SQLite's commit and its fsync, uvloop waiting for sockets): the
+rest of the process's CPU. So the shares below are of interpreter time, and, unlike cProfile's,
+are not inflated for code made of many small calls (cProfile's own cost per call is larger
+than such a call). Interpreter time is wall time: on a busy machine a thread holding the lock
+may be waiting for a core, so compare shares, not seconds, across runs.
+
+Used by `bench_vs_postgres.py --profile gil`: like benchmarks.profile_site's modes, `env` for
+the launcher (none needed here), `start` once the sites run, `show` once they have stopped.
+"""
+
+from __future__ import annotations
+
+import collections
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+RATE = 250  # samples per second per site
+PY_SPY = Path(sys.executable).parent / "py-spy"
+
+
+class GilProfiles:
+    def __init__(self, mode: str = "gil"):
+        self.mode = mode
+        self.env: dict[str, str] = {}
+        self.dir = Path(tempfile.mkdtemp(prefix="bench-gil-"))
+        self.spies: list[subprocess.Popen] = []
+
+    def start(self, sites) -> None:
+        if not PY_SPY.exists():
+            raise SystemExit(f"{PY_SPY} is missing: pip install -r requirements-dev.txt")
+        self.spies = [
+            subprocess.Popen([str(PY_SPY), "record", "--pid", str(sites.process(k).pid), "--gil",
+                              "--nonblocking", "--rate", str(RATE), "--format", "raw",
+                              "--output", str(self.dir / f"site-{k}.txt")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for k in range(sites.count)]
+
+    def finish(self) -> None:
+        """The load is over: py-spy stops (SIGINT) and writes what it sampled."""
+        for spy in self.spies:
+            spy.send_signal(signal.SIGINT)
+        for spy in self.spies:
+            spy.wait(timeout=60)
+
+    def show(self, over: str, count: int = 4) -> None:
+        """Every site's samples together (after `finish`)."""
+        stacks = collections.Counter()
+        for k in range(count):
+            path = self.dir / f"site-{k}.txt"
+            for line in path.read_text().splitlines() if path.exists() else ():
+                stack, _, n = line.rpartition(" ")
+                stacks[stack] += int(n)
+        print(f"\n== interpreter time of the {count} sites over {over} (py-spy --gil, {RATE}/s):")
+        print(report(stacks))
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _frame(frame: str) -> str:
+    """'fn (path/to/file.py:123)' without its line, the path from the package on."""
+    frame = re.sub(r":\d+\)$", ")", frame)
+    return re.sub(r"\(.*?(site-packages/|python3\.\d+/|/work/[^/]+/)", "(", frame)
+
+
+def report(stacks: collections.Counter, top: int = 30) -> str:
+    total = sum(stacks.values()) or 1
+    own, inclusive, modules = collections.Counter(), collections.Counter(), collections.Counter()
+    for stack, n in stacks.items():
+        frames = [_frame(f) for f in stack.split(";")[1:]]  # the first is the thread
+        if not frames:
+            continue
+        own[frames[-1]] += n
+        path = re.search(r"\((.*)\)$", frames[-1])
+        modules[path.group(1).split("/")[0] if path and "/" in path.group(1) and not path.group(1).startswith(
+            ("actors/", "domain/", "eventstore/", "web/")) else (path.group(1) if path else frames[-1])] += n
+        for frame in set(frames):
+            inclusive[frame] += n
+    lines = [f"{total} samples = {total / RATE:.2f} s of interpreter time", "", "own, by module:"]
+    lines += [f"  {100 * n / total:5.1f}%  {m}" for m, n in modules.most_common(top)]
+    lines += ["", "own, by function:"]
+    lines += [f"  {100 * n / total:5.1f}%  {f}" for f, n in own.most_common(top)]
+    lines += ["", "inclusive (anywhere on the stack):"]
+    lines += [f"  {100 * n / total:5.1f}%  {f}" for f, n in inclusive.most_common(top * 3)]
+    return "\n".join(lines)
