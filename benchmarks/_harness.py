@@ -448,6 +448,21 @@ def conditions() -> str:
     return f"load average {load()}; fsync p50 {fsync_ms():.2f} ms, sustained {flush_rate():.0f} flushes/s"
 
 
+async def collector_seconds(session, sites: "Sites") -> float | None:
+    """CPU seconds the sites' garbage collectors have spent so far (their /metrics), or None
+    where a site does not count it (code from before session 10)."""
+    total = 0.0
+    for url in sites.urls:
+        async with session.get(f"{url}/metrics") as r:
+            text = await r.text()
+        values = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                  if line.startswith("photos_gc_cpu_seconds_total{")]
+        if not values:
+            return None
+        total += sum(values)
+    return total
+
+
 def cpu_seconds(processes) -> float:
     """user + system CPU seconds of these processes (those gone are skipped)."""
     total = 0.0

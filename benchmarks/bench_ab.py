@@ -53,10 +53,10 @@ def main() -> int:
         results = {key: combine(value, 1 if key[1] == "seq" else args.clients, watch)
                    for key, value in parts.items()}
     rows = [[name, mode, r["n"], f"{r['per_s']:.0f}", f"{r['p50']:.2f}", f"{r['p99']:.2f}",
-             f"{r['server_cpu_ms']:.2f}", r["load"]]
+             f"{r['server_cpu_ms']:.2f}", "-" if r["gc_cpu_ms"] is None else f"{r['gc_cpu_ms']:.2f}", r["load"]]
             for (name, mode), r in results.items()]
     print(h.table(["code", "load", "n", "txn/s", "p50 ms", "p99 ms", "server CPU ms/txn",
-                   "1-min load per slice"], rows))
+                   "of it the collector", "1-min load per slice"], rows))
     for mode, what, key in (("seq", "p50 at 1 client", "p50s"), ("conc", f"txn/s at {args.clients}", "rates")):
         pairs = zip(results[("after", mode)][key], results[("before", mode)][key])
         print(f"after/before, {what} (median of slice pairs): "

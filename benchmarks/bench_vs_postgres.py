@@ -84,6 +84,7 @@ async def ours_slice(sites: h.Sites, clients: int, seconds: float, store_pg=None
             h.expect(status, body, 201, "create event")
             return "create"
 
+        gc0 = await h.collector_seconds(session, sites)
         cpu0, client0 = h.cpu_seconds(servers), h.cpu_seconds(me)
         started = time.perf_counter()
         samples, errors, measured, done = await h.closed_loop(clients, seconds, one, WARMUP_S)
@@ -91,9 +92,10 @@ async def ours_slice(sites: h.Sites, clients: int, seconds: float, store_pg=None
         # processes that started during the slice (new PostgreSQL backends) count from zero
         new = [p for p in server_processes(sites, store_pg) if p.pid not in {q.pid for q in servers}]
         cpu = (h.cpu_seconds(servers + new) - cpu0, h.cpu_seconds(me) - client0)
+        gc1 = await h.collector_seconds(session, sites)
     return {"times": [s for _, s in samples], "seconds": measured, "done": done, "server_cpu": cpu[0],
             "client_cpu": cpu[1], "errors": errors, "span": (started + WARMUP_S, ended),
-            "load1": h.os.getloadavg()[0]}
+            "load1": h.os.getloadavg()[0], "gc_cpu": None if gc0 is None or gc1 is None else gc1 - gc0}
 
 
 # --- PostgreSQL's own 2PC -----------------------------------------------------------------------
@@ -199,6 +201,8 @@ def combine(parts: list[dict], clients: int, watch: FsyncWatch) -> dict:
             "p50": p50, "p99": p99, "errors": sum(errors.values()), "error_kinds": errors,
             "server_cpu_ms": 1000 * sum(p["server_cpu"] for p in parts) / done,
             "client_cpu_ms": 1000 * sum(p["client_cpu"] for p in parts) / done,
+            "gc_cpu_ms": (1000 * sum(p["gc_cpu"] for p in parts) / done
+                          if all(p.get("gc_cpu") is not None for p in parts) else None),
             "fsync": watch.median([p["span"] for p in parts]), "slice_p50": slice_p50,
             "p50s": p50s, "rates": rates,
             "load": "/".join(f"{p['load1']:.1f}" for p in parts)}
@@ -241,8 +245,9 @@ def profile_ours(store: str, args) -> None:
             pg.stop()
     stop = "" if isinstance(profiles, GilProfiles) else " (and the stop)"
     profiles.show(f"the {args.clients}-client create-event load{stop}, {store} store")
+    collector = "" if result["gc_cpu_ms"] is None else f", of it the collector {result['gc_cpu_ms']:.2f}"
     print(f"\n(under the profiler: {result['per_s']:.0f} txn/s, p50 {result['p50']:.0f} ms, "
-          f"server CPU {result['server_cpu_ms']:.1f} ms/txn; load {result['load']})")
+          f"server CPU {result['server_cpu_ms']:.1f} ms/txn{collector}; load {result['load']})")
 
 
 def store_server():
