@@ -160,3 +160,6 @@ class SiteFigures(Collector):
             passes.add_metric([str(generation)], COLLECTOR_TIME.passes[generation])
         yield seconds
         yield passes
+        yield GaugeMetricFamily("photos_gc_frozen_objects", "Objects left out of the garbage "
+                                "collector's passes (what the site made at start-up).",
+                                value=gc.get_freeze_count())

@@ -150,6 +150,14 @@ async def _run_site(app: web.Application):
     await loop.run_in_executor(None, lifecycle.record, site_dir, "stopped")
 
 
+async def _freeze_start_up(app: web.Application) -> None:
+    """What start-up made and keeps (modules, the scan, the wiring) is left out of the
+    collector's full passes from here on: they traverse only what the site makes while it
+    serves. In a site's own process only (`main`), not in a test's."""
+    gc.collect()
+    gc.freeze()
+
+
 async def _watch_home_sites(service: SiteService) -> None:
     """While pages are open live, keep checking the home sites of their events, so that a page
     says so when one goes away or comes back (web.peers.reachability)."""
@@ -247,8 +255,10 @@ def main(argv=None) -> int:
                           for name in ("cert", "key", "ca"))
         print(f"site {args.site} cannot load its TLS files ({files}): {error}", file=sys.stderr)
         return 2
+    app = create_app(settings, args.site)
+    app.on_startup.append(_freeze_start_up)  # after the site's own start-up (its cleanup context)
     web.run_app(
-        create_app(settings, args.site),
+        app,
         host=settings.host,
         port=settings.site_port(args.site),
         ssl_context=ssl_context,

@@ -66,6 +66,7 @@ def test_metrics_show_transactions_latency_and_peers_and_a_killed_peer_goes_to_z
     assert samples(home, "photos_storage_errors", "photos_storage_errors_total")[0].value == 0
     gc_passes = {s.labels["generation"]: s.value for s in samples(home, "photos_gc_passes", "photos_gc_passes_total")}
     assert set(gc_passes) == {"0", "1", "2"}  # counted by the site (tests/unit/test_metrics.py)
+    assert samples(home, "photos_gc_frozen_objects")[0].value > 10000  # start-up's, frozen once ready
     assert peers(home) == {"1": 1, "2": 1}
 
     cluster.kill(2)
