@@ -518,9 +518,14 @@ class SiteProfiles:
         self.env = {"PHOTO_SITE_MODULE": "benchmarks.profile_site", "BENCH_PROFILE_DIR": str(self.dir),
                     "BENCH_PROFILE_MODE": mode}
 
+    includes_stop = True  # a profile inside a site ends with the site: its stop is in it
+
     def start(self, sites: Sites) -> None:
         for k in range(sites.count):
             sites.process(k).send_signal(signal.SIGUSR1)
+
+    def finish(self) -> None:
+        """The load is over (the profiles end when the sites stop)."""
 
     def show(self, over: str, count: int = 4) -> None:
         """Print every site's profile (`over`: what ran meanwhile), then remove them."""

@@ -238,12 +238,11 @@ def profile_ours(store: str, args) -> None:
             profiles.start(sites)
             with FsyncWatch() as watch:
                 result = combine([asyncio.run(ours_slice(sites, args.clients, args.duration, pg))], args.clients, watch)
-            if isinstance(profiles, GilProfiles):
-                profiles.finish()  # before the sites stop: their shutdown is left out
+            profiles.finish()
     finally:
         if pg is not None:
             pg.stop()
-    stop = "" if isinstance(profiles, GilProfiles) else " (and the stop)"
+    stop = " (and the stop)" if profiles.includes_stop else ""
     profiles.show(f"the {args.clients}-client create-event load{stop}, {store} store")
     collector = "" if result["gc_cpu_ms"] is None else f", of it the collector {result['gc_cpu_ms']:.2f}"
     print(f"\n(under the profiler: {result['per_s']:.0f} txn/s, p50 {result['p50']:.0f} ms, "

@@ -26,9 +26,12 @@ from pathlib import Path
 
 RATE = 250  # samples per second per site
 PY_SPY = Path(sys.executable).parent / "py-spy"
+OURS = ("actors/", "domain/", "eventstore/", "web/")  # this project's packages
 
 
 class GilProfiles:
+    includes_stop = False  # sampling ends with the load (`finish`), before the sites stop
+
     def __init__(self, mode: str = "gil"):
         self.mode = mode
         self.env: dict[str, str] = {}
@@ -71,17 +74,22 @@ def _frame(frame: str) -> str:
     return re.sub(r"\(.*?(site-packages/|python3\.\d+/|/work/[^/]+/)", "(", frame)
 
 
+def _module(frame: str) -> str:
+    """Where a frame's code is: a library by its package (aiohttp), ours by its file."""
+    match = re.search(r"\((.*)\)$", frame)
+    if match is None:
+        return frame
+    path = match.group(1)
+    return path.split("/")[0] if "/" in path and not path.startswith(OURS) else path
+
+
 def report(stacks: collections.Counter, top: int = 30) -> str:
     total = sum(stacks.values()) or 1
     own, inclusive, modules = collections.Counter(), collections.Counter(), collections.Counter()
     for stack, n in stacks.items():
-        frames = [_frame(f) for f in stack.split(";")[1:]]  # the first is the thread
-        if not frames:
-            continue
+        frames = [_frame(f) for f in stack.split(";")]  # outermost first
         own[frames[-1]] += n
-        path = re.search(r"\((.*)\)$", frames[-1])
-        modules[path.group(1).split("/")[0] if path and "/" in path.group(1) and not path.group(1).startswith(
-            ("actors/", "domain/", "eventstore/", "web/")) else (path.group(1) if path else frames[-1])] += n
+        modules[_module(frames[-1])] += n
         for frame in set(frames):
             inclusive[frame] += n
     lines = [f"{total} samples = {total / RATE:.2f} s of interpreter time", "", "own, by module:"]
