@@ -10,7 +10,7 @@ import uuid
 from actors.role_actor import Failed, Snapshot
 from domain.messages import CreateEvent, Prepare
 from eventstore.store import SiteStore
-from tests.integration.test_actors import FailingStore, ask, one_site, wait_for
+from tests.integration.actor_sites import FailingStore, ask, one_site, wait_for
 
 
 def test_concurrent_saves_are_grouped_and_each_one_is_durable(tmp_path):
