@@ -539,3 +539,18 @@ class SiteProfiles:
             for stats in self.dir.glob("*.pstats"):
                 shutil.copy(stats, Path(keep) / stats.name)
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+PROFILE_MODES = ("wall", "cpu", "gil", "spy")
+PROFILE_HELP = ("wall, cpu: run every site under benchmarks/profile_site.py (the figures are then not "
+                "comparable); gil, spy: sample every site from outside with py-spy "
+                "(benchmarks/gil_profile.py); print the profiles")
+
+
+def site_profiles(mode: str | None):
+    """The profiler of a benchmark's `--profile` (PROFILE_MODES), or None."""
+    if mode in ("gil", "spy"):
+        from gil_profile import GilProfiles
+
+        return GilProfiles(mode)
+    return SiteProfiles(mode) if mode else None

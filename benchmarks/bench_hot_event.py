@@ -217,9 +217,7 @@ def main() -> int:
     parser.add_argument("--per-request", type=int, default=1, help="photos per upload request")
     parser.add_argument("--retries", type=int, default=5, help="a guest's retries of a 503/504")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folders")
-    parser.add_argument("--profile", choices=("wall", "cpu"),
-                        help="run every site under benchmarks/profile_site.py and print the profiles "
-                             "(the figures are then not comparable)")
+    parser.add_argument("--profile", choices=h.PROFILE_MODES, help=h.PROFILE_HELP)
     args = parser.parse_args()
     checkouts = [c.resolve() for c in (args.checkout or [h.ROOT])]
     print(f"machine: {h.machine()}", flush=True)
@@ -230,7 +228,7 @@ def main() -> int:
     rows = []
     for i in range(args.runs):
         for root in checkouts if i % 2 == 0 else checkouts[::-1]:
-            profiles = h.SiteProfiles(args.profile) if args.profile else None
+            profiles = h.site_profiles(args.profile)
             sites = h.Sites(4, keep=args.keep, root=root, env=profiles.env if profiles else None)
             try:
                 sites.start()
@@ -238,6 +236,8 @@ def main() -> int:
                 if profiles:
                     profiles.start(sites)
                 r = asyncio.run(one_run(sites, jpegs, args))
+                if profiles:
+                    profiles.finish()
             finally:
                 sites.stop()
             if profiles:

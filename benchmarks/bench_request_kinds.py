@@ -90,9 +90,8 @@ def main() -> int:
     parser.add_argument("--checkout", type=Path, default=h.ROOT, help="the code to run (default: this one)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a settings.toml line (e.g. max_actors=256)")
-    parser.add_argument("--profile", choices=("wall", "cpu"),
-                        help="run every site under benchmarks/profile_site.py, count the measured kinds "
-                             "only, and print each site's profile (the figures are then not comparable)")
+    parser.add_argument("--profile", choices=h.PROFILE_MODES,
+                        help=f"over the measured kinds only: {h.PROFILE_HELP}")
     args = parser.parse_args()
     kinds = args.kinds.split(",")
     if not set(kinds) <= {"read", "upload", "create"}:
@@ -100,7 +99,7 @@ def main() -> int:
     print(f"machine: {h.machine()}", flush=True)
     populate = argparse.Namespace(events=args.events, photo_fraction=0.2, users_min=3, users_max=10,
                                   clients=16, max_populate_s=600.0)
-    profiles = h.SiteProfiles(args.profile) if args.profile else None
+    profiles = h.site_profiles(args.profile)
     sites = h.Sites(4, root=args.checkout.resolve(), settings=dict(kv.split("=", 1) for kv in args.set),
                     env=profiles.env if profiles else None).start()
     try:
@@ -114,6 +113,8 @@ def main() -> int:
             profiles.start(sites)
         for kind in kinds:
             print(asyncio.run(phase(sites, kind, args.seconds, pop, cookies, rng)), flush=True)
+        if profiles:
+            profiles.finish()
     finally:
         sites.stop()
     if profiles:

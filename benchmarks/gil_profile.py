@@ -27,6 +27,10 @@ from pathlib import Path
 RATE = 250  # samples per second per site
 PY_SPY = Path(sys.executable).parent / "py-spy"
 OURS = ("actors/", "domain/", "eventstore/", "web/")  # this project's packages
+MODES = {
+    "gil": ["--gil", "--nonblocking"],  # the thread holding the interpreter lock
+    "spy": ["--nonblocking"],  # every thread py-spy finds running (not waiting), lock or not
+}
 
 
 class GilProfiles:
@@ -42,8 +46,8 @@ class GilProfiles:
         if not PY_SPY.exists():
             raise SystemExit(f"{PY_SPY} is missing: pip install -r requirements-dev.txt")
         self.spies = [
-            subprocess.Popen([str(PY_SPY), "record", "--pid", str(sites.process(k).pid), "--gil",
-                              "--nonblocking", "--rate", str(RATE), "--format", "raw",
+            subprocess.Popen([str(PY_SPY), "record", "--pid", str(sites.process(k).pid),
+                              *MODES[self.mode], "--rate", str(RATE), "--format", "raw",
                               "--output", str(self.dir / f"site-{k}.txt")],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             for k in range(sites.count)]
@@ -63,7 +67,9 @@ class GilProfiles:
             for line in path.read_text().splitlines() if path.exists() else ():
                 stack, _, n = line.rpartition(" ")
                 stacks[stack] += int(n)
-        print(f"\n== interpreter time of the {count} sites over {over} (py-spy --gil, {RATE}/s):")
+        what = "interpreter time" if self.mode == "gil" else "running time of every thread"
+        print(f"\n== {what} of the {count} sites over {over} (py-spy {' '.join(MODES[self.mode])}, "
+              f"{RATE}/s):")
         print(report(stacks))
         shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -92,7 +98,7 @@ def report(stacks: collections.Counter, top: int = 30) -> str:
         modules[_module(frames[-1])] += n
         for frame in set(frames):
             inclusive[frame] += n
-    lines = [f"{total} samples = {total / RATE:.2f} s of interpreter time", "", "own, by module:"]
+    lines = [f"{total} samples = {total / RATE:.2f} s sampled", "", "own, by module:"]
     lines += [f"  {100 * n / total:5.1f}%  {m}" for m, n in modules.most_common(top)]
     lines += ["", "own, by function:"]
     lines += [f"  {100 * n / total:5.1f}%  {f}" for f, n in own.most_common(top)]

@@ -25,6 +25,7 @@ from io import BytesIO
 from PIL import Image
 
 from eventstore.collage_layout import Cell, Layout, fit
+from eventstore.jpeg_bytes import jpeg_bytes
 
 BACKGROUND = (24, 24, 28)
 # Fixed encoder settings: part of what makes the bytes the same on every site.
@@ -89,9 +90,7 @@ def draw(layout: Layout, picture: Callable[[Cell], Image.Image]) -> bytes:
     for row in layout.rows:
         for cell in row:
             canvas.paste(picture(cell), (cell.x, cell.y))
-    out = BytesIO()
-    canvas.save(out, "JPEG", **JPEG_SETTINGS)
-    return out.getvalue()
+    return jpeg_bytes(canvas, **JPEG_SETTINGS)  # the same bytes, with the interpreter lock let go
 
 
 def covers(size: tuple[int, int], cell: Cell) -> bool:

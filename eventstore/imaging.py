@@ -23,6 +23,7 @@ from io import BytesIO
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from domain.errors import InvalidImage, UnsupportedMediaType
+from eventstore.jpeg_bytes import jpeg_bytes
 
 # The grid shows a thumbnail as a ~9rem square (cropped to cover): 512 px keeps its short side
 # sharp on a 2x phone screen, and covers the screen montage's cells from ~10 photos on, so a
@@ -123,6 +124,12 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
     return image
 
 
+def ready_decoders() -> tuple[str, ...]:
+    """Load the decoders now (pillow_heif's import is ~0.1 s of CPU), not on the first upload:
+    a site's start-up, so that a burst of first uploads does not wait behind it."""
+    return _allowed_formats()
+
+
 @functools.cache
 def _allowed_formats() -> tuple[str, ...]:
     """The decoder allow-list; HEIF joins it only where pillow_heif is installed.
@@ -151,6 +158,4 @@ def _flatten_to_rgb(image: Image.Image) -> Image.Image:
 
 
 def _encode(image: Image.Image, quality: int) -> bytes:
-    out = BytesIO()
-    image.save(out, "JPEG", quality=quality)
-    return out.getvalue()
+    return jpeg_bytes(image, quality=quality)  # with the interpreter lock let go

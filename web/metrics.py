@@ -130,10 +130,12 @@ def watch_collector() -> None:
 class SiteFigures(Collector):
     """Gauges read when scraped: what the site already knows, never a copy kept in sync."""
 
-    def __init__(self, metrics: Metrics, in_doubt: Callable[[], int], storage_errors: Callable[[], int]):
+    def __init__(self, metrics: Metrics, in_doubt: Callable[[], int], storage_errors: Callable[[], int],
+                 store_writes: Callable[[], tuple[int, int]] = lambda: (0, 0)):
         self.metrics = metrics
         self.in_doubt = in_doubt
         self.storage_errors = storage_errors
+        self.store_writes = store_writes  # (database transactions, records) written
         self.peers: dict[int, bool] = {}  # set by the scrape just before it collects
 
     def collect(self):
@@ -150,6 +152,11 @@ class SiteFigures(Collector):
         yield CounterMetricFamily("photos_storage_errors", "Failed calls into this site's event "
                                   "store and photo files (reads and writes).",
                                   value=self.storage_errors())
+        commits, records = self.store_writes()
+        yield CounterMetricFamily("photos_store_commits", "Database transactions of new records "
+                                  "this site's event store wrote (forced writes).", value=commits)
+        yield CounterMetricFamily("photos_store_records", "Records those transactions held (more "
+                                  "per transaction: saves grouped into one forced write).", value=records)
         seconds = CounterMetricFamily("photos_gc_cpu_seconds", "CPU seconds this site's process "
                                       "spent in the garbage collector, by generation.",
                                       labels=["generation"])

@@ -23,6 +23,7 @@ from actors.crash import CrashPoints
 from actors.registry import Actors
 from actors.role_actor import Wiring
 from domain.config import SiteConfig, Timing
+from eventstore import imaging
 from eventstore.blob_sweep import sweep_site
 from eventstore.montage import MontageCache
 from eventstore.photo_files import PhotoFiles
@@ -129,7 +130,8 @@ async def _run_site(app: web.Application):
     service.voting = Voting(service)
     service.uploads = Uploads(service)
     app[SERVICE] = service
-    app[FIGURES] = SiteFigures(metrics, lambda: len(service.in_doubt), lambda: store.health.failures)
+    app[FIGURES] = SiteFigures(metrics, lambda: len(service.in_doubt), lambda: store.health.failures,
+                               store.written)
     metrics.registry.register(app[FIGURES])
     await service.start()
     transport.open_channels()
@@ -151,9 +153,10 @@ async def _run_site(app: web.Application):
 
 
 async def _freeze_start_up(app: web.Application) -> None:
-    """What start-up made and keeps (modules, the scan, the wiring) is left out of the
-    collector's full passes from here on: they traverse only what the site makes while it
-    serves. In a site's own process only (`main`), not in a test's."""
+    """What start-up made and keeps (modules, the scan, the wiring, the image decoders) is left
+    out of the collector's full passes from here on: they traverse only what the site makes
+    while it serves. In a site's own process only (`main`), not in a test's."""
+    imaging.ready_decoders()
     gc.collect()
     gc.freeze()
 

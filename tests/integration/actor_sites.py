@@ -58,7 +58,7 @@ class FailingStore(SiteStore):
     def write(self, aggregates):
         if self.fail:
             raise StorageUnavailable("disk full")
-        super().write(aggregates)
+        return super().write(aggregates)
 
 
 class CountingStore(SiteStore):

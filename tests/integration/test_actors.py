@@ -107,7 +107,7 @@ class HeldStore(SiteStore):
         if any(type(e).__name__ == "Acknowledged" for a in aggregates for e in a.pending_events):
             self.holding.set()
             assert self.release.wait(10)
-        super().write(aggregates)
+        return super().write(aggregates)
 
 
 def test_a_client_hears_of_its_commit_before_the_acknowledgements_are_stored(tmp_path):
@@ -135,7 +135,7 @@ class WatchedStore(SiteStore):
 
     def write(self, aggregates):
         self.watch([type(e).__name__ for a in aggregates for e in a.pending_events])
-        super().write(aggregates)
+        return super().write(aggregates)
 
 
 def test_an_abort_is_answered_only_once_its_decision_is_stored(tmp_path):

@@ -29,6 +29,8 @@ def test_concurrent_saves_are_grouped_and_each_one_is_durable(tmp_path):
 
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(save, ids))
+    commits, records = store.written()  # what /metrics shows (photos_store_commits, _records)
+    assert records == 80 and 1 <= commits <= 40  # each save's Created and Prepared, grouped
     store.close()
     reopened = SiteStore("sqlite", tmp_path)
     assert all(reopened.load_event(e).state.prepared.txn_id == "t" for e in ids)
@@ -51,7 +53,7 @@ class CountedStore(SiteStore):
         self.entered.append(len(aggregates))
         assert self.gate.wait(10)
         self.writes.append(len(aggregates))
-        super().write(aggregates)
+        return super().write(aggregates)
 
     def queued(self) -> int:
         """Saves queued or held at the gate, none of them written."""
@@ -75,6 +77,7 @@ def test_the_actors_saves_share_forced_writes_and_each_is_durable_before_its_ans
         wait_for(lambda: len(answers) == 40)
         assert all(a.yes for a in answers)
         assert sum(store.writes) == 40 and len(store.writes) < 40  # grouped: fewer forced writes than saves
+        assert store.written() == (len(store.writes), 80)  # each a Created and a Prepared record
     reopened = SiteStore("sqlite", tmp_path)
     assert reopened.scan().participants_in_doubt == set(ids)
     reopened.close()
@@ -107,6 +110,7 @@ def test_a_failed_flush_fails_every_save_in_it_and_each_actor_forgets_its_record
                            replies[event_id].append)
         wait_for(lambda: all(replies.values()))
         assert all(isinstance(r[0], Failed) and not r[0].after_stored for r in replies.values())
+        assert store.written() == (0, 0)  # a failed write is no commit
         assert all(ask(actors, "participant", e, Snapshot()).prepared is None for e in ids)
         store.fail = False
         assert all(ask(actors, "participant", e, Prepare("0-t", e, 0, CreateEvent("E", 0, "now"))).yes for e in ids)

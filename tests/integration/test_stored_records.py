@@ -115,7 +115,7 @@ def test_records_are_stored_as_the_very_bytes_the_librarys_mapper_writes(store, 
     events = aggregate.collect_events()[1:]  # after the creation, which the mapper writes
 
     for event in events:
-        direct = store._records.stored(event)
+        direct = store._encoder.stored(event)
         assert direct == store.app.mapper.to_stored_event(event)
         assert store.app.mapper.to_domain_event(direct).record == records[event.originator_version - 2]
 

@@ -93,6 +93,13 @@ def test_storage_errors_are_the_count_of_failed_store_calls_the_store_health_kep
     assert sample(metrics, "photos_storage_errors_total") == 2
 
 
+def test_the_stores_forced_writes_and_their_records_are_counted():
+    metrics = Metrics(Clock())
+    metrics.registry.register(SiteFigures(metrics, lambda: 0, lambda: 0, store_writes=lambda: (3, 11)))
+    assert sample(metrics, "photos_store_commits_total") == 3
+    assert sample(metrics, "photos_store_records_total") == 11
+
+
 def test_the_scrape_time_gauges_read_what_the_site_knows_and_parse():
     metrics = Metrics(Clock())
     figures = SiteFigures(metrics, lambda: 3, lambda: 0)
