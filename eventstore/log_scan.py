@@ -3,14 +3,18 @@
 Reading every record costs ~15 us each (5 s at 280,000 records), so the fold is checkpointed to
 a file with the id of the last record it took in; a restart folds only the records stored since.
 The file is an optimisation: whatever is wrong with it, the caller reads the whole log instead.
+While a site runs, the fold is kept in memory and fed by the writers with what they just
+committed (`KeptScan.took`), so a checkpoint reads back from the log only what they missed.
 """
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
 import logging
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 from eventstore.photo_files import write_atomically
@@ -20,6 +24,7 @@ log = logging.getLogger(__name__)
 FORMAT = 2  # bump whenever add() or to_json() change: a file folded by other code is then ignored
 CHECKPOINT_AFTER = 1000  # records: a start-up that read a longer tail writes a checkpoint at once
 _BATCH = 5000
+FOLD_TAKEN_AT = 64  # batches a writer leaves for the next one before folding them itself
 
 
 class LogScan:
@@ -42,15 +47,20 @@ class LogScan:
             self.last_id = n.id
 
     def add(self, aggregate_id, topic: str, state: bytes) -> None:
+        """One stored record, as the log holds it."""
         kind, _, name = topic.rpartition(":")[2].partition(".")
-        key = str(aggregate_id)
+        stored = json.loads(state)
+        self.take(str(aggregate_id), kind, name, stored if name == "Created" else stored["data"])
+
+    def take(self, key: str, kind: str, name: str, data: dict) -> None:
+        """One record by its aggregate (str of its id), kind (PhotoEvent, Coordination), name
+        (Created, Prepared, ...) and data (a record's fields; a creation's attributes)."""
         if name == "Created":
-            event_id = json.loads(state)["event_id"]
+            event_id = data["event_id"]
             self._events[key] = event_id
             (self.logged if kind == "PhotoEvent" else self.coordinated).add(event_id)
             return
         event_id = self._events[key]
-        data = json.loads(state)["data"]
         txn = data.get("txn_id")
         if kind == "PhotoEvent":
             if name == "Prepared":
@@ -128,6 +138,38 @@ class KeptScan:
         self._scan: LogScan | None = None  # the fold so far, kept by checkpoint() to fold on
         self._checkpointed_id = 0  # last_id of the checkpoint file, as far as we know
         self._closed = False
+        # Batches the writers took, in commit order, not folded yet: (notification ids, records)
+        self._taken: collections.deque[tuple[Sequence[int], list[tuple]]] = collections.deque()
+
+    def took(self, ids: Sequence[int] | None, records: list[tuple]) -> None:
+        """Records just committed, with their notification ids (in commit order: the store
+        calls this under its write lock), each as `LogScan.take`'s arguments. They are folded
+        from what the writer holds rather than read back and parsed at the next checkpoint
+        (~15 us a record, 19 records a create over four sites). The writer folds them itself
+        once enough wait and nobody holds the fold; it never waits for a checkpoint."""
+        if self.path is None or not ids or self._closed:
+            return
+        self._taken.append((ids, records))
+        if len(self._taken) >= FOLD_TAKEN_AT and self._lock.acquire(blocking=False):
+            try:
+                self._fold_taken()
+            finally:
+                self._lock.release()
+
+    def _fold_taken(self) -> None:
+        """Under the lock: fold the batches taken, skipping what the kept scan read from the log
+        already and reading from the log what it misses (none taken while no scan was kept)."""
+        while self._taken:
+            ids, records = self._taken.popleft()
+            scan = self._scan
+            if scan is None or ids[-1] <= scan.last_id:
+                continue  # _catch_up reads them from the log, or did
+            if ids[0] > scan.last_id + 1:
+                self._fold_tail(scan, stop=ids[0] - 1)
+            for notification_id, record in zip(ids, records):
+                if notification_id > scan.last_id:
+                    scan.take(*record)
+                    scan.last_id = notification_id
 
     def scan(self) -> LogScan:
         """The fold of the whole log: from the checkpoint when there is a sound one, and a long
@@ -164,12 +206,14 @@ class KeptScan:
         if self._scan is None:
             self._scan = self._load() or LogScan()
             self._checkpointed_id = self._scan.last_id
+        self._fold_taken()  # first: the log is read only beyond what the writers took
         return self._fold_tail(self._scan)
 
-    def _fold_tail(self, scan: LogScan) -> int:
+    def _fold_tail(self, scan: LogScan, stop: int | None = None) -> int:
+        """Fold the records after scan.last_id (up to `stop`) read from the log; how many."""
         read = 0
         while True:
-            batch = self.recorder.select_notifications(scan.last_id + 1, _BATCH)
+            batch = self.recorder.select_notifications(scan.last_id + 1, _BATCH, stop=stop)
             scan.fold(batch)
             read += len(batch)
             if len(batch) < _BATCH:

@@ -10,6 +10,7 @@ shows in `health`.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -23,7 +24,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import JSONTranscoder, MapperDeserialisationError
 
-from domain.aggregates import Coordination, PhotoEvent, coordination_id, record_from_data
+from domain.aggregates import Coordination, PhotoEvent, RecordEvent, coordination_id, record_from_data
 from domain.errors import StorageUnavailable
 from eventstore.durable import check_durable, sqlite_pragma, store_env
 from eventstore.log_scan import KeptScan, LogScan
@@ -91,6 +92,7 @@ class SiteStore:
         self._queue: list[_Slot] = []
         self._later: list[tuple] = []  # (aggregate, done) queued by save_later for flush
         self._writing = False
+        self._insert_lock = threading.Lock()
         self._commits = 0  # database transactions of new records written (forced writes)
         self._records = 0  # records they held
         # Checkpoints only on SQLite: its single writer makes notification ids visible in
@@ -211,8 +213,12 @@ class SiteStore:
         does here (no aggregate cache, no automatic snapshots, nothing notified), without its
         per-save bookkeeping (runtime Protocol checks, recordings), ~1/4 of a save's CPU, and
         with records encoded directly (eventstore.stored_records: the same bytes)."""
-        stored = [self._encoder.stored(event) for a in aggregates for event in a.collect_events()]
-        self.app.recorder.insert_events(stored)
+        events = [event for a in aggregates for event in a.collect_events()]
+        stored = [self._encoder.stored(event) for event in events]
+        scanned = [_scanned(event, record) for event, record in zip(events, stored)] if self._scans.path else []
+        with self._insert_lock:  # so the start-up scan's fold takes batches in commit order
+            ids = self.app.recorder.insert_events(stored)
+            self._scans.took(ids, scanned)
         return len(stored)
 
     def _put_snapshots(self, snapshots) -> None:
@@ -283,6 +289,15 @@ class SiteStore:
         engine = getattr(self.app.recorder.datastore, "engine", None)  # SQLAlchemy stores
         if engine is not None and hasattr(engine, "dispose"):
             engine.dispose()
+
+
+def _scanned(event, stored) -> tuple:
+    """A record as the start-up scan takes it (LogScan.take): a record event's data as it is,
+    anything else (an aggregate's creation) parsed from its stored form."""
+    kind, _, name = type(event).__qualname__.partition(".")
+    if isinstance(event, RecordEvent):
+        return str(event.originator_id), kind, name, event.data
+    return str(event.originator_id), kind, name, json.loads(stored.state)
 
 
 def _write_probe_file(folder: Path) -> None:

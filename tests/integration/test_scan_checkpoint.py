@@ -341,3 +341,88 @@ def test_a_store_on_a_sqlalchemy_url_keeps_no_checkpoint(tmp_path):
     store.checkpoint()
     store.close()
     assert not (tmp_path / CHECKPOINT_FILE).exists()
+
+
+# --- records folded as they are written ------------------------------------------------------------
+class ReadsCounted:
+    """The store's recorder, counting the records select_notifications hands out (the log's
+    tail read back at a checkpoint; the identity reads of one record each aside)."""
+
+    def __init__(self, store: SiteStore):
+        self.read = 0
+        recorder = store.app.recorder
+        select = recorder.select_notifications
+
+        def counted(start, limit, *args, **kwargs):
+            found = select(start, limit, *args, **kwargs)
+            if limit > 1:
+                self.read += len(found)
+            return found
+
+        recorder.select_notifications = counted
+
+
+def test_a_checkpoint_folds_what_the_writers_took_without_reading_it_back(tmp_path):
+    store = SiteStore("sqlite", tmp_path)
+    history = History(store)
+    history.before_the_checkpoint()
+    store.checkpoint()  # from here on the store keeps the fold
+    reads = ReadsCounted(store)
+    history.after_the_checkpoint()
+    fillers(store, 30)
+    store.checkpoint()
+    store.close()
+
+    assert reads.read == 0
+    checkpoint, _ = read_checkpoint(tmp_path / CHECKPOINT_FILE)
+    assert checkpoint.to_json() == full_scan(tmp_path)
+    assert summary(checkpoint)["in doubt"] == history.expected()["in doubt"]
+
+
+def test_records_written_past_the_fold_are_read_from_the_log_and_none_twice(tmp_path):
+    store = SiteStore("sqlite", tmp_path)
+    history = History(store)
+    history.before_the_checkpoint()
+    store.checkpoint()
+    reads = ReadsCounted(store)
+    fillers(store, 10)
+    # A batch committed that the fold never took (as if its writer failed after the commit),
+    # between two it took: the fold reads just that gap from the log.
+    gap = PhotoEvent(event_id=str(uuid.uuid4()))
+    gap.record(Prepared("g", 0, CREATE))
+    store.app.recorder.insert_events([store._encoder.stored(e) for e in gap.collect_events()])
+    history.after_the_checkpoint()
+    store.checkpoint()
+    store.close()
+
+    assert reads.read == 2  # the gap's Created and Prepared, nothing else
+    checkpoint, _ = read_checkpoint(tmp_path / CHECKPOINT_FILE)
+    assert checkpoint.to_json() == full_scan(tmp_path)
+    assert gap.event_id in checkpoint.participants_in_doubt
+
+
+def test_the_writers_fold_what_they_took_themselves_once_enough_waits(tmp_path):
+    store = SiteStore("sqlite", tmp_path)
+    store.checkpoint()
+    for _ in range(log_scan.FOLD_TAKEN_AT + 5):
+        fillers(store, 1)
+    kept = store._scans
+    assert len(kept._taken) < log_scan.FOLD_TAKEN_AT  # folded by a writer, no checkpoint since
+    assert kept._scan.last_id > 0
+    store.checkpoint()
+    store.close()
+    assert read_checkpoint(tmp_path / CHECKPOINT_FILE)[0].to_json() == full_scan(tmp_path)
+
+
+def test_batches_taken_while_no_fold_is_kept_are_read_from_the_log_at_the_next_checkpoint(tmp_path):
+    store = SiteStore("sqlite", tmp_path)
+    history = History(store)
+    history.before_the_checkpoint()
+    store.scan()  # start-up hands its fold to the caller: none is kept until the next checkpoint
+    history.after_the_checkpoint()
+    reads = ReadsCounted(store)
+    store.checkpoint()
+    store.close()
+
+    assert reads.read > 0
+    assert read_checkpoint(tmp_path / CHECKPOINT_FILE)[0].to_json() == full_scan(tmp_path)
