@@ -184,6 +184,16 @@ class KeptScan:
             scan, self._scan = self._scan, None  # the caller's: checkpoint() starts from the file
             return scan
 
+    def logged_events(self) -> tuple[set[str], set[str]]:
+        """Events with a participant log, and with a coordinator log (copies; the kept fold
+        stays kept, unlike `scan`'s)."""
+        if self.path is None:
+            scan = self.scan()
+            return scan.logged, scan.coordinated
+        with self._lock:
+            self._catch_up()
+            return set(self._scan.logged), set(self._scan.coordinated)
+
     def checkpoint(self) -> None:
         """Fold the records stored since and rewrite the file, so the next start reads only what
         comes after. Safe from any thread while records are added: it only reads committed ones.

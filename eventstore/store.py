@@ -232,8 +232,8 @@ class SiteStore:
 
     def logged_events(self) -> tuple[set[str], set[str]]:
         """Event ids with a participant log here, and with a coordinator log here."""
-        scan = self.scan()
-        return scan.logged, scan.coordinated
+        with self._guard("read its log"):
+            return self._scans.logged_events()
 
     def scan(self) -> LogScan:
         """What start-up needs, read without rebuilding any aggregate or starting any actor:

@@ -426,3 +426,19 @@ def test_batches_taken_while_no_fold_is_kept_are_read_from_the_log_at_the_next_c
 
     assert reads.read > 0
     assert read_checkpoint(tmp_path / CHECKPOINT_FILE)[0].to_json() == full_scan(tmp_path)
+
+
+def test_the_events_logged_here_come_from_the_kept_fold_and_leave_it_kept(tmp_path):
+    store = SiteStore("sqlite", tmp_path)
+    history = History(store)
+    history.before_the_checkpoint()
+    store.checkpoint()
+    reads = ReadsCounted(store)
+    history.after_the_checkpoint()
+    participants, coordinators = store.logged_events()  # what the blob sweep asks every 600 s
+    store.checkpoint()
+    store.close()
+
+    full = full_scan(tmp_path)
+    assert (sorted(participants), sorted(coordinators)) == (full["logged"], full["coordinated"])
+    assert reads.read == 0  # neither it nor the checkpoint after it read the log back
