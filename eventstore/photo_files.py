@@ -62,6 +62,24 @@ class PhotoFiles:
         self.write(kind, sha256, data)
         return True
 
+    def keep_all(self, items) -> list[bool]:
+        """`keep` for each (kind, sha256, data), written together (an upload's photo and
+        thumbnail): every new file's bytes synced, then all renamed, then each folder synced
+        once, rather than a journal commit or two per file in turn (~0.85 -> ~0.6 ms of CPU
+        for a tiny upload's two files here). ValueError, nothing written, if any data is not
+        what its name says; whether each had to be written."""
+        for kind, sha256, data in items:
+            self._check(kind, sha256, data)
+        fresh = [not self.claim(kind, sha256) for kind, sha256, _ in items]
+        new = {self.path(kind, sha256): data for (kind, sha256, data), f in zip(items, fresh) if f}
+        write_all_durably(new)
+        return fresh
+
+    def _check(self, kind: str, sha256: str, data: bytes) -> None:
+        actual = hashlib.sha256(data).hexdigest()
+        if actual != self.path(kind, sha256).stem:
+            raise ValueError(f"data hashes to {actual}, not {sha256}")
+
     def read(self, kind: str, sha256: str) -> bytes:
         """The file's bytes; FileNotFoundError when this site does not hold it."""
         return self.path(kind, sha256).read_bytes()
@@ -104,6 +122,38 @@ def write_atomically(final: Path, data: bytes, *, durable: bool) -> None:
         raise
     if durable:
         fsync_dir(final.parent)
+
+
+def write_all_durably(files: dict[Path, bytes]) -> None:
+    """Each file whole under its name and durable when this returns, readers seeing no torn
+    one: the temp files written, each synced, all renamed, then each folder synced once."""
+    temps: dict[Path, str] = {}
+    try:
+        for final, data in files.items():
+            ensure_dir(final.parent)
+            fd, temps[final] = tempfile.mkstemp(dir=final.parent, prefix=".tmp-", suffix=".part")
+            with os.fdopen(fd, "wb") as temp:
+                temp.write(data)
+        for temp_name in temps.values():
+            _fsync_file(temp_name)
+        while temps:
+            final, temp_name = next(iter(temps.items()))
+            os.replace(temp_name, final)
+            del temps[final]
+    except BaseException:
+        for temp_name in temps.values():
+            Path(temp_name).unlink(missing_ok=True)
+        raise
+    for folder in {final.parent for final in files}:
+        fsync_dir(folder)
+
+
+def _fsync_file(name: str) -> None:
+    fd = os.open(name, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def ensure_dir(folder: Path) -> None:

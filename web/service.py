@@ -180,12 +180,8 @@ class SiteService:
     async def store_files(self, files: list[tuple[str, str, bytes]]) -> None:
         """Each (kind, sha256, bytes) durably on disk here (one trip off the loop for all);
         those already here are claimed (a fresh age: a transaction is about to name them)."""
-        def keep_all() -> None:
-            for kind, sha, data in files:
-                self.files.keep(kind, sha, data)
-
         try:
-            await self.loop.run_in_executor(None, keep_all)
+            await self.loop.run_in_executor(None, self.files.keep_all, files)
         except OSError as e:  # full, read-only or failing disk: refuse, keep what we have
             problem = problem_of(e)
             self.store.health.failed(problem)

@@ -139,3 +139,43 @@ def test_keep_writes_a_missing_file_and_claims_one_that_is_there(tmp_path):
     with pytest.raises(ValueError):
         files.keep("thumb", PHOTO_SHA, b"not the photo")
     assert not files.has("thumb", PHOTO_SHA)
+
+
+THUMB = b"\xff\xd8 and its thumbnail \xff\xd9"
+THUMB_SHA = hashlib.sha256(THUMB).hexdigest()
+
+
+def test_keep_all_writes_an_uploads_files_together_and_claims_those_held(tmp_path, monkeypatch):
+    files = PhotoFiles(tmp_path)
+    files.write("photo", PHOTO_SHA, PHOTO)
+    files.write("thumb", PHOTO_SHA, PHOTO)  # both folders made (each new one synced in its parent)
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd)))
+
+    assert files.keep_all([("photo", PHOTO_SHA, PHOTO), ("thumb", THUMB_SHA, THUMB)]) == [False, True]
+
+    assert files.read("thumb", THUMB_SHA) == THUMB and files.read("photo", PHOTO_SHA) == PHOTO
+    assert len(synced) == 2  # the new file's bytes, then its folder: durable before this returned
+    assert not [p for folder in files.folders() for p in folder.iterdir() if p.name.startswith(".tmp-")]
+
+
+def test_keep_all_writes_nothing_when_any_data_is_not_its_name(tmp_path):
+    files = PhotoFiles(tmp_path)
+    with pytest.raises(ValueError):
+        files.keep_all([("thumb", THUMB_SHA, THUMB), ("photo", PHOTO_SHA, b"something else")])
+    assert not files.has("thumb", THUMB_SHA) and not files.has("photo", PHOTO_SHA)
+
+
+def test_keep_all_failing_midway_leaves_no_temporary_files_and_no_file_under_a_final_name(tmp_path, monkeypatch):
+    files = PhotoFiles(tmp_path)
+
+    def disk_full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(OSError):
+        files.keep_all([("photo", PHOTO_SHA, PHOTO), ("thumb", THUMB_SHA, THUMB)])
+    monkeypatch.undo()
+    assert not files.has("photo", PHOTO_SHA) and not files.has("thumb", THUMB_SHA)
+    assert not [p for folder in files.folders() for p in folder.iterdir()]

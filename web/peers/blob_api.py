@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 
 from aiohttp import web
@@ -187,15 +188,14 @@ def parse_items(raw: str) -> list[tuple[str, str, int]]:
 
 def store_together(files, items: list[tuple[str, str, int]], body: bytes) -> list[bool]:
     """Each blob of the body stored durably under its name if its bytes are it (else False)."""
-    stored, offset = [], 0
+    blobs, offset = [], 0
     for kind, sha, size in items:
-        data, offset = body[offset:offset + size], offset + size
-        try:
-            files.keep(kind, sha, data)  # held already: claimed (it is about to be named)
-            stored.append(True)
-        except ValueError:  # the bytes hash to another name: not kept
-            stored.append(False)
-    return stored
+        blobs.append((kind, sha, bytes(body[offset:offset + size])))
+        offset += size
+    sound = [hashlib.sha256(data).hexdigest() == sha for _, sha, data in blobs]
+    # Written together (PhotoFiles.keep_all); one held already is claimed (about to be named).
+    files.keep_all([blob for blob, ok in zip(blobs, sound) if ok])
+    return sound  # the bytes of one that is not hash to another name: not kept
 
 
 async def put_blobs(request: web.Request) -> web.Response:
