@@ -89,6 +89,22 @@ def _module(frame: str) -> str:
     return path.split("/")[0] if "/" in path and not path.startswith(OURS) else path
 
 
+ROLES = (  # a stack's thread, by a frame on it (the first that matches)
+    ("Montages.build", "montage threads (eventstore.montage)"),
+    ("ActorPool._work", "actor pool (actors.pool)"),
+    ("start_sweeping", "actor sweeper (actors.registry)"),
+    ("concurrent/futures/thread.py", "default executor (files, images, store reads)"),
+    ("web/site.py", "event loop"),
+)
+
+
+def _role(stack: str) -> str:
+    for frame, role in ROLES:
+        if frame in stack:
+            return role
+    return "other"
+
+
 def report(stacks: collections.Counter, top: int = 30) -> str:
     total = sum(stacks.values()) or 1
     own, inclusive, modules = collections.Counter(), collections.Counter(), collections.Counter()
@@ -98,7 +114,12 @@ def report(stacks: collections.Counter, top: int = 30) -> str:
         modules[_module(frames[-1])] += n
         for frame in set(frames):
             inclusive[frame] += n
-    lines = [f"{total} samples = {total / RATE:.2f} s sampled", "", "own, by module:"]
+    roles = collections.Counter()
+    for stack, n in stacks.items():
+        roles[_role(stack)] += n
+    lines = [f"{total} samples = {total / RATE:.2f} s sampled", "", "by thread:"]
+    lines += [f"  {100 * n / total:5.1f}%  {r}" for r, n in roles.most_common()]
+    lines += ["", "own, by module:"]
     lines += [f"  {100 * n / total:5.1f}%  {m}" for m, n in modules.most_common(top)]
     lines += ["", "own, by function:"]
     lines += [f"  {100 * n / total:5.1f}%  {f}" for f, n in own.most_common(top)]
