@@ -4,8 +4,8 @@ cannot move.
     python benchmarks/bench_instructions.py [--checkout DIR ...] [--n 200]
 
 Timed benchmarks on this shared 2-core machine move 10-20 % run to run, more than most single
-changes; callgrind counts the instructions a process executes, the same from run to run
-whatever else the machine does. Each checkout runs `benchmarks/instructions_workload.py` (4
+changes; callgrind counts the instructions a process executes, whatever else the machine does: a run's
+total repeats to ~0.1 %, the per-create figure to ~2 % (the threads' batching varies a little). Each checkout runs `benchmarks/instructions_workload.py` (4
 sites wired in one process, real actors and real SQLite stores, messages handed over directly:
 bench_inprocess_create's set-up) twice under callgrind, with 0 and with --n sequential creates
 after the same start-up and warm-up, each ended by a start-up-scan checkpoint of every store
