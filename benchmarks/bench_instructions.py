@@ -4,18 +4,19 @@ cannot move.
     python benchmarks/bench_instructions.py [--checkout DIR ...] [--n 200]
 
 Timed benchmarks on this shared 2-core machine move 10-20 % run to run, more than most single
-changes; callgrind counts the instructions a process executes, whatever else the machine does: a run's
-total repeats to ~0.1 %, the per-create figure to ~2 % (the threads' batching varies a little). Each checkout runs `benchmarks/instructions_workload.py` (4
-sites wired in one process, real actors and real SQLite stores, messages handed over directly:
-bench_inprocess_create's set-up) twice under callgrind, with 0 and with --n sequential creates
-after the same start-up and warm-up, each ended by a start-up-scan checkpoint of every store
-(what a site does every 30 s). The difference divided by --n is what one create costs in user
-space: the actors, the protocol steps, the store's encoding and SQLite's own work, the
-checkpoint's share. Not counted: the kernel (fsync, sockets), and what is not in the workload
-(HTTP, the site-to-site channels). The creates are sequential, so none shares a forced write
-(11 commits a create, against ~2.8 at 16 clients): a change to the per-commit path weighs more
-here than under load. Runs two callgrind processes at a time (one per core);
-~1.5 min per checkout at --n 200.
+changes. callgrind counts the instructions a process executes, whatever else the machine does:
+a run's total repeats to ~0.1 %, the per-create figure to ~2 % (the threads' batching varies a
+little), so a change of ~4 % or more shows. Each checkout runs
+`benchmarks/instructions_workload.py` (4 sites wired in one process, real actors and real
+SQLite stores, messages handed over directly: bench_inprocess_create's set-up) twice under
+callgrind, with 0 and with --n sequential creates after the same start-up and warm-up, each
+ended by a start-up-scan checkpoint of every store (what a site does every 30 s). The
+difference divided by --n is what one create costs in user space: the actors, the protocol
+steps, the store's encoding and SQLite's own work, the checkpoint's share. Not counted: the
+kernel (fsync, sockets), and what is not in the workload (HTTP, the site-to-site channels).
+The creates are sequential, so none shares a forced write (11 commits a create, against ~2.8 at
+16 clients): a change to the per-commit path weighs more here than under load. Runs two
+callgrind processes at a time (one per core); ~1.5 min per checkout at --n 200.
 """
 
 from __future__ import annotations
