@@ -70,15 +70,29 @@ class PhotoFiles:
         what its name says; whether each had to be written."""
         for kind, sha256, data in items:
             self._check(kind, sha256, data)
+        return self._keep_checked(items)
+
+    def keep_sound(self, items) -> list[bool]:
+        """`keep_all` for those (kind, sha256, data) whose data is what its name says (blobs
+        from a peer); whether each was (the others are not written)."""
+        sound = [self._hash(kind, sha256, data) == sha256 for kind, sha256, data in items]
+        self._keep_checked([item for item, ok in zip(items, sound) if ok])
+        return sound
+
+    def _keep_checked(self, items) -> list[bool]:
         fresh = [not self.claim(kind, sha256) for kind, sha256, _ in items]
         new = {self.path(kind, sha256): data for (kind, sha256, data), f in zip(items, fresh) if f}
         write_all_durably(new)
         return fresh
 
     def _check(self, kind: str, sha256: str, data: bytes) -> None:
-        actual = hashlib.sha256(data).hexdigest()
-        if actual != self.path(kind, sha256).stem:
+        actual = self._hash(kind, sha256, data)
+        if actual != sha256:
             raise ValueError(f"data hashes to {actual}, not {sha256}")
+
+    def _hash(self, kind: str, sha256: str, data: bytes) -> str:
+        self.path(kind, sha256)  # the kind and the name are checked first
+        return hashlib.sha256(data).hexdigest()
 
     def read(self, kind: str, sha256: str) -> bytes:
         """The file's bytes; FileNotFoundError when this site does not hold it."""
@@ -86,10 +100,8 @@ class PhotoFiles:
 
     def write(self, kind: str, sha256: str, data: bytes) -> Path:
         """Store data under its sha256 and return its path once it is durable."""
+        self._check(kind, sha256, data)
         final = self.path(kind, sha256)
-        actual = hashlib.sha256(data).hexdigest()
-        if actual != sha256:
-            raise ValueError(f"data hashes to {actual}, not {sha256}")
         if final.exists():
             return final
         ensure_dir(final.parent)

@@ -179,3 +179,10 @@ def test_keep_all_failing_midway_leaves_no_temporary_files_and_no_file_under_a_f
     monkeypatch.undo()
     assert not files.has("photo", PHOTO_SHA) and not files.has("thumb", THUMB_SHA)
     assert not [p for folder in files.folders() for p in folder.iterdir()]
+
+
+def test_keep_sound_writes_the_blobs_that_are_their_names_and_says_which_were_not(tmp_path):
+    files = PhotoFiles(tmp_path)
+    sound = files.keep_sound([("photo", PHOTO_SHA, b"not the photo"), ("thumb", THUMB_SHA, THUMB)])
+    assert sound == [False, True]
+    assert not files.has("photo", PHOTO_SHA) and files.read("thumb", THUMB_SHA) == THUMB

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 
 from aiohttp import web
@@ -192,10 +191,8 @@ def store_together(files, items: list[tuple[str, str, int]], body: bytes) -> lis
     for kind, sha, size in items:
         blobs.append((kind, sha, bytes(body[offset:offset + size])))
         offset += size
-    sound = [hashlib.sha256(data).hexdigest() == sha for _, sha, data in blobs]
-    # Written together (PhotoFiles.keep_all); one held already is claimed (about to be named).
-    files.keep_all([blob for blob, ok in zip(blobs, sound) if ok])
-    return sound  # the bytes of one that is not hash to another name: not kept
+    # Written together; one held already is claimed (it is about to be named).
+    return files.keep_sound(blobs)
 
 
 async def put_blobs(request: web.Request) -> web.Response:
