@@ -362,12 +362,18 @@ class ReadsCounted:
         recorder.select_notifications = counted
 
 
-def test_a_checkpoint_folds_what_the_writers_took_without_reading_it_back(tmp_path):
-    store = SiteStore("sqlite", tmp_path)
+def kept_fold(site_dir) -> tuple[SiteStore, History, ReadsCounted]:
+    """A store with the first half of a history, checkpointed (from here on it keeps the fold),
+    its reads of the log counted from then on."""
+    store = SiteStore("sqlite", site_dir)
     history = History(store)
     history.before_the_checkpoint()
-    store.checkpoint()  # from here on the store keeps the fold
-    reads = ReadsCounted(store)
+    store.checkpoint()
+    return store, history, ReadsCounted(store)
+
+
+def test_a_checkpoint_folds_what_the_writers_took_without_reading_it_back(tmp_path):
+    store, history, reads = kept_fold(tmp_path)
     history.after_the_checkpoint()
     fillers(store, 30)
     store.checkpoint()
@@ -380,11 +386,7 @@ def test_a_checkpoint_folds_what_the_writers_took_without_reading_it_back(tmp_pa
 
 
 def test_records_written_past_the_fold_are_read_from_the_log_and_none_twice(tmp_path):
-    store = SiteStore("sqlite", tmp_path)
-    history = History(store)
-    history.before_the_checkpoint()
-    store.checkpoint()
-    reads = ReadsCounted(store)
+    store, history, reads = kept_fold(tmp_path)
     fillers(store, 10)
     # A batch committed that the fold never took (as if its writer failed after the commit),
     # between two it took: the fold reads just that gap from the log.
@@ -429,11 +431,7 @@ def test_batches_taken_while_no_fold_is_kept_are_read_from_the_log_at_the_next_c
 
 
 def test_the_events_logged_here_come_from_the_kept_fold_and_leave_it_kept(tmp_path):
-    store = SiteStore("sqlite", tmp_path)
-    history = History(store)
-    history.before_the_checkpoint()
-    store.checkpoint()
-    reads = ReadsCounted(store)
+    store, history, reads = kept_fold(tmp_path)
     history.after_the_checkpoint()
     participants, coordinators = store.logged_events()  # what the blob sweep asks every 600 s
     store.checkpoint()
