@@ -54,8 +54,7 @@ def event_records(n: int) -> tuple[PhotoEvent, Coordination]:
             coordination.record(Decided(txn, True, None))
         event.record(Committed(txn))
         if coordinated_here:
-            for site in SITES:
-                coordination.record(Acknowledged(txn, site))
+            coordination.record(Acknowledged(txn, SITES))
     return event, coordination
 
 

@@ -102,7 +102,7 @@ def fold(state: CoordinatorState, record) -> CoordinatorState:
             state = evolve(state, active=round_master.after_collection(active, record.commit, record.reason))
         return state
     if isinstance(record, Acknowledged):
-        return state.with_txn(record.txn_id, evolve(txn, acks=txn.acks | {record.site}))
+        return state.with_txn(record.txn_id, evolve(txn, acks=txn.acks.union(record.sites)))
     raise TypeError(f"not a coordinator record: {record!r}")
 
 
@@ -214,7 +214,8 @@ def _on_prepare_timeout(state: CoordinatorState, msg: PrepareTimeout, config, no
 
 def _on_ack(state: CoordinatorState, msg: Ack, config: SiteConfig, now: float) -> Step:
     """Acknowledgements are kept in memory until the last one, then stored together (one
-    write, not one per site); one lost in a crash only means the decision is resent."""
+    record naming the sites, not one per site); one lost in a crash only means the decision is
+    resent."""
     txn = state.txns.get(msg.txn_id)
     if txn is None or txn.phase == PREPARING or msg.site not in txn.pending_acks:
         return Step(state)
@@ -222,7 +223,7 @@ def _on_ack(state: CoordinatorState, msg: Ack, config: SiteConfig, now: float) -
     state = state.with_txn(msg.txn_id, txn)
     if txn.pending_acks:
         return Step(state)
-    records = tuple(Acknowledged(msg.txn_id, site) for site in txn.sites if site not in txn.acks)
+    records = (Acknowledged(msg.txn_id, tuple(site for site in txn.sites if site not in txn.acks)),)
     state = fold_all(state, records)
     if txn.answered or txn.phase != COMMITTED:  # an abort was reported when it was decided
         return Step(state, records=records)

@@ -81,8 +81,12 @@ class Decided:
 
 @dataclass(frozen=True)
 class Acknowledged:
+    """Every site named acknowledged the decision: it is resent to them no more. The coordinator
+    stores one when the last site answers, naming all those not named before (logs written
+    before 2026-12 hold one record per site, `{"txn_id", "site"}`: read as `sites=(site,)`)."""
+
     txn_id: str
-    site: int
+    sites: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,13 @@ class Reported:
 
     round: int
     ballot: Ballot
+
+
+def acknowledging_sites(data: dict) -> list[int]:
+    """The sites an Acknowledged record's stored data names, in either of its forms."""
+    if "sites" in data:
+        return list(data["sites"])
+    return [data["site"]] if "site" in data else []
 
 
 PARTICIPANT_RECORDS = (Prepared, Refused, Committed, Aborted, VoteCast, Withdrawn)

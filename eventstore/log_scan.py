@@ -17,11 +17,12 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from domain.records import acknowledging_sites
 from eventstore.photo_files import write_atomically
 
 log = logging.getLogger(__name__)
 
-FORMAT = 2  # bump whenever add() or to_json() change: a file folded by other code is then ignored
+FORMAT = 3  # bump whenever add() or to_json() change: a file folded by other code is then ignored
 CHECKPOINT_AFTER = 1000  # records: a start-up that read a longer tail writes a checkpoint at once
 _BATCH = 5000
 FOLD_TAKEN_AT = 64  # batches a writer leaves for the next one before folding them itself
@@ -80,7 +81,7 @@ class LogScan:
             if txns[txn]["type"] == "Publish" and (data["commit"] or data.get("reason") != "retry"):
                 self._round_open[event_id] = False  # a retried attempt leaves its round open
         elif name == "Acknowledged" and txn in txns:
-            txns[txn]["sites"].discard(data["site"])
+            txns[txn]["sites"].difference_update(acknowledging_sites(data))
             if not txns[txn]["sites"] and txns[txn]["decided"]:
                 del txns[txn]
 

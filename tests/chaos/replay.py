@@ -60,7 +60,7 @@ class SiteLog:
         acks: dict[str, set[int]] = {}
         for r in self.coordinator:
             if isinstance(r, Acknowledged):
-                acks.setdefault(r.txn_id, set()).add(r.site)
+                acks.setdefault(r.txn_id, set()).update(r.sites)
         return acks
 
 

@@ -42,7 +42,7 @@ def committed(txn, payload, coordinator=0) -> list:
 
 def coordinated(txn, payload, commit=True, reason=None) -> list:
     return [Began(txn, payload, SITES), Decided(txn, commit, reason),
-            *(Acknowledged(txn, s) for s in SITES)]
+            Acknowledged(txn, SITES)]
 
 
 def story() -> dict:

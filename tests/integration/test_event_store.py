@@ -90,7 +90,7 @@ def test_the_log_of_an_event_holds_both_roles_records_in_order(tmp_path):
     event.record(Prepared("t1", 0, payload))
     store.save(event)
     coordination.record(Decided("t1", True, None))
-    coordination.record(Acknowledged("t1", 0))
+    coordination.record(Acknowledged("t1", (0,)))
     store.save(coordination)
 
     types = [(e.role, e.type) for e in store.log(event_id) if e.record is not None]

@@ -28,7 +28,7 @@ FULL_SCAN = "reading the whole log"
 
 
 def decided_and_acknowledged(txn: str) -> list:
-    return [Decided(txn, True, None)] + [Acknowledged(txn, s) for s in SITES]
+    return [Decided(txn, True, None), Acknowledged(txn, SITES)]
 
 
 class History:
@@ -69,8 +69,8 @@ class History:
         self.participant("committed_later", Committed("t1"))
         self.participant("aborted_later", Aborted("t8", "no"))
         self.coordinator("decided_later", Decided("t3", True, None),
-                         Acknowledged("t3", 0), Acknowledged("t3", 1))
-        self.coordinator("acknowledged_later", *(Acknowledged("t4", s) for s in SITES))
+                         Acknowledged("t3", (0, 1)))
+        self.coordinator("acknowledged_later", Acknowledged("t4", SITES))
         self.coordinator("round_closed_later", Began("t6", PUBLISH, SITES), *decided_and_acknowledged("t6"))
         self.coordinator("round_opened_later", Began("t7", START, SITES), *decided_and_acknowledged("t7"))
 
@@ -89,6 +89,18 @@ def summary(scan: LogScan) -> dict:
         "coordinators with work": scan.coordinators_with_work,
         "existing": scan.existing,
     }
+
+
+def test_acknowledgements_stored_one_per_site_as_logs_before_did_finish_a_transaction():
+    scan = LogScan()
+    scan.take("c", "Coordination", "Created", {"event_id": "e"})
+    scan.take("c", "Coordination", "Began", {"txn_id": "t", "payload": {"type": "AddPhotos"}, "sites": [0, 1, 2]})
+    scan.take("c", "Coordination", "Decided", {"txn_id": "t", "commit": True, "reason": None})
+    scan.take("c", "Coordination", "Acknowledged", {"txn_id": "t", "site": 0})
+    scan.take("c", "Coordination", "Acknowledged", {"txn_id": "t", "sites": [2]})
+    assert scan.coordinators_with_work == {"e"}  # site 1 has not acknowledged
+    scan.take("c", "Coordination", "Acknowledged", {"txn_id": "t", "site": 1})
+    assert scan.coordinators_with_work == set()
 
 
 def fillers(store: SiteStore, records: int) -> set[str]:

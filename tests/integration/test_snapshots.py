@@ -54,7 +54,7 @@ def a_long_coordination(store: SiteStore, event_id: str) -> Coordination:
         aggregate.record(Began(f"0-up{n}", AddPhotos(n, ()), (0, 1, 2)))
         aggregate.record(Decided(f"0-up{n}", n % 3 != 0, None if n % 3 else "conflict"))
         for site in (0, 1, 2):
-            aggregate.record(Acknowledged(f"0-up{n}", site))
+            aggregate.record(Acknowledged(f"0-up{n}", (site,)))
         store.save(aggregate)
     aggregate.record(Began("0-round", StartRound(1, 20, 1e10, ("a", "b")), (0, 1, 2)))
     aggregate.record(Decided("0-round", True, None))

@@ -88,7 +88,7 @@ PARTICIPANT_RECORD = st.one_of(
 COORDINATOR_RECORD = st.one_of(
     st.builds(Began, TEXT, PAYLOAD, st.lists(SITE, max_size=4).map(tuple)),
     st.builds(Decided, TEXT, st.booleans(), st.none() | TEXT),
-    st.builds(Acknowledged, TEXT, SITE),
+    st.builds(Acknowledged, TEXT, st.lists(SITE, min_size=1, max_size=4).map(tuple)),
     st.builds(Reported, st.integers(1, 99), BALLOT),
 )
 
@@ -131,6 +131,7 @@ def test_a_log_written_by_the_code_before_is_read_as_it_was(tmp_path):
     assert event.state.title == "Picnic «été»" and event.state.photos[0].submitter_name == "Ana Ñ"
     assert event.state.round.ballots["ana"] == Ballot("ana", "accept", 1764499000.5, 0)
     assert coordination.state.active.reported["ana"].at == 1764499000.5
+    assert coordination.state.txns["0-create"].acks == {0, 1}  # one Acknowledged per site then
     assert [e.type for e in store.log(EVENT)].count("Prepared") == 3
     assert EVENT in store.scan().existing
     # and it goes on: new records follow the old ones in the same log, and replay with them

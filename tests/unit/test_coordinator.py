@@ -200,7 +200,7 @@ def test_a_transaction_that_may_meet_another_goes_to_the_home_site_first(row):
     check(row)
 
 
-ACKED_BY_ALL = tuple(Acknowledged("t-up", s) for s in SITES)
+ACKED_BY_ALL = (Acknowledged("t-up", SITES),)
 
 FOLLOWING_THROUGH = (
     Row("an ack that is not the last is only heard: nothing is stored, the client hears nothing",
@@ -232,7 +232,7 @@ FOLLOWING_THROUGH = (
         send=decision_to(True, None, *SITES), timers=(Timer(TIMING.resend_max_s,
                                                       ResendDecision("t-up", 21)),)),
     Row("resending stops once every site has acknowledged",
-        [*COMMITTED, *(Acknowledged("t-up", s) for s in SITES)], ResendDecision("t-up", 3)),
+        [*COMMITTED, Acknowledged("t-up", SITES)], ResendDecision("t-up", 3)),
     Row("an undelivered decision changes nothing: its resend timer tries again",
         COMMITTED, Unreachable(2, Decision("t-up", EVENT, True, None, UPLOAD))),
 )
@@ -246,7 +246,7 @@ def test_the_coordinator_follows_a_decision_through_until_every_site_has_acknowl
 RECOVERING = (
     Row("after a restart an undecided transaction is aborted and a decided one resent",
         [BEGAN, Began("t-next", UPLOAD, SITES), Decided("t-next", True, None),
-         Acknowledged("t-next", 1)],
+         Acknowledged("t-next", (1,))],
         Recover(),
         records=(Decided("t-up", False, "coordinator_restarted"),),
         send=(*decision_to(False, "coordinator_restarted", *SITES),
@@ -254,7 +254,7 @@ RECOVERING = (
         timers=(resend_timer(1), resend_timer(1, "t-next")),
         finished=(Finished("t-up", False, "coordinator_restarted"),)),
     Row("after a restart a fully acknowledged transaction needs nothing",
-        [*COMMITTED, *(Acknowledged("t-up", s) for s in SITES)], Recover()),
+        [*COMMITTED, Acknowledged("t-up", SITES)], Recover()),
     Row("a query for an unknown transaction is answered abort (presumed abort)",
         [], Query("t-lost", EVENT, 2, HERE),
         reply=Outcome("t-lost", EVENT, HERE, False, "unknown")),
@@ -304,8 +304,8 @@ def test_duplicate_votes_and_acks_change_nothing(row):
 
 
 def test_after_a_restart_the_last_ack_of_an_aborted_transaction_never_tells_the_client_commit():
-    state = given([*ABORTED, Acknowledged("t-up", 1), Acknowledged("t-up", 2)])
+    state = given([*ABORTED, Acknowledged("t-up", (1,)), Acknowledged("t-up", (2,))])
     state = coordinator.step(state, Recover(), CONFIG).state
     result = coordinator.step(state, ack(3), CONFIG)
-    assert result.records == (Acknowledged("t-up", 3),)
+    assert result.records == (Acknowledged("t-up", (3,)),)
     assert all(not f.commit for f in result.finished)

@@ -72,7 +72,7 @@ def test_a_decision_awaits_acknowledgement_until_every_site_acknowledged():
     assert metrics.decisions_unacknowledged() == 0  # undecided: in doubt, not awaiting acks
     state = stored(metrics, state, Decided("t1", True, None))
     assert metrics.decisions_unacknowledged() == 1
-    stored(metrics, state, *(Acknowledged("t1", s) for s in SITES))
+    stored(metrics, state, Acknowledged("t1", SITES))
     assert metrics.decisions_unacknowledged() == 0
 
 

@@ -128,7 +128,7 @@ class Cluster(SimulatedSites):
                                          Committed(txn_id)]
             self.sites[coordinator_site].coordinator_log += [
                 Began(txn_id, payload, SITES), Decided(txn_id, True, None),
-                *(Acknowledged(txn_id, s) for s in SITES)]
+                Acknowledged(txn_id, SITES)]
         for site in self.sites.values():
             site.participant = fold_participant(EventState(EVENT), site.participant_log)
             site.coordinator = coordinator.fold_all(CoordinatorState(EVENT), site.coordinator_log)

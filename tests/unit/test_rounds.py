@@ -584,10 +584,10 @@ def second_attempt_begins() -> dict:
 
 STARTING = [Began(START_TXN, START, SITES)]
 ROUND_OPEN = [*STARTING, Decided(START_TXN, True, None),
-              *(Acknowledged(START_TXN, s) for s in SITES)]
+              Acknowledged(START_TXN, SITES)]
 COLLECTING = [*ROUND_OPEN, Began(COLLECT, PUBLISH, SITES)]
 ROUND_ENDED = [*COLLECTING, Decided(COLLECT, False, "rejected"),
-               *(Acknowledged(COLLECT, s) for s in SITES)]
+               Acknowledged(COLLECT, SITES)]
 
 
 @dataclass(frozen=True)
@@ -840,7 +840,7 @@ RECOVERING = (
       **{**collection_begins(), "send": (*relayed(), *prepares(COLLECT, PUBLISH))},
       round="collecting"),
     C("after a restart the round start's commit is resent and the deadline re-scheduled",
-      [*STARTING, Decided(START_TXN, True, None), Acknowledged(START_TXN, 2)], Recover(),
+      [*STARTING, Decided(START_TXN, True, None), Acknowledged(START_TXN, (2,))], Recover(),
       send=(*decisions(START_TXN, True, None, START, sites=(1, 3)), *relayed()),
       timers=(resend_timer(START_TXN), Timer(DEADLINE - NOW, RoundDeadline(1))), round="open"),
     C("after a restart an undecided collection is aborted to be retried, and retried at once",
@@ -852,7 +852,7 @@ RECOVERING = (
     C("after a restart past the grace period an undecided collection ends the round",
       COLLECTING, Recover(), now=PAST_GRACE, **collection_aborted("unreachable"), round=None),
     C("after a restart a decided collection is resent, never tallied again",
-      [*COLLECTING, Decided(COLLECT, True, None), Acknowledged(COLLECT, 1)], Recover(),
+      [*COLLECTING, Decided(COLLECT, True, None), Acknowledged(COLLECT, (1,))], Recover(),
       send=decisions(COLLECT, True, None, PUBLISH, sites=(2, 3)),
       timers=(resend_timer(COLLECT),), round=None),
     C("after a restart once the round ended nothing is collected or awaited",

@@ -42,7 +42,12 @@ def aborted(ms, reason, txn=TXN):
 
 
 def acked(ms, site, txn=TXN):
+    """An acknowledgement as logs before 2026-12 stored it: one record per site."""
     return entry(ms, "coordinator", "Acknowledged", txn_id=txn, site=site)
+
+
+def acked_all(ms, sites, txn=TXN):
+    return entry(ms, "coordinator", "Acknowledged", txn_id=txn, sites=list(sites))
 
 
 def committed_everywhere() -> dict:
@@ -71,6 +76,14 @@ def test_a_committed_upload_is_one_trace_with_prepare_decide_commit_and_ack_in_c
         (1, 1, "decide: commit"),
         (1, 1, "commit"), (1, 1, "ack"), (1, 2, "commit"), (1, 0, "commit"), (0, 1, "ack"), (2, 1, "ack"),
     ]
+    assert not any(s.again or s.lost for s in trace.steps)
+
+
+def test_one_record_of_every_acknowledgement_is_an_ack_arrow_from_each_site_it_names():
+    logs = committed_everywhere()
+    logs[1] = [*logs[1][:4], acked_all(14, (1, 0, 2))]
+    (trace,) = transactions(logs)
+    assert [label for label in labels(trace) if label[2] == "ack"] == [(1, 1, "ack"), (0, 1, "ack"), (2, 1, "ack")]
     assert not any(s.again or s.lost for s in trace.steps)
 
 

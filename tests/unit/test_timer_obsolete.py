@@ -31,11 +31,11 @@ COORDINATOR_LOGS = {
     "nothing": (),
     "preparing": (Began("t1", CREATE, (1, 2, 3)),),
     "committed, 2 acks to come": (Began("t1", CREATE, (1, 2, 3)), Decided("t1", True, None),
-                                  Acknowledged("t1", 1)),
+                                  Acknowledged("t1", (1,))),
     "committed, all acknowledged": (Began("t1", CREATE, (1, 2, 3)), Decided("t1", True, None),
-                                    *(Acknowledged("t1", s) for s in (1, 2, 3))),
+                                    Acknowledged("t1", (1, 2, 3))),
     "aborted, all acknowledged": (Began("t1", CREATE, (1, 2, 3)), Decided("t1", False, "conflict"),
-                                  *(Acknowledged("t1", s) for s in (1, 2, 3))),
+                                  Acknowledged("t1", (1, 2, 3))),
     "round open": (Began("r1", ROUND, (1, 2, 3)), Decided("r1", True, None)),
 }
 COORDINATOR_TIMERS = [PrepareTimeout("t1"), ResendDecision("t1", 2), AckWaitOver("t1"), RoundDeadline(1)]

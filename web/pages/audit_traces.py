@@ -3,7 +3,7 @@
     traces = transactions(logs)   # logs: {site: [audit entry, ...], or None: unreachable}
 
 An audit entry is what `GET /api/events/{id}/audit` lists: {"at", "role", "type", "data"}.
-Each stored record becomes one step: an arrow for what its site learnt from another (a prepare,
+Each stored record becomes one step (an acknowledgement, one per site it names): an arrow for what its site learnt from another (a prepare,
 a decision, an acknowledgement, a vote report) or a note for what a site did by itself (began,
 decided, voted). What the logs imply without a record of its own is a step too: a prepare that
 got no answer before an abort, a site still in doubt after the decision. A record seen twice,
@@ -17,6 +17,8 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+
+from domain.records import acknowledging_sites
 
 LATE_S = 1.0  # an outcome applied this long after the decision was resent or asked for
 RESTARTED = "coordinator_restarted"
@@ -150,7 +152,7 @@ def _transaction(txn_id: str, rows, reachable: set[int], names) -> Trace:
     decided = next((e for _, e in rows if e["type"] == "Decided"), None)
     payload = next((e["data"]["payload"] for _, e in rows if e.get("data", {}).get("payload")), None)
     steps, seen = [], set()
-    for site, entry in rows:
+    for site, entry in _acks_one_by_one(rows):
         step = _txn_step(site, entry, coordinator, decided)
         if step is None:
             continue
@@ -163,6 +165,17 @@ def _transaction(txn_id: str, rows, reachable: set[int], names) -> Trace:
     outcome, tone = _outcome(rows, decided)
     return Trace(txn_id, describe_payload(payload, names), coordinator, outcome, tone,
                  tuple(sorted(steps, key=lambda s: (s.at, s.rank))), _attempt_of(txn_id, payload))
+
+
+def _acks_one_by_one(rows):
+    """The rows with each Acknowledged record as one row per site it names (an arrow each)."""
+    for site, entry in rows:
+        if entry["type"] != "Acknowledged":
+            yield site, entry
+            continue
+        data = entry.get("data") or {}
+        for acknowledging in acknowledging_sites(data):
+            yield site, {**entry, "data": {"txn_id": data.get("txn_id"), "site": acknowledging}}
 
 
 def _photos_of(trace: Trace) -> list[str]:

@@ -13,6 +13,7 @@ from datetime import datetime
 import aiohttp
 
 from web import lifecycle
+from domain.records import acknowledging_sites
 from web.pages.audit_traces import describe_payload, person
 
 PEER_TIMEOUT_S = 2.0
@@ -101,7 +102,9 @@ def sentence(entry: Mapping, what: str, names: Mapping[str, str]) -> str:
     if kind == "Aborted":
         return f"aborted ({data.get('reason')}): {what}"
     if kind == "Acknowledged":
-        return f"heard site {data.get('site')} acknowledge the decision to {what}"
+        sites = acknowledging_sites(data)
+        named = f"site {sites[0]}" if len(sites) == 1 else f"sites {', '.join(map(str, sites))}"
+        return f"heard {named} acknowledge the decision to {what}"
     if kind == "VoteCast":
         who = person(ballot.get("user", ""), names)
         return f"recorded {who}'s vote: {ballot.get('decision')} (round {data.get('round')})"
