@@ -16,6 +16,7 @@ the launcher (none needed here), `start` once the sites run, `show` once they ha
 from __future__ import annotations
 
 import collections
+import os
 import re
 import shutil
 import signal
@@ -71,6 +72,10 @@ class GilProfiles:
         print(f"\n== {what} of the {count} sites over {over} (py-spy {' '.join(MODES[self.mode])}, "
               f"{RATE}/s):")
         print(report(stacks))
+        keep = os.environ.get("BENCH_KEEP_RAW")  # a folder: keep py-spy's raw stacks, per site
+        if keep:
+            shutil.copytree(self.dir, keep, dirs_exist_ok=True)
+            print(f"(py-spy's raw stacks kept in {keep})")
         shutil.rmtree(self.dir, ignore_errors=True)
 
 

@@ -293,10 +293,12 @@ class SiteStore:
 
 def _scanned(event, stored) -> tuple:
     """A record as the start-up scan takes it (LogScan.take): a record event's data as it is,
-    anything else (an aggregate's creation) parsed from its stored form."""
+    an aggregate's creation by its event id, anything else parsed from its stored form."""
     kind, _, name = type(event).__qualname__.partition(".")
     if isinstance(event, RecordEvent):
         return str(event.originator_id), kind, name, event.data
+    if name == "Created" and isinstance(getattr(event, "event_id", None), str):
+        return str(event.originator_id), kind, name, {"event_id": event.event_id}
     return str(event.originator_id), kind, name, json.loads(stored.state)
 
 

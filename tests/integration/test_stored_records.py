@@ -120,6 +120,23 @@ def test_records_are_stored_as_the_very_bytes_the_librarys_mapper_writes(store, 
         assert store.app.mapper.to_domain_event(direct).record == records[event.originator_version - 2]
 
 
+@pytest.mark.parametrize("cls", [PhotoEvent, Coordination])
+def test_an_aggregates_creation_is_stored_as_the_very_bytes_the_librarys_mapper_writes(store, cls):
+    event_id = str(uuid.uuid4())
+    (created,) = cls(event_id=event_id).collect_events()
+    direct = store._encoder.stored(created)
+    assert direct == store.app.mapper.to_stored_event(created)
+    assert b'"event_id":"%s"' % event_id.encode() in direct.state
+    assert store.app.mapper.to_domain_event(direct).event_id == event_id
+
+
+def test_an_event_of_other_attributes_goes_through_the_librarys_mapper(store):
+    event = PhotoEvent(event_id=str(uuid.uuid4())).collect_events()[0]
+    event.__dict__["photos"] = ("a", "b")  # not a plain value: the mapper's transcoder decides
+    assert store._encoder._plain_state(event) is None
+    assert store._encoder.stored(event) == store.app.mapper.to_stored_event(event)
+
+
 def test_a_log_written_by_the_code_before_is_read_as_it_was(tmp_path):
     store = SiteStore("sqlite", tmp_path)
     store.app.recorder.insert_events(
