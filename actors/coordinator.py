@@ -31,6 +31,11 @@ class CoordinatorActor(RoleActor):
 
     timer_obsolete = staticmethod(coordinator.timer_obsolete)
 
+    @staticmethod
+    def recalled(step, error: Exception):
+        code = getattr(error, "code", None) or "storage_unavailable"
+        return coordinator.recalled(step, code)
+
     def decide(self, state, message):
         return coordinator.step(state, message, self.wiring.config, time.time())
 

@@ -223,6 +223,8 @@ class RoleActor(PooledActor):
             self._go_on(step, envelope, names)
             return
         self.before_store(step)
+        if step.send_first:  # presumed abort: a create's prepares go while its Began is stored
+            self._send(step)  # (so a crash point before_begin_stored fires after they left)
         for name in names:
             self.wiring.crash.hit(self.role, "before_stored", name)
         if self.aggregate is None:
@@ -237,10 +239,21 @@ class RoleActor(PooledActor):
     def _after_flush(self, step, envelope: Envelope, names, error: Exception | None) -> None:
         try:
             if error is not None:
+                self._recall(step, error)
                 raise error
             self._stored(step, envelope, names)
         except Exception as e:
             self._failed(envelope, e)
+
+    def _recall(self, step, error: Exception) -> None:
+        """A step that sent before its records were stored, and whose records were not: what
+        the role sends about it now (`recalled`; by default nothing)."""
+        for send in self.recalled(step, error):
+            self.wiring.send(send.site, send.message, self.mailbox)
+
+    @staticmethod
+    def recalled(step, error: Exception) -> tuple:
+        return ()
 
     def _stored(self, step, envelope: Envelope, names) -> None:
         self.stored = True
@@ -263,10 +276,14 @@ class RoleActor(PooledActor):
         for timer in step.timers:
             self.wiring.schedule(timer.delay_s, self._timer_callback(timer.message))
         self.after_step(step, envelope)
-        for send in step.send:
-            self.wiring.send(send.site, send.message, self.mailbox)
+        if not step.send_first:
+            self._send(step)
         for name in names:
             self.wiring.crash.hit(self.role, "after_sent", name)
+
+    def _send(self, step) -> None:
+        for send in step.send:
+            self.wiring.send(send.site, send.message, self.mailbox)
 
     def _timer_callback(self, message) -> Callable[[], None]:
         """Fired (on the site's loop), a timer is judged by this actor's state then, read from

@@ -2,9 +2,17 @@
 
     step(state, message, config, now) -> Step(state, records, send, timers, reply, finished)
 
-Presumed abort: the intention (Began) is stored before any prepare goes out; a transaction
-without a stored decision after a restart is aborted. Once a decision is stored it is resent,
-with bounded back-off, until every site has acknowledged it, across restarts.
+Presumed abort: a transaction without a stored decision after a restart is aborted, and one
+this coordinator has no record of is answered "aborted" (`_on_query`: reason "unknown"). So a
+create's or an upload's prepares go out while its intention (Began) is being stored, not after
+(`Step.send_first`): should the Began be lost (a crash, a failed write), the sites that
+prepared ask, hear "unknown" and abort, and nothing else ever names the transaction (its id is
+drawn at random; its client's request failed with it). When the Began is not stored for a
+failed write, the prepared sites are told to abort at once (`recalled`). A round's start and its
+collection attempts still store their Began first: an attempt's id is built, not drawn (a restarted home
+site begins attempt k again), and a start answers a round request that is asked again. Once a
+decision is stored it is resent, with bounded back-off, until every site has acknowledged it,
+across restarts.
 
 A transaction that may meet another of its event (an upload, a round's start) is prepared at
 the event's home site first and at the others once it voted yes (Begin.first): the home site,
@@ -28,9 +36,11 @@ from domain.evolve import evolve
 from domain.messages import (
     Ack,
     AckWaitOver,
+    AddPhotos,
     Ballot,
     Begin,
     CollectAgain,
+    CreateEvent,
     Decision,
     Outcome,
     Payload,
@@ -52,6 +62,8 @@ from domain.step import Finished, Send, Step, Timer
 from domain.vote_tally import PUBLISH, tally
 
 PREPARING, COMMITTED, ABORTED = "preparing", "committed", "aborted"
+# Transactions whose prepares go while their Began is being stored (presumed abort, above).
+SENT_BEFORE_BEGAN = (CreateEvent, AddPhotos)
 
 
 @dataclass(frozen=True)
@@ -162,7 +174,19 @@ def _on_begin(state: CoordinatorState, msg: Begin, config: SiteConfig, now: floa
         records=(record,),
         send=tuple(Send(site, prepare) for site in to),
         timers=(Timer(config.timing.prepare_timeout_s, PrepareTimeout(msg.txn_id)),),
+        send_first=isinstance(msg.payload, SENT_BEFORE_BEGAN),
     )
+
+
+def recalled(step: Step, reason: str) -> tuple[Send, ...]:
+    """What to send when a step that sent first (its prepares) failed to store its Began: an
+    abort to every site asked to prepare, so none stays locked until it asks (presumed abort:
+    an abort needs no stored decision, and this coordinator, which reloads without the Began,
+    answers "unknown" from now on). Not stored, not resent: a site that misses it asks."""
+    if not step.send_first:
+        return ()
+    return tuple(Send(s.site, Decision(s.message.txn_id, s.message.event_id, False, reason, s.message.payload))
+                 for s in step.send if isinstance(s.message, Prepare))
 
 
 def _collector(config: SiteConfig, now: float):

@@ -43,8 +43,10 @@ class Alarm:
 class Step(Generic[S]):
     """`state` is the role's state after the step; `records` must be durable before anything
     in `send`, `timers`, `reply`, `finished` or `alarms` happens (store, then send), except the
-    `finished` answers of a step that says `finished_first`: they promise nothing its records
-    add, so they may go before the records are stored."""
+    `finished` answers of a step that says `finished_first` (they promise nothing its records
+    add) and the `send` of a step that says `send_first` (a coordinator's prepares, which
+    presumed abort lets go before their Began is stored: domain.coordinator), which may go
+    before the records are stored."""
 
     state: S
     records: tuple = ()
@@ -54,3 +56,4 @@ class Step(Generic[S]):
     finished: tuple[Finished, ...] = ()
     alarms: tuple[Alarm, ...] = ()
     finished_first: bool = False
+    send_first: bool = False

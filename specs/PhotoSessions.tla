@@ -31,6 +31,9 @@
 (* received and not yet handled); Recover then aborts every transaction    *)
 (* the site coordinates and never decided, resends decisions, asks about   *)
 (* what its participant holds prepared, and re-arms the round deadline.    *)
+(* A create's or an upload's prepares go while its Began is being stored   *)
+(* (presumed abort), so a crash may lose that Began: the coordinator then  *)
+(* knows nothing of the transaction and, asked, answers that it aborted.   *)
 (*                                                                         *)
 (* The network is a set of messages. Delivering a message does not        *)
 (* consume it, so a message may be delivered any number of times, in any   *)
@@ -157,7 +160,8 @@ VARIABLES
     txns,       \* txns[t]: the payload of Began(t), stored at site txns[t].coord
     decided,    \* decided[t]: Decided(t) at txns[t].coord: "none" (preparing), "commit", "abort",
                 \* or "retry" (an aborted collection attempt whose reason is RETRY: the round goes
-                \* on; every other abort of a collection ends it)
+                \* on; every other abort of a collection ends it); or "forgot": a crash lost t's
+                \* Began (a create or an upload, SentFirst), so the coordinator has no record of t
     active,     \* the home coordinator's ActiveRound: its StartRound transaction, or NoTxn
     collecting, \* ActiveRound.collecting
     reported,   \* ActiveRound.reported (Reported records)
@@ -251,7 +255,12 @@ Reports == {m \in net : m.k = "report"}
 -----------------------------------------------------------------------------
 (* Coordinator *)
 
-\* coordinator._on_begin: store Began, then send the Prepare to every site (itself included).
+\* The kinds whose prepares go while their Began is stored, not after (coordinator.
+\* SENT_BEFORE_BEGAN, Step.send_first): a crash may lose such a Began (Crash).
+SentFirst == {"create", "upload"}
+
+\* coordinator._on_begin: store Began, then send the Prepare to every site (itself included);
+\* for SentFirst, the Prepare goes while Began is stored, which this one step also covers.
 \* An upload's or a round start's goes to the home site first and to the others once it voted
 \* yes (Begin.first): a site reading the prepare only later is a behaviour of this network.
 \* Collections are bounded apart (MaxCollections), other transactions by Budget.
@@ -266,13 +275,15 @@ Begin(payload) == BeginDropping(payload, {})
 \* to "commit", "abort" or "retry". A collection attempt decided commit or abort ends the
 \* active round; one decided retry leaves it active and not collecting (round_master.
 \* after_collection; CollectAgain follows); a committed StartRound makes its round the active
-\* one (round_master.opened).
+\* one (round_master.opened). dec may also map a transaction to "forgot" (Crash): nothing is
+\* stored or sent for it, and no vote on it is read again.
 DecideEach(dec) ==
-    LET ts == DOMAIN dec IN
+    LET ts == DOMAIN dec
+        stored == {t \in ts : dec[t] # "forgot"} IN
     /\ decided' = [t \in TxnIds |-> IF t \in ts THEN dec[t] ELSE decided[t]]
-    /\ decCount' = [t \in TxnIds |-> IF t \in ts THEN decCount[t] + 1 ELSE decCount[t]]
+    /\ decCount' = [t \in TxnIds |-> IF t \in stored THEN decCount[t] + 1 ELSE decCount[t]]
     /\ net' = (net \ (Unread(ts) \cup (IF \E t \in ts : Kind(t) = "publish" THEN Reports ELSE {})))
-              \cup {DecisionMsg(t, dec[t]) : t \in ts}
+              \cup {DecisionMsg(t, dec[t]) : t \in stored}
     /\ IF \E t \in ts : Kind(t) = "publish" /\ dec[t] # "retry"
          THEN /\ active' = NoTxn /\ collecting' = FALSE /\ reported' = {}
          ELSE IF \E t \in ts : Kind(t) = "publish"
@@ -307,7 +318,7 @@ BeginCreate ==   \* service.create_event at the home site
 \* requests concurrently with each other, and with collections.
 Serving(c) ==
     \E t \in Begun : Coord(t) = c /\ Kind(t) \in {"upload", "start"} /\ decided[t] = "none"
-PhotoLive(p) == \E t \in Begun : Kind(t) = "upload" /\ txns[t].photo = p /\ decided[t] # "abort"
+PhotoLive(p) == \E t \in Begun : Kind(t) = "upload" /\ txns[t].photo = p /\ decided[t] \notin {"abort", "forgot"}
 
 \* service.add_photos at site c: the photo goes on the version c has committed (a retry after
 \* a conflict, or after a site said missing_photos, is a new transaction, on the version c has
@@ -680,7 +691,7 @@ Known(q, t) ==
     ELSE IF t \in refused[q] /\ (Kind(t) # "publish" \/ BUG = "refusal_answers_reason")
       THEN "abort"
     ELSE IF t \in refused[q] THEN "none"
-    ELSE IF q = Coord(t) THEN decided[t]
+    ELSE IF q = Coord(t) THEN IF decided[t] = "forgot" THEN "abort" ELSE decided[t]
     ELSE "none"
 
 \* participant._ask_around / _on_outcome: a site prepared on t asks t's coordinator and its
@@ -736,14 +747,31 @@ Grace(t) ==
 \* Its participant keeps nothing in memory that a step reads (Recover re-arms its queries:
 \* AskAround). Its coordinator's Recover aborts what it began and never decided (presumed
 \* abort) and resends the decisions (the network keeps them). Messages it had received and
-\* not handled are lost: they are never delivered.
+\* not handled are lost: they are never delivered. The crash may have lost the Began of any
+\* of those that are SentFirst (their prepares went before it was stored): the coordinator
+\* forgets them ("forgot"), and their prepares may still be read.
 Crash(s) ==
     /\ crashes < MaxCrashes
     /\ crashes' = crashes + 1
     /\ LET open == {t \in Begun : Coord(t) = s /\ decided[t] = "none"} IN
        /\ open # {}   \* otherwise nothing a step reads changes
-       /\ Fail(open)   \* "coordinator_restarted": a collection attempt's abort is a retry
+       \* "coordinator_restarted": a collection attempt's abort is a retry (FailedAs)
+       /\ \E gone \in SUBSET {t \in open : Kind(t) \in SentFirst} :
+            DecideEach([t \in open |-> IF t \in gone THEN "forgot" ELSE FailedAs(t)])
     /\ UNCHANGED <<partVars, txns, late, over, timeouts, start, reqs, held>>
+
+\* A SentFirst Began the store failed to write (the actor reloads without it, the site runs
+\* on): the coordinator forgets t and tells every site to abort it (coordinator.recalled: not
+\* stored, not resent; a site that misses it asks, and hears abort). A fault: bounded with
+\* the crashes.
+LoseBegan(t) ==
+    /\ crashes < MaxCrashes
+    /\ decided[t] = "none" /\ Kind(t) \in SentFirst
+    /\ crashes' = crashes + 1
+    /\ decided' = [decided EXCEPT ![t] = "forgot"]
+    /\ net' = (net \ Unread({t})) \cup {DecisionMsg(t, "abort")}
+    /\ UNCHANGED <<partVars, txns, active, collecting, reported, decCount, late, over, timeouts,
+                   start, reqs, held>>
 
 \* Photo files (ship, then commit). web/peers/blob_shipping.py sends a photo's files to a peer
 \* (web/peers/blob_api.py keeps them once their sha256 checks); eventstore/blob_sweep.py removes
@@ -827,7 +855,7 @@ Next ==
     \/ \E q \in Requests : BeginStartRound(q) \/ Withdraw(reqs[q].site, q)
     \/ CollectAtDeadline \/ CollectAgain
     \/ \E m \in net : ReceiveNo(m) \/ ReceiveReport(m)
-    \/ \E t \in Begun : ReceiveYes(t) \/ Timeout(t) \/ Deadline(t) \/ Grace(t)
+    \/ \E t \in Begun : ReceiveYes(t) \/ Timeout(t) \/ Deadline(t) \/ Grace(t) \/ LoseBegan(t)
     \/ \E s \in Sites, m \in net : ReceivePrepare(s, m) \/ ReceiveDecision(s, m)
     \/ \E p, q \in Sites : AskAround(p, q)
     \/ \E s \in Sites, u \in Users, d \in {ACCEPT, REJECT} : CastVote(s, u, d)
@@ -861,8 +889,9 @@ LiveSpec == Spec /\ Fairness
 TypeOK ==
     /\ Spent <= Budget /\ Collections <= MaxCollections
     /\ \A s \in Sites : prepared[s] \in {NoTxn} \cup Begun /\ round[s] \in {NoTxn} \cup Begun
-    /\ \A t \in TxnIds : decided[t] \in {"none", "commit", "abort", "retry"}
+    /\ \A t \in TxnIds : decided[t] \in {"none", "commit", "abort", "retry", "forgot"}
     /\ \A t \in Begun : decided[t] = "retry" => Kind(t) = "publish"
+    /\ \A t \in Begun : decided[t] = "forgot" => Kind(t) \in SentFirst
     /\ \A s \in Sites : retried[s] \subseteq aborted[s]
     /\ over \subseteq late
     /\ \A t \in Begun, s \in Sites : decided[t] = "none" => Cardinality(YesVotes(t, s)) <= 1

@@ -69,6 +69,33 @@ def test_a_coordinator_killed_before_storing_its_decision_aborts_the_upload_ever
     assert alice.upload(1, event_id, [photo(2)])[0] == 201
 
 
+def test_an_upload_whose_coordinator_died_before_its_began_was_stored_aborts_wherever_it_was_prepared(
+        cluster, client_factory):
+    """Presumed abort: an upload's prepare goes while its Began is being stored, so a crash can
+    leave it prepared at the home site with no record at its coordinator; asked, the restarted
+    coordinator answers aborted."""
+    alice = client_factory()
+    event_id = create_event(alice)
+    crash_during_upload(cluster, alice, event_id, 1, "coordinator.before_begin_stored")
+    try:
+        alice.upload(1, event_id, [photo(1)])
+    except OSError:
+        pass  # the site died mid-request
+    assert cluster.wait_exit(1, 10) == -9
+    cluster.start(1)
+    cluster.wait_ready(1)
+    wait_until(lambda: nothing_in_doubt(alice, cluster), 15, message="nothing in doubt")
+    outcomes = outcome_everywhere(alice, cluster, event_id, "1-")
+    assert all(o <= {"Aborted"} for o in outcomes.values()), outcomes  # aborted, or never prepared
+    status, audit = alice.get_json(1, f"/api/events/{event_id}/audit")
+    assert status == 200
+    assert not [e for e in audit["entries"] if e["type"] == "Began" and e["data"]["txn_id"].startswith("1-")]
+    for view in views(alice, cluster, event_id).values():
+        assert view["montage_version"] == 0
+    assert alice.upload(1, event_id, [photo(2)])[0] == 201
+    wait_same_photos(alice, cluster, event_id, 1)
+
+
 def test_a_coordinator_killed_after_storing_commit_but_before_sending_it_commits_everywhere(
         cluster, client_factory):
     alice = client_factory()

@@ -10,9 +10,9 @@ import pytest
 from actors.crash import CrashPoints
 from actors.registry import Actors
 from actors.role_actor import Failed, Snapshot, Wiring
-from domain.config import SiteConfig
+from domain.config import SiteConfig, Timing
 from domain.errors import StorageUnavailable
-from domain.messages import Begin, CreateEvent, Decision, Prepare, Query
+from domain.messages import Begin, CreateEvent, Decision, Prepare, Query, StartRound
 from eventstore.store import SiteStore
 from tests.integration.actor_sites import TIMING, FailingStore, ask, one_site, wait_for
 
@@ -22,14 +22,14 @@ SITES = (0, 1, 2)
 class InProcessCluster:
     """Sites whose transport calls the other sites' actors directly (threads, no HTTP)."""
 
-    def __init__(self, tmp_path, down=(), store_class=None):
+    def __init__(self, tmp_path, down=(), store_class=None, timing=TIMING):
         self.down = set(down)
         classes = store_class or {}  # site -> a SiteStore subclass for that site
         self.stores = {s: classes.get(s, SiteStore)("sqlite", tmp_path / f"site-{s}") for s in SITES}
         self.sites = {}
         for s in SITES:
             wiring = Wiring(
-                config=SiteConfig(s, SITES, 10, TIMING),
+                config=SiteConfig(s, SITES, 10, timing),
                 store=self.stores[s],
                 send=self._sender(s),
                 schedule=lambda delay, cb: threading.Timer(delay, cb).start(),
@@ -128,6 +128,54 @@ def test_a_client_hears_of_its_commit_before_the_acknowledgements_are_stored(tmp
         c.close()
 
 
+class BeganLostStore(SiteStore):
+    """Fails the write of a Began once the other sites prepared its transaction (they had its
+    prepare before it was stored), then works again: a Began lost, as a crash would lose it."""
+
+    others_prepared = staticmethod(lambda: True)
+
+    def __init__(self, *args):
+        super().__init__(*args)
+        self.lost = threading.Event()
+
+    def write(self, aggregates):
+        if not self.lost.is_set() and any(type(e).__name__ == "Began" for a in aggregates for e in a.pending_events):
+            wait_for(self.others_prepared)
+            self.lost.set()
+            raise StorageUnavailable("disk full")
+        return super().write(aggregates)
+
+
+def test_a_create_whose_began_was_not_stored_after_its_prepares_went_is_aborted_where_it_was_prepared(tmp_path):
+    """Presumed abort: the prepares go while the Began is stored. When that write fails, the
+    client hears of the failure, the coordinator knows nothing of the transaction, and it tells
+    the sites it asked to abort (they would otherwise wait in doubt, here for 60 s, and ask)."""
+    patient = Timing(prepare_timeout_s=60.0, resend_base_s=60.0, resend_max_s=60.0, in_doubt_s=60.0,
+                     ack_wait_s=60.0)
+    c = InProcessCluster(tmp_path, store_class={0: BeganLostStore}, timing=patient)
+    event_id = str(uuid.uuid4())
+
+    def prepared_at(site) -> bool:
+        stored = c.stores[site].load_event(event_id)
+        return stored is not None and stored.state.prepared is not None
+
+    c.stores[0].others_prepared = lambda: prepared_at(1) and prepared_at(2)
+    try:
+        begin = Begin("0-t1", event_id, CreateEvent("Picnic", 0, "now"), SITES)
+        failed = ask(c.sites[0], "coordinator", event_id, begin)
+        assert isinstance(failed, Failed) and isinstance(failed.as_error(), StorageUnavailable)
+        assert c.stores[0].lost.is_set()
+        assert "0-t1" not in ask(c.sites[0], "coordinator", event_id, Snapshot()).txns
+        for s in (1, 2):  # told, not asking: their doubt would last 60 s
+            wait_for(lambda s=s: c.state(s, event_id).outcomes.get("0-t1") is False)
+            assert c.state(s, event_id).reasons["0-t1"] == "storage_unavailable"
+            assert not c.stores[s].load_event(event_id).state.exists
+            assert c.stores[s].load_event(event_id).state.prepared is None
+        assert not c.state(0, event_id).exists
+    finally:
+        c.close()
+
+
 class WatchedStore(SiteStore):
     """Calls `watch` with the records' names before each save."""
 
@@ -173,6 +221,9 @@ def failing_send(site, message, reply):
     raise ConnectionError("the transport broke")
 
 
+START = StartRound(1, 1, 1e10, ("u1",))  # a transaction whose Began is stored before it sends
+
+
 def test_a_send_that_fails_after_the_store_is_an_indefinite_failure_and_the_timers_are_set(tmp_path):
     store = SiteStore("sqlite", tmp_path)
     timers = []
@@ -181,11 +232,17 @@ def test_a_send_that_fails_after_the_store_is_an_indefinite_failure_and_the_time
     actors = Actors(wiring)
     try:
         event_id = str(uuid.uuid4())
-        begin = Begin("0-t1", event_id, CreateEvent("Picnic", 0, "now"), (0, 1))
-        answer = ask(actors, "coordinator", event_id, begin)
+        answer = ask(actors, "coordinator", event_id, Begin("0-t1", event_id, START, (0, 1)))
         assert isinstance(answer, Failed) and answer.after_stored  # Began is stored: it may go on
         assert store.load_coordination(event_id) is not None
         assert TIMING.prepare_timeout_s in timers  # its prepare timeout, though no prepare left
+
+        # A create sends before it stores (presumed abort): its failed send is definite.
+        created = str(uuid.uuid4())
+        begin = Begin("0-t2", created, CreateEvent("Picnic", 0, "now"), (0, 1))
+        answer = ask(actors, "coordinator", created, begin)
+        assert isinstance(answer, Failed) and not answer.after_stored
+        assert store.load_coordination(created) is None
 
         prepare = Prepare("1-t1", event_id, 1, CreateEvent("Picnic", 1, "now"))
         answer = ask(actors, "participant", event_id, prepare)  # replies, then sends nothing
@@ -213,7 +270,7 @@ async def test_a_transaction_that_failed_after_being_stored_is_settled_by_its_co
                     CrashPoints(None), on_change=service.on_change)
     service.actors = Actors(wiring)
     try:
-        finished = await service.run_transaction(str(uuid.uuid4()), CreateEvent("Picnic", 0, "now"))
+        finished = await service.run_transaction(str(uuid.uuid4()), START)
         assert (finished.commit, finished.reason) == (False, "unreachable")
     finally:
         service.actors.stop_all()

@@ -18,19 +18,22 @@ from domain.messages import (
     AckWaitOver,
     AddPhotos,
     Begin,
+    CreateEvent,
     Decision,
     Outcome,
     PhotoMeta,
     Prepare,
     PrepareTimeout,
+    Publish,
     Query,
     Recover,
     ResendDecision,
+    StartRound,
     Unreachable,
     Vote,
 )
 from domain.records import Acknowledged, Began, Decided
-from domain.step import Finished, Send, Timer
+from domain.step import Finished, Send, Step, Timer
 
 EVENT = "ev-picnic"
 HERE = 1
@@ -88,6 +91,7 @@ class Row:
     reply: object = None
     finished: tuple = ()
     finished_first: bool = False  # the client may hear before the records are stored
+    send_first: bool = False  # the messages may go before the records are stored
 
 
 def table(*rows: Row):
@@ -121,14 +125,15 @@ def check(row: Row) -> None:
     assert result.reply == row.reply
     assert result.finished == row.finished
     assert result.finished_first == row.finished_first
+    assert result.send_first == row.send_first
     assert durable(result.state) == durable(coordinator.fold_all(before, result.records))
 
 
 PREPARING = (
-    Row("the coordinator stores Began before sending prepares to every site",
+    Row("an upload's prepares go to every site while its Began is stored (presumed abort)",
         [], Begin("t-up", EVENT, UPLOAD, SITES),
         records=(BEGAN,), send=tuple(Send(s, Prepare("t-up", EVENT, HERE, UPLOAD)) for s in SITES),
-        timers=(Timer(TIMING.prepare_timeout_s, PrepareTimeout("t-up")),)),
+        timers=(Timer(TIMING.prepare_timeout_s, PrepareTimeout("t-up")),), send_first=True),
     Row("a duplicate begin changes nothing",
         [BEGAN], Begin("t-up", EVENT, UPLOAD, SITES)),
     Row("a yes vote waits for the other sites",
@@ -160,6 +165,37 @@ def test_the_coordinator_commits_only_on_every_yes_and_aborts_on_any_doubt(row):
     check(row)
 
 
+def test_only_a_create_and_an_upload_send_their_prepares_before_their_began_is_stored():
+    """A round's start and its collection attempts store their Began first: an attempt's id is
+    built (a restarted home site begins it again), a start answers a request asked again."""
+    def sends_first(payload) -> bool:
+        step = coordinator.step(CoordinatorState(EVENT), Begin("t", EVENT, payload, SITES), CONFIG)
+        assert step.records == (Began("t", payload, SITES),) and step.send
+        return step.send_first
+
+    assert sends_first(CreateEvent("Picnic", HERE, "now")) and sends_first(UPLOAD)
+    assert not sends_first(StartRound(1, 1, 1e10, ("bob",)))
+    assert not sends_first(Publish(1, 1, 1e10, ("bob",)))
+
+
+def test_a_coordinator_that_lost_a_began_answers_that_the_transaction_aborted():
+    """Presumed abort: a site that prepared a transaction whose Began was lost asks, and hears
+    aborted (reason unknown); the votes that come meanwhile change nothing."""
+    forgot = CoordinatorState(EVENT)
+    assert coordinator.step(forgot, yes(1), CONFIG) == Step(forgot)
+    answer = coordinator.step(forgot, Query("t-up", EVENT, 1, HERE), CONFIG).reply
+    assert (answer.commit, answer.reason) == (False, "unknown")
+
+
+def test_a_began_that_could_not_be_stored_is_recalled_from_the_sites_asked_to_prepare():
+    first = coordinator.step(CoordinatorState(EVENT), Begin("t-up", EVENT, UPLOAD, SITES, 2), CONFIG)
+    assert coordinator.recalled(first, "storage_unavailable") == (
+        Send(2, Decision("t-up", EVENT, False, "storage_unavailable", UPLOAD)),)  # only the home site
+    start = coordinator.step(CoordinatorState(EVENT), Begin("t", EVENT, StartRound(1, 1, 1e10, ("bob",)), SITES),
+                             CONFIG)
+    assert coordinator.recalled(start, "storage_unavailable") == ()  # nothing went before the store
+
+
 HOME = 2  # the event's home site, not this one
 
 
@@ -175,7 +211,8 @@ PREPARE_TIMER = (Timer(TIMING.prepare_timeout_s, PrepareTimeout("t-up")),)
 
 HOME_FIRST = (
     Row("an upload is prepared at the event's home site first",
-        [], begin(HOME), records=(BEGAN,), send=prepare_to(HOME), timers=PREPARE_TIMER),
+        [], begin(HOME), records=(BEGAN,), send=prepare_to(HOME), timers=PREPARE_TIMER,
+        send_first=True),
     Row("once the home site voted yes, every other site is asked",
         [begin(HOME)], yes(HOME), send=prepare_to(1, 3)),
     Row("the home site's refusal aborts before any other site prepared it",
@@ -187,11 +224,13 @@ HOME_FIRST = (
         records=(Decided("t-up", True, None),), send=decision_to(True, None, *SITES),
         timers=(resend_timer(1), Timer(TIMING.ack_wait_s, AckWaitOver("t-up")))),
     Row("at the home site itself, its own participant is prepared first",
-        [], begin(HERE), records=(BEGAN,), send=prepare_to(HERE), timers=PREPARE_TIMER),
+        [], begin(HERE), records=(BEGAN,), send=prepare_to(HERE), timers=PREPARE_TIMER,
+        send_first=True),
     Row("at the home site itself, the others are asked once it voted yes",
         [begin(HERE)], yes(HERE), send=prepare_to(2, 3)),
     Row("a first site outside the transaction: every site at once",
-        [], begin(9), records=(BEGAN,), send=prepare_to(*SITES), timers=PREPARE_TIMER),
+        [], begin(9), records=(BEGAN,), send=prepare_to(*SITES), timers=PREPARE_TIMER,
+        send_first=True),
 )
 
 
