@@ -87,6 +87,16 @@ def test_one_record_of_every_acknowledgement_is_an_ack_arrow_from_each_site_it_n
     assert not any(s.again or s.lost for s in trace.steps)
 
 
+def test_a_transaction_whose_began_was_lost_shows_its_prepares_and_the_aborts_that_followed():
+    """Presumed abort: the prepares went while the Began was stored, and it never was; the
+    sites that prepared asked, heard "unknown" and aborted."""
+    logs = {0: [prepared(2), aborted(900, "unknown")], 1: [prepared(1), aborted(905, "unknown")], 2: []}
+    (trace,) = transactions(logs)
+    assert trace.coordinator == 1 and trace.outcome == "aborted"  # by the transaction's id
+    assert labels(trace) == [(1, 1, "prepare → yes"), (1, 0, "prepare → yes"),
+                             (1, 0, "abort (unknown)"), (1, 1, "abort (unknown)")]
+
+
 def test_a_refusal_is_an_answer_no_with_its_reason_and_the_abort_reaches_every_site():
     logs = {
         0: [entry(2, "participant", "Refused", txn_id=TXN, coordinator=1, reason="conflict"),
