@@ -5,14 +5,13 @@
 Presumed abort: a transaction without a stored decision after a restart is aborted, and one
 this coordinator has no record of is answered "aborted" (`_on_query`: reason "unknown"). So a
 create's or an upload's prepares go out while its intention (Began) is being stored, not after
-(`Step.send_first`): should the Began be lost (a crash, a failed write), the sites that
-prepared ask, hear "unknown" and abort, and nothing else ever names the transaction (its id is
-drawn at random; its client's request failed with it). When the Began is not stored for a
-failed write, the prepared sites are told to abort at once (`recalled`). A round's start and its
-collection attempts still store their Began first: an attempt's id is built, not drawn (a restarted home
-site begins attempt k again), and a start answers a round request that is asked again. Once a
-decision is stored it is resent, with bounded back-off, until every site has acknowledged it,
-across restarts.
+(`Step.send_first`). Should that Began be lost, nothing else ever names the transaction (its id
+is drawn at random; its client's request failed with it): after a crash the sites that prepared
+it ask, hear "unknown" and abort; after a failed write they are told to abort at once
+(`recalled`). A round's start and its collection attempts still store their Began first: an
+attempt's id is built, not drawn (a restarted home site begins attempt k again), and a start
+answers a round request that is asked again. Once a decision is stored it is resent, with
+bounded back-off, until every site has acknowledged it, across restarts.
 
 A transaction that may meet another of its event (an upload, a round's start) is prepared at
 the event's home site first and at the others once it voted yes (Begin.first): the home site,

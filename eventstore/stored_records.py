@@ -6,8 +6,8 @@ whose encoder calls back into Python for the time stamp: ~10 us per record, and 
 stores 16 of them over four sites. A record event holds only a time stamp and its `data`, an
 aggregate's creation only a time stamp and plain strings, so their stored form is built here
 directly: the time stamp as the transcoder itself encodes it, then the transcoder's own JSON
-encoder over plain data. The topic and the stored state are
-unchanged, so the audit, the start-up scan, a replay and older code read them as before.
+encoder over plain data. The topic and the stored state are unchanged, so the audit, the
+start-up scan, a replay and older code read them as before.
 """
 
 from __future__ import annotations
