@@ -30,11 +30,7 @@ class CoordinatorActor(RoleActor):
         return self.wiring.store.load_coordination(self.event_id)
 
     timer_obsolete = staticmethod(coordinator.timer_obsolete)
-
-    @staticmethod
-    def recalled(step, error: Exception):
-        code = getattr(error, "code", None) or "storage_unavailable"
-        return coordinator.recalled(step, code)
+    recalled = staticmethod(coordinator.recalled)
 
     def decide(self, state, message):
         return coordinator.step(state, message, self.wiring.config, time.time())

@@ -148,6 +148,12 @@ class RoleActor(PooledActor):
         """What of `step` may happen before its records are stored (domain.step.Step says
         which; by default nothing: store, then act)."""
 
+    @staticmethod
+    def recalled(step) -> tuple:
+        """What to send when a step that sent before its records were stored (`send_first`)
+        could not store them (by default nothing)."""
+        return ()
+
     def after_step(self, step, envelope: Envelope) -> None:
         if envelope.reply is not None:
             envelope.reply(step.reply)
@@ -224,7 +230,7 @@ class RoleActor(PooledActor):
             return
         self.before_store(step)
         if step.send_first:  # presumed abort: a create's prepares go while its Began is stored
-            self._send(step)  # (so a crash point before_begin_stored fires after they left)
+            self._send_all(step.send)  # (so a crash point before_begin_stored fires after they left)
         for name in names:
             self.wiring.crash.hit(self.role, "before_stored", name)
         if self.aggregate is None:
@@ -239,21 +245,11 @@ class RoleActor(PooledActor):
     def _after_flush(self, step, envelope: Envelope, names, error: Exception | None) -> None:
         try:
             if error is not None:
-                self._recall(step, error)
+                self._send_all(self.recalled(step))
                 raise error
             self._stored(step, envelope, names)
         except Exception as e:
             self._failed(envelope, e)
-
-    def _recall(self, step, error: Exception) -> None:
-        """A step that sent before its records were stored, and whose records were not: what
-        the role sends about it now (`recalled`; by default nothing)."""
-        for send in self.recalled(step, error):
-            self.wiring.send(send.site, send.message, self.mailbox)
-
-    @staticmethod
-    def recalled(step, error: Exception) -> tuple:
-        return ()
 
     def _stored(self, step, envelope: Envelope, names) -> None:
         self.stored = True
@@ -277,12 +273,12 @@ class RoleActor(PooledActor):
             self.wiring.schedule(timer.delay_s, self._timer_callback(timer.message))
         self.after_step(step, envelope)
         if not step.send_first:
-            self._send(step)
+            self._send_all(step.send)
         for name in names:
             self.wiring.crash.hit(self.role, "after_sent", name)
 
-    def _send(self, step) -> None:
-        for send in step.send:
+    def _send_all(self, sends) -> None:
+        for send in sends:
             self.wiring.send(send.site, send.message, self.mailbox)
 
     def _timer_callback(self, message) -> Callable[[], None]:

@@ -177,14 +177,17 @@ def _on_begin(state: CoordinatorState, msg: Begin, config: SiteConfig, now: floa
     )
 
 
-def recalled(step: Step, reason: str) -> tuple[Send, ...]:
+RECALLED = "storage_unavailable"  # the reason of an abort sent for a Began the store refused
+
+
+def recalled(step: Step) -> tuple[Send, ...]:
     """What to send when a step that sent first (its prepares) failed to store its Began: an
     abort to every site asked to prepare, so none stays locked until it asks (presumed abort:
     an abort needs no stored decision, and this coordinator, which reloads without the Began,
     answers "unknown" from now on). Not stored, not resent: a site that misses it asks."""
     if not step.send_first:
         return ()
-    return tuple(Send(s.site, Decision(s.message.txn_id, s.message.event_id, False, reason, s.message.payload))
+    return tuple(Send(s.site, Decision(s.message.txn_id, s.message.event_id, False, RECALLED, s.message.payload))
                  for s in step.send if isinstance(s.message, Prepare))
 
 

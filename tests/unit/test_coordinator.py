@@ -189,11 +189,11 @@ def test_a_coordinator_that_lost_a_began_answers_that_the_transaction_aborted():
 
 def test_a_began_that_could_not_be_stored_is_recalled_from_the_sites_asked_to_prepare():
     first = coordinator.step(CoordinatorState(EVENT), Begin("t-up", EVENT, UPLOAD, SITES, 2), CONFIG)
-    assert coordinator.recalled(first, "storage_unavailable") == (
+    assert coordinator.recalled(first) == (
         Send(2, Decision("t-up", EVENT, False, "storage_unavailable", UPLOAD)),)  # only the home site
     start = coordinator.step(CoordinatorState(EVENT), Begin("t", EVENT, StartRound(1, 1, 1e10, ("bob",)), SITES),
                              CONFIG)
-    assert coordinator.recalled(start, "storage_unavailable") == ()  # nothing went before the store
+    assert coordinator.recalled(start) == ()  # nothing went before the store
 
 
 HOME = 2  # the event's home site, not this one
