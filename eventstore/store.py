@@ -294,12 +294,12 @@ class SiteStore:
 def _scanned(event, stored) -> tuple:
     """A record as the start-up scan takes it (LogScan.take): a record event's data as it is,
     an aggregate's creation by its event id, anything else parsed from its stored form."""
-    kind, _, name = type(event).__qualname__.partition(".")
+    key, (kind, _, name) = str(event.originator_id), type(event).__qualname__.partition(".")
     if isinstance(event, RecordEvent):
-        return str(event.originator_id), kind, name, event.data
+        return key, kind, name, event.data
     if name == "Created" and isinstance(getattr(event, "event_id", None), str):
-        return str(event.originator_id), kind, name, {"event_id": event.event_id}
-    return str(event.originator_id), kind, name, json.loads(stored.state)
+        return key, kind, name, {"event_id": event.event_id}
+    return key, kind, name, json.loads(stored.state)
 
 
 def _write_probe_file(folder: Path) -> None:

@@ -5,10 +5,11 @@
 An audit entry is what `GET /api/events/{id}/audit` lists: {"at", "role", "type", "data"}.
 Each stored record becomes one step (an acknowledgement one per site it names): an arrow for
 what its site learnt from another (a prepare, a decision, an acknowledgement, a vote report) or
-a note for what a site did by itself (began, decided, voted). What the logs imply without a record of its own is a step too: a prepare that
-got no answer before an abort, a site still in doubt after the decision. A record seen twice,
-or an outcome applied long after the decision (resent, or asked for after a restart), is marked
-`again`; an abort decided on a coordinator's restart says so. web.pages.sequence_diagram draws them.
+a note for what a site did by itself (began, decided, voted). What the logs imply without a
+record of its own is a step too: a prepare that got no answer before an abort, a site still in
+doubt after the decision. A record seen twice, or an outcome applied long after the decision
+(resent, or asked for after a restart), is marked `again`; an abort decided on a coordinator's
+restart says so. web.pages.sequence_diagram draws them.
 """
 
 from __future__ import annotations

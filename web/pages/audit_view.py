@@ -12,8 +12,8 @@ from datetime import datetime
 
 import aiohttp
 
-from web import lifecycle
 from domain.records import acknowledging_sites
+from web import lifecycle
 from web.pages.audit_traces import describe_payload, person
 
 PEER_TIMEOUT_S = 2.0
