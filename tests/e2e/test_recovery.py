@@ -49,18 +49,24 @@ def crash_during_upload(cluster, client, event_id, site, point):
     cluster.wait_ready(site)
 
 
+def upload_killing(cluster, client, event_id, site) -> None:
+    """Upload at `site`, armed by crash_during_upload: it dies there (SIGKILL, the answer is
+    unknown to the client), and is started again, unarmed."""
+    try:
+        client.upload(site, event_id, [photo(1)])
+    except OSError:
+        pass  # the site died mid-request
+    assert cluster.wait_exit(site, 10) == -9
+    cluster.start(site)
+    cluster.wait_ready(site)
+
+
 def test_a_coordinator_killed_before_storing_its_decision_aborts_the_upload_everywhere(
         cluster, client_factory):
     alice = client_factory()
     event_id = create_event(alice)
     crash_during_upload(cluster, alice, event_id, 1, "coordinator.before_decision_stored")
-    try:
-        alice.upload(1, event_id, [photo(1)])
-    except OSError:
-        pass  # the site died mid-request: the answer is unknown to the client
-    assert cluster.wait_exit(1, 10) == -9
-    cluster.start(1)
-    cluster.wait_ready(1)
+    upload_killing(cluster, alice, event_id, 1)
     wait_until(lambda: nothing_in_doubt(alice, cluster), 15, message="nothing in doubt")
     outcomes = outcome_everywhere(alice, cluster, event_id, "1-")
     assert all(o == {"Aborted"} for o in outcomes.values()), outcomes
@@ -77,13 +83,7 @@ def test_an_upload_whose_coordinator_died_before_its_began_was_stored_aborts_whe
     alice = client_factory()
     event_id = create_event(alice)
     crash_during_upload(cluster, alice, event_id, 1, "coordinator.before_begin_stored")
-    try:
-        alice.upload(1, event_id, [photo(1)])
-    except OSError:
-        pass  # the site died mid-request
-    assert cluster.wait_exit(1, 10) == -9
-    cluster.start(1)
-    cluster.wait_ready(1)
+    upload_killing(cluster, alice, event_id, 1)
     wait_until(lambda: nothing_in_doubt(alice, cluster), 15, message="nothing in doubt")
     outcomes = outcome_everywhere(alice, cluster, event_id, "1-")
     assert all(o <= {"Aborted"} for o in outcomes.values()), outcomes  # aborted, or never prepared
@@ -101,13 +101,7 @@ def test_a_coordinator_killed_after_storing_commit_but_before_sending_it_commits
     alice = client_factory()
     event_id = create_event(alice)
     crash_during_upload(cluster, alice, event_id, 2, "coordinator.after_decision_stored_before_send")
-    try:
-        alice.upload(2, event_id, [photo(1)])
-    except OSError:
-        pass
-    assert cluster.wait_exit(2, 10) == -9
-    cluster.start(2)
-    cluster.wait_ready(2)
+    upload_killing(cluster, alice, event_id, 2)
     wait_same_photos(alice, cluster, event_id, 1)
     wait_until(lambda: nothing_in_doubt(alice, cluster), 15, message="nothing in doubt")
     outcomes = outcome_everywhere(alice, cluster, event_id, "2-")
