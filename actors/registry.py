@@ -91,8 +91,8 @@ class Actors:
             known.add(event_id)
             left = self._left.pop(key, None)  # the new actor moves on from it
             ref = ROLES[role].start(event_id, self.wiring, self.mailbox(*key), self.pool, fresh, left)
-            if len(self._refs) >= self.max_running:
-                self._crowded.set()
+            if len(self._refs) >= self.max_running and not self._crowded.is_set():
+                self._crowded.set()  # (is_set first: a set Event's set still takes its lock)
         self._refs[key] = ref  # re-inserted last: the dict's order is least recently used first
         self._last_used[key] = time.monotonic()
         try:

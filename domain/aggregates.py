@@ -115,7 +115,7 @@ class PhotoEvent(RecordLog):
 
     @classmethod
     def initial_state(cls, event_id: str) -> event_state.EventState:
-        return event_state.EventState(event_id)
+        return event_state.initial(event_id)
 
     @staticmethod
     def create_id(event_id: str) -> UUID:

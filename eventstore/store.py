@@ -213,9 +213,10 @@ class SiteStore:
         does here (no aggregate cache, no automatic snapshots, nothing notified), without its
         per-save bookkeeping (runtime Protocol checks, recordings), ~1/4 of a save's CPU, and
         with records encoded directly (eventstore.stored_records: the same bytes)."""
-        events = [event for a in aggregates for event in a.collect_events()]
-        stored = [self._encoder.stored(event) for event in events]
-        scanned = [_scanned(event, record) for event, record in zip(events, stored)] if self._scans.path else []
+        keyed = [(key, event) for a in aggregates for key in (str(a.id),) for event in a.collect_events()]
+        stored = [self._encoder.stored(event) for _, event in keyed]
+        scanned = [_scanned(key, event, record) for (key, event), record in zip(keyed, stored)] \
+            if self._scans.path else []
         with self._insert_lock:  # so the start-up scan's fold takes batches in commit order
             ids = self.app.recorder.insert_events(stored)
             self._scans.took(ids, scanned)
@@ -291,10 +292,11 @@ class SiteStore:
             engine.dispose()
 
 
-def _scanned(event, stored) -> tuple:
-    """A record as the start-up scan takes it (LogScan.take): a record event's data as it is,
-    an aggregate's creation by its event id, anything else parsed from its stored form."""
-    key, (kind, _, name) = str(event.originator_id), type(event).__qualname__.partition(".")
+def _scanned(key: str, event, stored) -> tuple:
+    """A record as the start-up scan takes it (LogScan.take), under its aggregate's id as text
+    (`key`, made once per aggregate, not per record): a record event's data as it is, an
+    aggregate's creation by its event id, anything else parsed from its stored form."""
+    kind, _, name = type(event).__qualname__.partition(".")
     if isinstance(event, RecordEvent):
         return key, kind, name, event.data
     if name == "Created" and isinstance(getattr(event, "event_id", None), str):

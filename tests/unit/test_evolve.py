@@ -82,3 +82,14 @@ def test_a_class_whose_init_does_more_goes_through_replace():
         double: int = dataclasses.field(init=False, default=0)
 
     assert evolve(Derived(1), n=2) == dataclasses.replace(Derived(1), n=2)
+
+
+def test_an_events_initial_state_is_what_its_constructor_makes_with_mappings_of_its_own():
+    from domain.event_state import initial
+
+    first, second = initial("e1"), initial("e2")
+    assert first == EventState("e1") and second == EventState("e2")
+    made_fresh = [f.name for f in dataclasses.fields(EventState) if f.default_factory is not dataclasses.MISSING]
+    assert made_fresh  # every field the constructor makes anew is made anew here too
+    for name in made_fresh:
+        assert getattr(first, name) is not getattr(second, name), name
