@@ -58,6 +58,61 @@ def test_a_store_that_would_not_write_durably_is_refused_at_start_with_the_reaso
     store.close()
 
 
+def test_a_writer_that_would_not_write_durably_is_refused_at_start_too(tmp_path):
+    store = SiteStore("sqlite", tmp_path)
+    datastore = store.app.recorder.datastore
+    with datastore.writes:
+        datastore.writer()._sqlite_conn.execute("PRAGMA synchronous=NORMAL")
+    assert store.pragma("synchronous") == 2  # the reading connections are as they were
+    with pytest.raises(StorageNotDurable, match="synchronous is '?1'?, not '?2'?"):
+        store.check_durable()
+    store.close()
+
+
+def test_every_write_goes_through_the_one_writer_connection_one_at_a_time(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    store = SiteStore("sqlite", tmp_path)
+    datastore = store.app.recorder.datastore
+    asked = []
+    take = datastore.pool.get_connection
+    datastore.pool.get_connection = lambda *a, **k: asked.append(k.get("is_writer")) or take(*a, **k)
+
+    def save(n: int) -> None:
+        event = PhotoEvent(event_id=str(uuid.uuid4()))
+        event.record(Prepared(f"t{n}", 0, CreateEvent("P", 0, "now")))
+        store.save(event)
+
+    with ThreadPoolExecutor(8) as threads:
+        list(threads.map(save, range(40)))
+    assert True not in asked  # no write took a connection from the pool
+    assert store.written()[1] == 80
+    writer = datastore.writer()
+    assert writer is datastore.writer()
+    store.close()
+    reopened = SiteStore("sqlite", tmp_path)
+    assert len(reopened.scan().participants_in_doubt) == 40  # each save durable, none lost
+    reopened.close()
+
+
+def test_a_write_that_fails_is_rolled_back_and_the_writer_takes_the_next_one(tmp_path):
+    from eventsourcing.persistence import IntegrityError
+
+    store = SiteStore("sqlite", tmp_path)
+    recorder = store.app.recorder
+    event = PhotoEvent(event_id=str(uuid.uuid4()))
+    event.record(Prepared("t", 0, CreateEvent("P", 0, "now")))
+    store.save(event)
+    stored = recorder.select_events(event.id)
+    with pytest.raises(IntegrityError):  # the same versions again: refused, nothing kept
+        recorder.insert_events([stored[-1]] + list(stored))
+    assert len(recorder.select_events(event.id)) == 2
+    event.record(Committed("t"))
+    store.save(event)
+    assert [e.originator_version for e in recorder.select_events(event.id)] == [1, 2, 3]
+    store.close()
+
+
 def test_an_event_is_rebuilt_from_its_records_after_the_store_is_reopened(tmp_path):
     event_id = str(uuid.uuid4())
     photo = PhotoMeta("p1", "a" * 64, "b" * 64, "u1", 2)
