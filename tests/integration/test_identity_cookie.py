@@ -51,3 +51,19 @@ async def test_a_cookie_that_does_not_verify_gets_a_fresh_identity_even_beside_a
 async def test_no_cookie_gets_a_fresh_identity_each_time(site):
     first, second = await me(site, None), await me(site, None)
     assert first[1] is not None and second[1] is not None and first[0] != second[0]
+
+
+async def test_past_the_headers_remembered_the_oldest_are_verified_again_not_trusted_blindly(
+        aiohttp_client, tmp_path, monkeypatch):
+    import web.identity
+
+    monkeypatch.setattr(web.identity, "VERIFIED_COOKIES", 3)
+    settings = load_settings(None, site_count=2, data_dir=tmp_path, secret="s" * 32,
+                             cookie_secret=COOKIE_SECRET)
+    site = await aiohttp_client(create_app(settings, 0))
+    users = [f"{n}" * 32 for n in range(1, 8)]
+    for _ in range(2):  # the second pass finds the first headers forgotten, and verifies them
+        for user in users:
+            assert await me(site, cookie_value(COOKIE_SECRET, user)) == (user, None)
+    tampered = cookie_value(COOKIE_SECRET, users[0])[:-2] + "xx"
+    assert (await me(site, tampered))[0] != users[0]
