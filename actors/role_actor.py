@@ -234,7 +234,7 @@ class RoleActor(PooledActor):
         for name in names:
             self.wiring.crash.hit(self.role, "before_stored", name)
         if self.aggregate is None:
-            self.aggregate = self.aggregate_class(event_id=self.event_id)
+            self.aggregate = self.aggregate_class.opened(self.event_id)
         self.aggregate.take(step.records, step.state)  # no record folded again
         # The records go with the next flush of the pool (one forced write for every actor
         # that saved meanwhile); this actor takes no other message until they are stored.

@@ -130,6 +130,22 @@ def test_an_aggregates_creation_is_stored_as_the_very_bytes_the_librarys_mapper_
     assert store.app.mapper.to_domain_event(direct).event_id == event_id
 
 
+@pytest.mark.parametrize("cls", [PhotoEvent, Coordination])
+def test_a_log_opened_directly_is_what_the_librarys_constructor_makes(store, cls):
+    event_id = str(uuid.uuid4())
+    direct, generic = cls.opened(event_id), cls(event_id=event_id)
+    made_at = ("_created_on", "_modified_on", "_pending_events")  # the time stamps differ
+    assert {k: v for k, v in vars(direct).items() if k not in made_at} == \
+        {k: v for k, v in vars(generic).items() if k not in made_at}
+    (opened,), (constructed,) = direct.collect_events(), generic.collect_events()
+    assert type(opened) is type(constructed)
+    assert replace(opened, timestamp=constructed.timestamp) == constructed
+    assert direct.created_on == direct.modified_on == opened.timestamp
+    stored = store._encoder.stored(opened)
+    assert stored == store.app.mapper.to_stored_event(opened)
+    assert store.app.mapper.to_domain_event(stored).mutate(None).state == direct.state
+
+
 def test_an_event_of_other_attributes_goes_through_the_librarys_mapper(store):
     event = PhotoEvent(event_id=str(uuid.uuid4())).collect_events()[0]
     event.__dict__["photos"] = ("a", "b")  # not a plain value: the mapper's transcoder decides
