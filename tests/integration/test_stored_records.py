@@ -120,6 +120,29 @@ def test_records_are_stored_as_the_very_bytes_the_librarys_mapper_writes(store, 
         assert store.app.mapper.to_domain_event(direct).record == records[event.originator_version - 2]
 
 
+JSON_DATA = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2 ** 70), 2 ** 70) | st.text() |
+    st.floats(allow_nan=True, allow_infinity=True),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
+    max_leaves=12)
+
+
+@settings(max_examples=500, deadline=None)
+@given(data=JSON_DATA)
+def test_any_record_data_is_written_as_the_transcoders_encoder_writes_it(store, data):
+    event = PhotoEvent.Committed(originator_id=uuid.uuid4(), originator_version=2,
+                                 timestamp=PhotoEvent.Committed.create_timestamp(), data={"any": data})
+    assert store._encoder.stored(event) == store.app.mapper.to_stored_event(event)
+
+
+def test_data_without_floats_takes_the_fast_encoder_and_any_float_the_transcoders():
+    from eventstore.stored_records import _without_floats
+
+    assert _without_floats({"a": [1, "é\u2028\n", None, True, {"b": -(2 ** 63)}]})
+    for slow in (1.5, {"a": [0.0]}, 2 ** 64, {"a": (1, 2)}, {1: "x"}, float("inf")):
+        assert not _without_floats(slow), slow
+
+
 @pytest.mark.parametrize("cls", [PhotoEvent, Coordination])
 def test_an_aggregates_creation_is_stored_as_the_very_bytes_the_librarys_mapper_writes(store, cls):
     event_id = str(uuid.uuid4())
