@@ -102,6 +102,14 @@ class _Write:
     def __exit__(self, exc_type, exc, traceback) -> None:
         try:
             self.transaction.__exit__(exc_type, exc, traceback)  # COMMIT, or ROLLBACK and raise
+        except BaseException:
+            # A COMMIT that failed (busy, a full or failing disk) may leave the transaction open
+            # on the one connection every later write takes: end it (a no-op if none is open).
+            try:
+                self.transaction.connection.rollback()
+            except Exception:
+                pass
+            raise
         finally:
             self.cursor.sqlite_cursor.close()
             self.datastore.writes.release()

@@ -5,7 +5,7 @@ import uuid
 import pytest
 
 from domain.aggregates import Coordination, PhotoEvent
-from domain.errors import StorageNotDurable
+from domain.errors import StorageNotDurable, StorageUnavailable
 from domain.messages import AddPhotos, CreateEvent, PhotoMeta
 from domain.records import Acknowledged, Began, Committed, Decided, Prepared
 from eventstore.durable import FullSyncSQLitePool
@@ -163,4 +163,31 @@ def test_an_unknown_event_loads_as_none(tmp_path):
     store = SiteStore("sqlite", tmp_path)
     assert store.load_event(str(uuid.uuid4())) is None
     assert store.load_coordination(str(uuid.uuid4())) is None
+    store.close()
+
+
+def test_a_commit_that_fails_leaves_the_writer_ready_for_the_next_write(tmp_path, monkeypatch):
+    import sqlite3
+
+    store = SiteStore("sqlite", tmp_path)
+    datastore = store.app.recorder.datastore
+    event = PhotoEvent(event_id=str(uuid.uuid4()))
+    store.save(event)
+    with datastore.writes:
+        writer = datastore.writer()
+
+    def failing_commit() -> None:
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(writer, "commit", failing_commit)
+    event.record(Prepared("t", 0, CreateEvent("P", 0, "now")))
+    with pytest.raises(StorageUnavailable):  # the guard's word for it (and it is logged)
+        store.save(event)
+    monkeypatch.undo()
+    assert not writer._sqlite_conn.in_transaction  # rolled back, not left open
+    reloaded = store.load_event(event.event_id)
+    assert reloaded.version == 1  # the failed write kept nothing
+    reloaded.record(Prepared("t", 0, CreateEvent("P", 0, "now")))
+    store.save(reloaded)
+    assert store.load_event(event.event_id).state.prepared.txn_id == "t"
     store.close()
