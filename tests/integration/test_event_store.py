@@ -69,7 +69,7 @@ def test_a_writer_that_would_not_write_durably_is_refused_at_start_too(tmp_path)
     store.close()
 
 
-def test_every_write_goes_through_the_one_writer_connection_one_at_a_time(tmp_path):
+def test_every_write_goes_through_the_one_writer_connection(tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 
     store = SiteStore("sqlite", tmp_path)
