@@ -5,9 +5,8 @@ The mapper turns any event into a dict of its attributes and hands it to the JSO
 whose encoder calls back into Python for the time stamp: ~10 us per record, and a create
 stores 16 of them over four sites. A record event holds only a time stamp and its `data`, an
 aggregate's creation only a time stamp and plain strings, so their stored form is built here
-directly: the time stamp as the transcoder itself encodes it, then the JSON of plain data:
-msgspec's where it writes the very bytes the transcoder's encoder would (no floats), else the
-transcoder's own encoder. The topic and the stored state are unchanged, so the audit, the
+directly: the time stamp as the transcoder itself encodes it, then the transcoder's own JSON
+encoder over plain data. The topic and the stored state are unchanged, so the audit, the
 start-up scan, a replay and older code read them as before.
 """
 
@@ -16,7 +15,6 @@ from __future__ import annotations
 import json.encoder
 from datetime import datetime
 
-import msgspec
 from eventsourcing.persistence import Mapper, StoredEvent
 from eventsourcing.utils import get_topic
 
@@ -38,19 +36,16 @@ class StoredRecords:
         if self._direct:
             self._timestamp = transcoder.types[datetime]  # the library's "datetime_iso"
             self._encode = _encoder_like(transcoder)
-            self._encode_plain = msgspec.json.Encoder().encode
 
     def stored(self, event) -> StoredEvent:
         if not self._direct:
             return self.mapper.to_stored_event(event)
         if isinstance(event, RecordEvent):
             state = {"timestamp": self._stamp(event.timestamp), "data": event.data}
-            plain = _without_floats(event.data)
         else:
             state = self._plain_state(event)
             if state is None:
                 return self.mapper.to_stored_event(event)
-            plain = _without_floats(state)
         topic = self._topics.get(type(event))
         if topic is None:
             topic = self._topics[type(event)] = get_topic(type(event))
@@ -58,7 +53,7 @@ class StoredRecords:
             originator_id=event.originator_id,
             originator_version=event.originator_version,
             topic=topic,
-            state=self._encode_plain(state) if plain else self._encode(state),
+            state=self._encode(state),
         )
 
     def _stamp(self, timestamp: datetime) -> dict:
@@ -97,31 +92,3 @@ def _encoder_like(transcoder):
                       encoder.key_separator, encoder.item_separator, encoder.sort_keys,
                       encoder.skipkeys, encoder.allow_nan)
     return lambda data: "".join(iterencode(data, 0)).encode("utf8")
-
-
-_LONG = (-(2 ** 63), 2 ** 64)  # the integers msgspec encodes (Python's JSON takes any)
-
-
-def _without_floats(value) -> bool:
-    """Whether `value` is JSON data of strings, booleans, nulls, integers within 64 bits, lists
-    and string-keyed objects only: no float. Then msgspec writes exactly the bytes Python's JSON
-    encoder does (strings, escapes, separators and key order alike), ~15x faster
-    (tests/integration/test_stored_records.py compares them). Floats it writes otherwise (1e16,
-    not 1e+16; null for infinity), so a record holding one (a round's deadline, a ballot's
-    time), or anything else, goes through the transcoder's encoder."""
-    kind = type(value)
-    if kind is str or kind is bool or value is None:
-        return True
-    if kind is int:
-        return _LONG[0] <= value < _LONG[1]
-    if kind is dict:
-        for key, item in value.items():
-            if type(key) is not str or not _without_floats(item):
-                return False
-        return True
-    if kind is list:
-        for item in value:
-            if not _without_floats(item):
-                return False
-        return True
-    return False

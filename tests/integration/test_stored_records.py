@@ -135,14 +135,6 @@ def test_any_record_data_is_written_as_the_transcoders_encoder_writes_it(store, 
     assert store._encoder.stored(event) == store.app.mapper.to_stored_event(event)
 
 
-def test_data_without_floats_takes_the_fast_encoder_and_any_float_the_transcoders():
-    from eventstore.stored_records import _without_floats
-
-    assert _without_floats({"a": [1, "é\u2028\n", None, True, {"b": -(2 ** 63)}]})
-    for slow in (1.5, {"a": [0.0]}, 2 ** 64, {"a": (1, 2)}, {1: "x"}, float("inf")):
-        assert not _without_floats(slow), slow
-
-
 @pytest.mark.parametrize("cls", [PhotoEvent, Coordination])
 def test_an_aggregates_creation_is_stored_as_the_very_bytes_the_librarys_mapper_writes(store, cls):
     event_id = str(uuid.uuid4())
