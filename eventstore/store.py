@@ -213,7 +213,10 @@ class SiteStore:
         does here (no aggregate cache, no automatic snapshots, nothing notified), without its
         per-save bookkeeping (runtime Protocol checks, recordings), ~1/4 of a save's CPU, and
         with records encoded directly (eventstore.stored_records: the same bytes)."""
-        keyed = [(key, event) for a in aggregates for key in (str(a.id),) for event in a.collect_events()]
+        keyed = []  # (its aggregate's id as text, event): the text made once per aggregate
+        for aggregate in aggregates:
+            key = str(aggregate.id)
+            keyed += [(key, event) for event in aggregate.collect_events()]
         stored = [self._encoder.stored(event) for _, event in keyed]
         scanned = [_scanned(key, event, record) for (key, event), record in zip(keyed, stored)] \
             if self._scans.path else []
