@@ -49,9 +49,10 @@ def crash_during_upload(cluster, client, event_id, site, point):
     cluster.wait_ready(site)
 
 
-def upload_killing(cluster, client, event_id, site) -> None:
-    """Upload at `site`, armed by crash_during_upload: it dies there (SIGKILL, the answer is
-    unknown to the client), and is started again, unarmed."""
+def upload_killing(cluster, client, event_id, site, point) -> None:
+    """Upload at `site` with the crash point armed (crash_during_upload): it dies there
+    (SIGKILL, the answer is unknown to the client), and is started again, unarmed."""
+    crash_during_upload(cluster, client, event_id, site, point)
     try:
         client.upload(site, event_id, [photo(1)])
     except OSError:
@@ -61,14 +62,19 @@ def upload_killing(cluster, client, event_id, site) -> None:
     cluster.wait_ready(site)
 
 
+def settled_outcomes(client, cluster, event_id, txn_prefix) -> dict:
+    """Once no site holds a transaction in doubt: what each site stored of the transactions
+    coordinated by the site `txn_prefix` names."""
+    wait_until(lambda: nothing_in_doubt(client, cluster), 15, message="nothing in doubt")
+    return outcome_everywhere(client, cluster, event_id, txn_prefix)
+
+
 def test_a_coordinator_killed_before_storing_its_decision_aborts_the_upload_everywhere(
         cluster, client_factory):
     alice = client_factory()
     event_id = create_event(alice)
-    crash_during_upload(cluster, alice, event_id, 1, "coordinator.before_decision_stored")
-    upload_killing(cluster, alice, event_id, 1)
-    wait_until(lambda: nothing_in_doubt(alice, cluster), 15, message="nothing in doubt")
-    outcomes = outcome_everywhere(alice, cluster, event_id, "1-")
+    upload_killing(cluster, alice, event_id, 1, "coordinator.before_decision_stored")
+    outcomes = settled_outcomes(alice, cluster, event_id, "1-")
     assert all(o == {"Aborted"} for o in outcomes.values()), outcomes
     for view in views(alice, cluster, event_id).values():
         assert view["montage_version"] == 0
@@ -82,10 +88,8 @@ def test_an_upload_whose_coordinator_died_before_its_began_was_stored_aborts_whe
     coordinator answers aborted."""
     alice = client_factory()
     event_id = create_event(alice)
-    crash_during_upload(cluster, alice, event_id, 1, "coordinator.before_begin_stored")
-    upload_killing(cluster, alice, event_id, 1)
-    wait_until(lambda: nothing_in_doubt(alice, cluster), 15, message="nothing in doubt")
-    outcomes = outcome_everywhere(alice, cluster, event_id, "1-")
+    upload_killing(cluster, alice, event_id, 1, "coordinator.before_begin_stored")
+    outcomes = settled_outcomes(alice, cluster, event_id, "1-")
     assert all(o <= {"Aborted"} for o in outcomes.values()), outcomes  # aborted, or never prepared
     status, audit = alice.get_json(1, f"/api/events/{event_id}/audit")
     assert status == 200
@@ -100,11 +104,9 @@ def test_a_coordinator_killed_after_storing_commit_but_before_sending_it_commits
         cluster, client_factory):
     alice = client_factory()
     event_id = create_event(alice)
-    crash_during_upload(cluster, alice, event_id, 2, "coordinator.after_decision_stored_before_send")
-    upload_killing(cluster, alice, event_id, 2)
+    upload_killing(cluster, alice, event_id, 2, "coordinator.after_decision_stored_before_send")
     wait_same_photos(alice, cluster, event_id, 1)
-    wait_until(lambda: nothing_in_doubt(alice, cluster), 15, message="nothing in doubt")
-    outcomes = outcome_everywhere(alice, cluster, event_id, "2-")
+    outcomes = settled_outcomes(alice, cluster, event_id, "2-")
     assert all(o == {"Committed"} for o in outcomes.values()), outcomes
 
 

@@ -8,7 +8,7 @@ from domain.aggregates import Coordination, PhotoEvent
 from domain.errors import StorageNotDurable, StorageUnavailable
 from domain.messages import AddPhotos, CreateEvent, PhotoMeta
 from domain.records import Acknowledged, Began, Committed, Decided, Prepared
-from eventstore.durable import FullSyncSQLitePool
+from eventstore.durable import FullSyncSQLitePool, sqlite_pragma
 from eventstore.store import SiteStore
 
 
@@ -48,22 +48,23 @@ class NormalSyncPool(FullSyncSQLitePool):
         return connection
 
 
-def test_a_store_that_would_not_write_durably_is_refused_at_start_with_the_reason(tmp_path):
-    store = SiteStore("sqlite", tmp_path)
-    datastore = store.app.recorder.datastore
+def _reading_connections_normal(datastore) -> None:
     datastore.pool.close()
     datastore.pool = NormalSyncPool.like(datastore.pool)
-    with pytest.raises(StorageNotDurable, match="synchronous is '?1'?, not '?2'?"):
-        store.check_durable()
-    store.close()
 
 
-def test_a_writer_that_would_not_write_durably_is_refused_at_start_too(tmp_path):
-    store = SiteStore("sqlite", tmp_path)
-    datastore = store.app.recorder.datastore
+def _writer_normal(datastore) -> None:
     with datastore.writes:
         datastore.writer()._sqlite_conn.execute("PRAGMA synchronous=NORMAL")
-    assert store.pragma("synchronous") == 2  # the reading connections are as they were
+    assert sqlite_pragma(datastore, "synchronous") == 2  # the reading connections are as they were
+
+
+@pytest.mark.parametrize("undo", [_reading_connections_normal, _writer_normal])
+def test_a_store_that_would_not_write_durably_is_refused_at_start_with_the_reason(tmp_path, undo):
+    """Whether the pool's connections (reads, and a writer made by that pool) or the writer
+    connection alone lost synchronous=FULL."""
+    store = SiteStore("sqlite", tmp_path)
+    undo(store.app.recorder.datastore)
     with pytest.raises(StorageNotDurable, match="synchronous is '?1'?, not '?2'?"):
         store.check_durable()
     store.close()
