@@ -233,9 +233,10 @@ class RoleActor(PooledActor):
             self._send_all(step.send)  # (so a crash point before_begin_stored fires after they left)
         for name in names:
             self.wiring.crash.hit(self.role, "before_stored", name)
-        if self.aggregate is None:
-            self.aggregate = self.aggregate_class.opened(self.event_id)
-        self.aggregate.take(step.records, step.state)  # no record folded again
+        if self.aggregate is None:  # a new log: its creation carries the first record
+            self.aggregate = self.aggregate_class.begun(self.event_id, step.records, step.state)
+        else:
+            self.aggregate.take(step.records, step.state)  # no record folded again
         # The records go with the next flush of the pool (one forced write for every actor
         # that saved meanwhile); this actor takes no other message until they are stored.
         aggregate, save_later = self.aggregate, self.wiring.store.save_later

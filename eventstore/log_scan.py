@@ -55,11 +55,16 @@ class LogScan:
 
     def take(self, key: str, kind: str, name: str, data: dict) -> None:
         """One record by its aggregate (str of its id), kind (PhotoEvent, Coordination), name
-        (Created, Prepared, ...) and data (a record's fields; a creation's attributes)."""
+        (Created, Prepared, ...) and data (a record's fields; a creation's attributes, with the
+        log's first record in wire form under "first" since 2026-12)."""
         if name == "Created":
             event_id = data["event_id"]
             self._events[key] = event_id
             (self.logged if kind == "PhotoEvent" else self.coordinated).add(event_id)
+            first = data.get("first")
+            if first:  # the log's first record, carried by its creation (domain.aggregates)
+                record = dict(first)
+                self.take(key, kind, record.pop("type"), record)
             return
         event_id = self._events[key]
         txn = data.get("txn_id")

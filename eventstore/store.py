@@ -24,7 +24,15 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import JSONTranscoder, MapperDeserialisationError
 
-from domain.aggregates import Coordination, PhotoEvent, RecordEvent, coordination_id, record_from_data
+from domain.aggregates import (
+    Coordination,
+    PhotoEvent,
+    RecordEvent,
+    coordination_id,
+    first_record,
+    record_from_data,
+    record_to_data,
+)
 from domain.errors import StorageUnavailable
 from eventstore.durable import check_durable, sqlite_pragma, store_env
 from eventstore.log_scan import KeptScan, LogScan
@@ -267,6 +275,10 @@ class SiteStore:
                 data = getattr(event, "data", None)
                 record = record_from_data(name, data) if data is not None else None
                 entries.append(LogEntry(event.timestamp, role, name, record, data or {}))
+                first = first_record(getattr(event, "first", None))
+                if first is not None:  # the log's first record, carried by its creation
+                    entries.append(LogEntry(event.timestamp, role, type(first).__name__, first,
+                                            record_to_data(first)))
         entries.sort(key=lambda e: e.at)
         return entries
 
@@ -303,7 +315,7 @@ def _scanned(key: str, event, stored) -> tuple:
     if isinstance(event, RecordEvent):
         return key, kind, name, event.data
     if name == "Created" and isinstance(getattr(event, "event_id", None), str):
-        return key, kind, name, {"event_id": event.event_id}
+        return key, kind, name, {"event_id": event.event_id, "first": getattr(event, "first", None)}
     return key, kind, name, json.loads(stored.state)
 
 

@@ -4,7 +4,7 @@ would write, without its generic path.
 The mapper turns any event into a dict of its attributes and hands it to the JSON transcoder,
 whose encoder calls back into Python for the time stamp: ~10 us per record, and a create
 stores 16 of them over four sites. A record event holds only a time stamp and its `data`, an
-aggregate's creation only a time stamp and plain strings, so their stored form is built here
+aggregate's creation only a time stamp, plain strings and its first record's data, so their stored form is built here
 directly: the time stamp as the transcoder itself encodes it, then the transcoder's own JSON
 encoder over plain data. The topic and the stored state are unchanged, so the audit, the
 start-up scan, a replay and older code read them as before.
@@ -62,7 +62,8 @@ class StoredRecords:
 
     def _plain_state(self, event) -> dict | None:
         """What the mapper would encode for an event of plain attributes and a time stamp (an
-        aggregate's creation: its topic and event id), in the same order; None for any other."""
+        aggregate's creation: its topic, event id and the first record's wire form, plain JSON
+        data as a record event's), in the same order; None for any other."""
         if getattr(type(event), "class_version", 1) > 1:
             return None
         state = dict(vars(event))
@@ -71,8 +72,10 @@ class StoredRecords:
         if type(timestamp) is not datetime:
             return None
         for key, value in state.items():
-            if type(value) not in _PLAIN and key != "timestamp":
+            if type(value) not in _PLAIN and key != "timestamp" and key != "first":
                 return None
+        if type(state.get("first", None)) not in (dict, type(None)):
+            return None
         state["timestamp"] = self._stamp(timestamp)
         return state
 

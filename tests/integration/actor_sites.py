@@ -24,6 +24,19 @@ def wait_for(predicate, timeout=5.0):
     raise AssertionError("condition not met in time")
 
 
+def pending_records(aggregates) -> list[str]:
+    """The names of the records these aggregates are about to store, in order: a new log's
+    creation ("Created") and the first record it carries, then each record event's."""
+    names = []
+    for aggregate in aggregates:
+        for event in aggregate.pending_events:
+            names.append(type(event).__name__)
+            first = getattr(event, "first", None)
+            if first:
+                names.append(first["type"])
+    return names
+
+
 def ask(actors, role, event_id, message, timeout=5.0):
     done = threading.Event()
     box = []

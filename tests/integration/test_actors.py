@@ -14,7 +14,7 @@ from domain.config import SiteConfig, Timing
 from domain.errors import StorageUnavailable
 from domain.messages import Begin, CreateEvent, Decision, Prepare, Query, StartRound
 from eventstore.store import SiteStore
-from tests.integration.actor_sites import TIMING, FailingStore, ask, one_site, wait_for
+from tests.integration.actor_sites import TIMING, FailingStore, ask, one_site, pending_records, wait_for
 
 SITES = (0, 1, 2)
 
@@ -104,7 +104,7 @@ class HeldStore(SiteStore):
         self.holding = threading.Event()
 
     def write(self, aggregates):
-        if any(type(e).__name__ == "Acknowledged" for a in aggregates for e in a.pending_events):
+        if "Acknowledged" in pending_records(aggregates):
             self.holding.set()
             assert self.release.wait(10)
         return super().write(aggregates)
@@ -139,7 +139,7 @@ class BeganLostStore(SiteStore):
         self.lost = threading.Event()
 
     def write(self, aggregates):
-        if not self.lost.is_set() and any(type(e).__name__ == "Began" for a in aggregates for e in a.pending_events):
+        if not self.lost.is_set() and "Began" in pending_records(aggregates):
             wait_for(self.others_prepared)
             self.lost.set()
             raise StorageUnavailable("disk full")
@@ -182,7 +182,7 @@ class WatchedStore(SiteStore):
     watch = staticmethod(lambda names: None)
 
     def write(self, aggregates):
-        self.watch([type(e).__name__ for a in aggregates for e in a.pending_events])
+        self.watch(pending_records(aggregates))
         return super().write(aggregates)
 
 

@@ -77,7 +77,7 @@ def test_the_actors_saves_share_forced_writes_and_each_is_durable_before_its_ans
         wait_for(lambda: len(answers) == 40)
         assert all(a.yes for a in answers)
         assert sum(store.writes) == 40 and len(store.writes) < 40  # grouped: fewer forced writes than saves
-        assert store.written() == (len(store.writes), 80)  # each a Created and a Prepared record
+        assert store.written() == (len(store.writes), 40)  # each a Created carrying its Prepared
     reopened = SiteStore("sqlite", tmp_path)
     assert reopened.scan().participants_in_doubt == set(ids)
     reopened.close()

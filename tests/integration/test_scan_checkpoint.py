@@ -43,16 +43,24 @@ class History:
         self.coordinations: dict[str, Coordination] = {}
 
     def participant(self, name: str, *records) -> None:
-        event = self.participants.setdefault(name, PhotoEvent(event_id=self.ids[name]))
-        for record in records:
-            event.record(record)
-        self.store.save(event)
+        self._store(self.participants, PhotoEvent, name, records)
 
     def coordinator(self, name: str, *records) -> None:
-        coordination = self.coordinations.setdefault(name, Coordination(event_id=self.ids[name]))
-        for record in records:
-            coordination.record(record)
-        self.store.save(coordination)
+        self._store(self.coordinations, Coordination, name, records)
+
+    def _store(self, logs: dict, cls, name: str, records) -> None:
+        """As the actors store a step's records: a new log's creation carries the first."""
+        log = logs.get(name)
+        if log is None:
+            event_id = self.ids[name]
+            state = cls.initial_state(event_id)
+            for record in records:
+                state = cls.fold(state, record)
+            log = logs[name] = cls.begun(event_id, records, state)
+        else:
+            for record in records:
+                log.record(record)
+        self.store.save(log)
 
     def before_the_checkpoint(self) -> None:
         self.participant("done", Prepared("t0", 0, CREATE), Committed("t0"))

@@ -213,3 +213,65 @@ def test_records_stored_the_new_way_are_those_the_old_way_stored(tmp_path):
     assert store.load_event(old.event_id).state == old.state
     assert store.load_event(new.event_id).state == new.state == replace(old.state, event_id=new.event_id)
     store.close()
+
+
+STEPS = {  # a new log's first step, as the actors take it: its records, one or more
+    PhotoEvent: [(Prepared("0-c", 0, CreateEvent("P", 0, "now")),),
+                 (Aborted("1-u", "conflict", AddPhotos(1, ())),),
+                 (Refused("1-u", 1, "not_found"), Withdrawn("0-r"))],
+    Coordination: [(Began("0-c", CreateEvent("P", 0, "now"), (0, 1, 2, 3)),),
+                   (Began("0-u", AddPhotos(0, ()), (0, 1)), Decided("0-u", False, "conflict"))],
+}
+
+
+def folded(cls, event_id, records):
+    state = cls.initial_state(event_id)
+    for record in records:
+        state = cls.fold(state, record)
+    return state
+
+
+@pytest.mark.parametrize("cls, records", [(cls, r) for cls, steps in STEPS.items() for r in steps])
+def test_a_log_begun_with_its_first_records_is_what_a_replay_of_it_makes(store, cls, records):
+    """A new log's creation carries its first record (one stored event, not two): stored as the
+    library's mapper writes it, rebuilt by the library's replay into the same state and version,
+    and read by the audit and the start-up scan as a creation followed by that record."""
+    event_id = str(uuid.uuid4())
+    begun = cls.begun(event_id, records, folded(cls, event_id, records))
+    assert begun.state == folded(cls, event_id, records)
+    assert begun.version == len(records) and begun.created_on == begun.pending_events[0].timestamp
+    created = begun.pending_events[0]
+    assert store._encoder.stored(created) == store.app.mapper.to_stored_event(created)
+    store.save(begun)
+
+    assert len(store.app.recorder.select_events(begun.id)) == len(records)
+    replayed = store._replay(begun.id)
+    assert (replayed.state, replayed.version, replayed.event_id) == (begun.state, begun.version, event_id)
+    entries = [e for e in store.log(event_id)]
+    assert [e.type for e in entries] == ["Created"] + [type(r).__name__ for r in records]
+    assert [e.record for e in entries[1:]] == list(records)
+    assert entries[1].data == record_to_data(records[0]) and entries[0].at == entries[1].at
+    found = store.scan()
+    assert event_id in (found.logged if cls is PhotoEvent else found.coordinated)
+
+
+def test_the_scan_reads_a_first_record_carried_by_a_creation_as_one_stored_on_its_own(tmp_path):
+    """The scan folds what the writers took and what it reads back from the log alike, for a
+    creation carrying its first record as for a bare creation and the record after it."""
+    store = SiteStore("sqlite", tmp_path)
+    carried, separate = str(uuid.uuid4()), str(uuid.uuid4())
+    prepared = (Prepared("0-c", 0, CreateEvent("P", 0, "now")),)
+    store.save(PhotoEvent.begun(carried, prepared, folded(PhotoEvent, carried, prepared)))
+    old = PhotoEvent(event_id=separate)
+    old.record(prepared[0])
+    store.save(old)
+    store.checkpoint()  # folds what the writers took
+    from_writers = store.scan()
+    store.close()
+    (tmp_path / "scan-checkpoint.json").unlink()
+    reopened = SiteStore("sqlite", tmp_path)
+    from_log = reopened.scan()  # reads every stored event back
+    reopened.close()
+    for scan in (from_writers, from_log):
+        assert scan.logged == scan.participants_in_doubt == {carried, separate}
+    assert from_writers.to_json() == from_log.to_json()
