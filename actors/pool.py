@@ -92,19 +92,23 @@ class ActorPool:
             self._turns.put(None)
 
 
+BUSY = object()  # _Inbox.retire_if_idle: the actor has a turn running or due, or messages waiting
+
+
 class _Inbox:
     """An actor's messages. `put` (any thread) asks the pool for a turn unless one is due.
 
-    `wake` (the actor's) is the one reference cycle an actor has: its inbox wakes it. Once the
-    actor has stopped, `close` lets go of it, so a retired actor is freed as soon as nothing
-    uses it, by reference counting, not by the garbage collector's full passes (which its ~18
-    objects, five actors per create, would otherwise keep busy); what comes after is refused."""
+    `wake` and `owner` (the actor's) are the one reference cycle an actor has: its inbox wakes
+    it. Once the actor has stopped, `close` lets go of it, so a retired actor is freed as soon as
+    nothing uses it, by reference counting, not by the garbage collector's full passes (which its
+    ~18 objects, five actors per create, would otherwise keep busy); what comes after is refused."""
 
     def __init__(self) -> None:
         self._items: collections.deque = collections.deque()
         self._lock = threading.Lock()
         self._turn_due = True  # until the actor starts: its first turn is handed out at start
         self.wake: Callable[[], None] = _asleep
+        self.owner: PooledActor | None = None  # the actor, from its start until it stops
         self._closed: str | None = None  # the stopped actor, once closed
 
     def put(self, envelope: Any, /) -> None:
@@ -132,10 +136,27 @@ class _Inbox:
     def close(self, actor: str) -> None:
         """The actor stopped: refuse what waits and whatever comes, and let go of the actor."""
         with self._lock:
-            self._closed, self.wake = actor, _asleep
+            self._closed, self.wake, self.owner = actor, _asleep, None
             rest, self._items = self._items, collections.deque()
         for envelope in rest:
             _refuse(envelope, actor)
+
+    def retire_if_idle(self) -> Any:
+        """From any thread (the registry's retiring): if the actor has no turn running or due and
+        no message waiting, ask it, in place of a turn, what it leaves if it stops now
+        (`PooledActor.leaving`, called under this inbox's lock, so no turn can begin meanwhile).
+        None: it stays. Anything else is taken: the inbox closes and the actor stops here and
+        then (pykka's teardown, as in a turn). BUSY when it was not idle: ask it in a turn."""
+        with self._lock:
+            owner = self.owner
+            if owner is None or self._items or self._turn_due or self._closed is not None:
+                return BUSY
+            left = owner.leaving()
+            if left is None:
+                return None
+            self._closed, self.wake, self.owner = str(owner.actor_ref), _asleep, None
+        owner._stop()
+        return left
 
     def get(self) -> Any:
         return self._items.popleft()
@@ -221,8 +242,13 @@ class PooledActor(pykka.Actor):
         return pykka.ThreadingFuture()
 
     def _start_actor_loop(self) -> None:
-        self.actor_inbox.wake = self._wake
+        self.actor_inbox.wake, self.actor_inbox.owner = self._wake, self
         self._pool.submit(self._turn)
+
+    def leaving(self) -> Any:
+        """What this actor leaves if it stops now, or None while it may not (by default it
+        never stops that way). Called with no turn of it running (`_Inbox.retire_if_idle`)."""
+        return None
 
     def _wake(self) -> None:
         self._pool.submit(self._turn)

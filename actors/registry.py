@@ -7,8 +7,11 @@ no thread. Each running actor holds its state in memory, so with thousands of ev
 bounded number may run. An actor is retired (stopped) when it has been idle for `idle_s`, or,
 once `max_running` run, when it is among the least recently used (an eighth of them go
 together, asked at once); either way only if it holds nothing that only memory has (a
-participant never does; a coordinator does while it prepares or a client waits). Its timers and
-replies still arrive, through `deliver`, to a fresh actor that starts from what it left (below).
+participant never does; a coordinator does while it prepares or a client waits). An actor at
+rest (no turn running or due, nothing in its inbox: most are) answers in the retiring thread,
+under its inbox's lock, and stops there and then; a busy one is asked in a turn of its own
+(IdleCheck). Its timers and replies still arrive, through `deliver`, to a fresh actor that
+starts from what it left (below).
 
 A timer due for a retired actor is dropped, not delivered, when the state the actor left says
 it would change nothing (a prepare timeout of a decided transaction, say): every transaction
@@ -33,7 +36,7 @@ import pykka
 
 from actors.coordinator import CoordinatorActor
 from actors.participant import ParticipantActor
-from actors.pool import ActorPool
+from actors.pool import BUSY, ActorPool
 from actors.role_actor import Envelope, IdleCheck, Left, Reply, TimerFired, Wiring
 from domain.messages import Recover
 
@@ -199,10 +202,16 @@ class Actors:
                 picked.append((key, ref))
         if not picked:
             return 0
-        # From here on nothing reaches them: each answers IdleCheck after everything already in
-        # its inbox (what it leaves, if it may stop), and stops with nothing behind it.
-        # An actor whose answer is taken has stopped in the turn that gave it (IdleCheck).
-        answers = _ask_all([ref for _, ref in picked], IdleCheck(), IDLE_CHECK_TIMEOUT_S)
+        # From here on nothing reaches them. One at rest (no turn running or due, its inbox
+        # empty) says what it leaves without a turn, and stops there and then if it may. The
+        # others answer IdleCheck after everything already in their inbox, and one whose
+        # answer is taken stops in the turn that gave it.
+        answers = [ref.actor_inbox.retire_if_idle() for _, ref in picked]
+        busy = [n for n, left in enumerate(answers) if left is BUSY]
+        if busy:
+            asked = _ask_all([picked[n][1] for n in busy], IdleCheck(), IDLE_CHECK_TIMEOUT_S)
+            for n, left in zip(busy, asked):
+                answers[n] = left
         undelivered = []
         with self._lock:
             for (key, ref), left in zip(picked, answers):

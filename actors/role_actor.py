@@ -137,12 +137,18 @@ class RoleActor(PooledActor):
             envelope.reply(self.state)
             return True
         if isinstance(envelope.message, IdleCheck):
-            may_stop = not self.keeps_memory() and self.load_error is None
-            taken = envelope.reply(Left(self.state, self.aggregate) if may_stop else None)
-            if may_stop and taken:
+            left = self.leaving()
+            if envelope.reply(left) and left is not None:
                 self._stop()  # pykka's own teardown, in this turn: no stop message to queue
             return True
         return False
+
+    def leaving(self) -> Left | None:
+        """What this actor leaves if it stops now: None while it holds something only memory
+        has, or could not read the store."""
+        if self.keeps_memory() or self.load_error is not None:
+            return None
+        return Left(self.state, self.aggregate)
 
     def before_store(self, step) -> None:
         """What of `step` may happen before its records are stored (domain.step.Step says

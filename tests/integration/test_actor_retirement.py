@@ -150,7 +150,8 @@ def test_a_retired_actor_is_freed_at_once_not_left_to_the_garbage_collector(tmp_
 def test_a_retired_actor_stops_itself_and_one_that_answered_too_late_runs_on(tmp_path, monkeypatch):
     """An actor whose answer the registry took stops in the turn that gave it (no stop message
     follows); one whose answer came after the registry gave up on it is not stopped by it, and
-    takes the next message itself: nothing told to it is lost to a stop."""
+    takes the next message itself: nothing told to it is lost to a stop. (Both are busy when
+    asked, so they answer in a turn: an actor at rest answers without one, below.)"""
     import pykka
 
     import actors.registry as registry
@@ -165,8 +166,11 @@ def test_a_retired_actor_stops_itself_and_one_that_answered_too_late_runs_on(tmp
         monkeypatch.setattr(registry, "IDLE_CHECK_TIMEOUT_S", 0.05)
         gate = threading.Event()
         actors.pool.submit(gate.wait)  # the one pool thread is held: no actor can answer in time
+        snapshots = []
+        actors.deliver("participant", late, Snapshot(), snapshots.append)  # its turn is due
         assert actors._retire([("participant", late)], idle_for=0.0) == 0
         gate.set()
+        wait_for(lambda: len(snapshots) == 1)
         assert ask(actors, "participant", late, Decision("0-t1", late, True)).site == 0
         assert actors._refs[("participant", late)] is refs[("participant", late)]
         assert refs[("participant", late)].is_alive() and store.loads == 0
@@ -174,6 +178,10 @@ def test_a_retired_actor_stops_itself_and_one_that_answered_too_late_runs_on(tmp
         monkeypatch.setattr(registry, "IDLE_CHECK_TIMEOUT_S", 1.0)
         asked = []
         monkeypatch.setattr(pykka.ActorRef, "stop", lambda self, *a, **k: asked.append(self))
+        gate.clear()
+        actors.pool.submit(gate.wait)
+        actors.deliver("participant", retired, Snapshot(), snapshots.append)  # busy when asked
+        threading.Timer(0.1, gate.set).start()
         assert actors._retire([("participant", retired)], idle_for=0.0) == 1
         wait_for(lambda: not refs[("participant", retired)].is_alive())
         assert asked == []  # stopped by itself, not by a stop message
@@ -262,3 +270,58 @@ def test_a_timer_of_a_running_actor_that_its_state_makes_obsolete_costs_it_no_tu
     finally:
         actors.stop_all()
         store.close()
+
+
+def test_an_actor_at_rest_is_retired_without_a_turn_and_one_that_must_stay_is_left_running(tmp_path):
+    """An actor with no turn running or due and nothing in its inbox says what it leaves in the
+    retiring thread, under its inbox's lock: it takes no turn for it (with the pool's one thread
+    held, it could take none), stops there and then, and its successor starts from what it left.
+    A coordinator holding a transaction that is still preparing says it must stay, and does."""
+    store = CountingStore("sqlite", tmp_path)
+    with one_site(store, sites=(0, 1), idle_s=0.0, threads=1) as actors:
+        idle, preparing = str(uuid.uuid4()), str(uuid.uuid4())
+        assert ask(actors, "participant", idle, Prepare("0-t1", idle, 0, CreateEvent("P", 0, "now"))).yes
+        actors.deliver("coordinator", preparing, Begin("0-t2", preparing, CreateEvent("P", 0, "now"), (0, 1)))
+        wait_for(lambda: ask(actors, "coordinator", preparing, Snapshot()).txns)
+        refs = dict(actors._refs)
+        gate = threading.Event()
+        actors.pool.submit(gate.wait)  # no turn can run until the gate opens
+        try:
+            assert actors._retire([("participant", idle), ("coordinator", preparing)], idle_for=0.0) == 1
+            assert not refs[("participant", idle)].is_alive()
+            assert refs[("coordinator", preparing)].is_alive()
+            assert actors._refs[("coordinator", preparing)] is refs[("coordinator", preparing)]
+            assert actors._left[("participant", idle)].state.prepared.txn_id == "0-t1"
+        finally:
+            gate.set()
+        assert ask(actors, "participant", idle, Decision("0-t1", idle, True)).site == 0
+        assert store.loads == 0  # its successor took what it left
+
+
+def test_messages_told_while_actors_retire_at_rest_are_each_handled_once(tmp_path):
+    """Retiring at rest races the messages told to the actor: every message is handled, by the
+    actor or by its successor, in order, and none twice (each duplicate decision is answered,
+    the log holds one Committed)."""
+    store = SiteStore("sqlite", tmp_path)
+    with one_site(store, idle_s=0.0) as actors:
+        event_id = str(uuid.uuid4())
+        assert ask(actors, "participant", event_id, Prepare("0-t1", event_id, 0, CreateEvent("P", 0, "now"))).yes
+        stop = threading.Event()
+        retired = []
+
+        def retire() -> None:
+            while not stop.is_set():
+                retired.append(actors._retire([("participant", event_id)], idle_for=0.0))
+
+        retiring = threading.Thread(target=retire)
+        retiring.start()
+        try:
+            answers = [ask(actors, "participant", event_id, Decision("0-t1", event_id, True)) for _ in range(200)]
+        finally:
+            stop.set()
+            retiring.join()
+        assert all(a.site == 0 for a in answers)
+        assert sum(retired) > 1  # actors were retired (at rest or in a turn) while the decisions came
+        names = [store.app.mapper.to_domain_event(e).__class__.__name__
+                 for e in store.app.recorder.select_events(uuid.UUID(event_id))]
+        assert names == ["Created", "Committed"]
