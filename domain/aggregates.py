@@ -22,10 +22,12 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.utils import get_topic
 
 from domain import coordinator, event_state
+from domain import wire
 from domain.wire import WIRE_TYPES, from_wire, to_wire
 from domain.records import COORDINATOR_RECORDS, PARTICIPANT_RECORDS, acknowledging_sites
 
 RECORD_TYPES = {**WIRE_TYPES, **{c.__name__: c for c in PARTICIPANT_RECORDS + COORDINATOR_RECORDS}}
+wire.register(*PARTICIPANT_RECORDS, *COORDINATOR_RECORDS)
 
 
 def record_from_data(name: str, data: dict):
