@@ -4,6 +4,11 @@ threads (never on the loop), and built ahead as versions commit where someone wi
 eventstore.montage's MontageCache draws and keeps the files; this decides when, from the
 loop: what a commit makes wanted next, one build ahead per event at a time, and only at a
 site whose pages are about to ask for it (`_looked_for`). Elsewhere a request builds it.
+
+A commit to a calm event is built at once. Versions committed while that build runs mean the
+event is busy (a hot event commits several a second, each superseding the last): the next
+build waits until its commits settle (SETTLE_QUIET_S without one, SETTLE_MAX_S at most), so a
+burst costs two builds, not one per commit, and none of them competes with the burst itself.
 """
 
 from __future__ import annotations
@@ -21,18 +26,25 @@ from eventstore.montage import MontageCache
 log = logging.getLogger(__name__)
 LOOKED_S = 600.0  # a montage served here this recently: its next versions are built ahead too
 LOOKED_KEPT = 4096  # events whose montage was served lately, remembered (least recent go)
+SETTLE_QUIET_S = 0.25  # a busy event's next build ahead waits for this long without a commit
+SETTLE_MAX_S = 2.0  # but no longer than this after the build before it ended
 
 
 class Montages:
     def __init__(self, loop: asyncio.AbstractEventLoop, cache: MontageCache, site: int | None = None,
-                 clock: Callable[[], float] = time.monotonic):
+                 clock: Callable[[], float] = time.monotonic, settle_quiet_s: float = SETTLE_QUIET_S,
+                 settle_max_s: float = SETTLE_MAX_S):
         self.loop = loop
         self.cache = cache
         self.site = site  # None: every commit is built ahead here (a site of its own)
         self.clock = clock
+        self.settle_quiet_s, self.settle_max_s = settle_quiet_s, settle_max_s
         self.watched: Callable[[str], bool] = lambda event_id: False  # live readers here
         # event -> None while a montage of it is built ahead, or the latest state to build next
+        # (once the build ends, or once the event's commits settle)
         self._pending: dict[str, EventState | None] = {}
+        # event -> (when its settling ends at the latest, the timer that ends it)
+        self._settling: dict[str, tuple[float, asyncio.TimerHandle]] = {}
         self._looked: OrderedDict[str, float] = OrderedDict()  # event -> when a montage was served
 
     def committed(self, state: EventState) -> None:
@@ -40,12 +52,15 @@ class Montages:
         screen rendition, and once published the full keepsake (the public page's download).
 
         One build ahead per event at a time: versions committed meanwhile (a hot event commits
-        several a second) are skipped, and the latest is built next; a request for a skipped
-        version builds it then (`bytes`), as at a site where no one looked (`_looked_for`)."""
+        several a second) are skipped, and the latest is built once they settle; a request for a
+        skipped version builds it then (`bytes`), as at a site where no one looked (`_looked_for`)."""
         if not self._looked_for(state):
             return
         if state.event_id in self._pending:
-            self._pending[state.event_id] = state
+            before, self._pending[state.event_id] = self._pending[state.event_id], state
+            settling = self._settling.get(state.event_id)
+            if settling is not None and state.version != before.version:  # the quiet starts again
+                self._settle(state.event_id, settling[0])
             return
         wanted = [(state.version, SCREEN)]
         if state.published:
@@ -87,7 +102,22 @@ class Montages:
             if isinstance(result, Exception):
                 # Not fatal: a request for it builds it again (and answers the error, if it lasts).
                 log.warning("montage not built ahead: %r", result)
-        later = self._pending.pop(event_id, None)
+        if self._pending.get(event_id) is None:
+            self._pending.pop(event_id, None)
+        else:  # committed while this was built: a busy event, built again once it settles
+            self._settle(event_id, self.loop.time() + self.settle_max_s)
+
+    def _settle(self, event_id: str, latest: float) -> None:
+        """Build the event's latest state ahead once no commit came for settle_quiet_s, or at
+        `latest` (loop time)."""
+        if event_id in self._settling:
+            self._settling[event_id][1].cancel()
+        at = min(self.loop.time() + self.settle_quiet_s, latest)
+        self._settling[event_id] = (latest, self.loop.call_at(at, self._settled, event_id))
+
+    def _settled(self, event_id: str) -> None:
+        del self._settling[event_id]
+        later = self._pending.pop(event_id)
         if later is not None:
             self.committed(later)
 
