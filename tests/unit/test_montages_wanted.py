@@ -154,3 +154,24 @@ async def test_an_event_that_keeps_committing_is_built_ahead_after_settle_max_s_
     m.committed(state("e1", *[HERE] * 4))  # restarts the quiet, but not past settle_max_s
     await until(lambda: len(m.cache.built) == 2, "the latest version built")
     assert m.cache.built == [("e1", 1, "screen"), ("e1", 4, "screen")]
+
+
+async def test_a_version_committed_while_more_uploads_of_the_event_arrive_here_waits_for_them_to_settle():
+    m = Montages(asyncio.get_running_loop(), Cache(), HERE, Clock(), settle_quiet_s=60.0, settle_max_s=60.0)
+    m.arriving = lambda event_id: event_id == "e1"
+    m.committed(state("e1", HERE))
+    m.committed(state("e1", HERE, HERE))
+    m.committed(state("e2", HERE))  # no upload of it arriving: built at once
+    await until(lambda: "e2" not in m._pending, "e2 built")
+    assert m.cache.built == [("e2", 1, "screen")]
+    assert "e1" in m._settling and m._pending["e1"].version == 2
+
+
+async def test_once_an_events_commits_settle_its_latest_version_is_built_though_uploads_still_arrive():
+    m = Montages(asyncio.get_running_loop(), Cache(), HERE, Clock(), settle_quiet_s=0.01, settle_max_s=60.0)
+    m.arriving = lambda event_id: True
+    m.committed(state("e1", HERE))
+    m.committed(state("e1", HERE, HERE))
+    await until(lambda: m.cache.built, "the latest version built")
+    await until(lambda: not m._pending and not m._settling, "nothing left to build")
+    assert m.cache.built == [("e1", 2, "screen")]
