@@ -29,7 +29,12 @@ from eventstore.jpeg_bytes import jpeg_bytes
 # sharp on a 2x phone screen, and covers the screen montage's cells from ~10 photos on, so a
 # hot event's montage decodes thumbnails rather than photos (eventstore.montage).
 THUMB_CELL = 512
-THUMB_REDUCING_GAP = 1.5
+# A 2000 px photo is box-averaged by 3, then Lanczos-resampled 1.3x: ~9 ms against ~13 ms at
+# 1.5 (by 2, then 1.95x) and ~32 ms at Pillow's default of 2.0 (no box step at all). Against
+# that exact Lanczos thumbnail it is 40-53 dB PSNR on photos (1.5: 48-55), far closer than the
+# thumbnail's own q85 encoding is to it (33-40 dB), so no guest tells them apart; only detail
+# at every pixel shows it (tests/unit/test_imaging.py; benchmarks/README.md, session 14).
+THUMB_REDUCING_GAP = 1.0
 STORED_MIN_EDGE = 1600  # a JPEG is decoded at the smallest DCT scale whose long edge is >= this
 PHOTO_QUALITY = 90
 THUMB_QUALITY = 85
@@ -65,8 +70,6 @@ def normalize_upload(data: bytes, *, max_pixels: int) -> NormalizedPhoto:
     width, height = upright.size
     # The full-resolution pixels are already decoded, so shrinking them in place is cheaper
     # than a second, draft-mode decode of the upload (measured: ~20 ms against ~30-140 ms).
-    # A reducing gap of 1.5 box-averages a 2000 px photo by 2 before the Lanczos pass: 15 ms
-    # against 36 ms at Pillow's default of 2.0, which reduces nothing for a 512 px thumbnail.
     upright.thumbnail((THUMB_CELL, THUMB_CELL), Image.Resampling.LANCZOS, reducing_gap=THUMB_REDUCING_GAP)
     thumb = _encode(upright, THUMB_QUALITY)
     return NormalizedPhoto(

@@ -129,6 +129,7 @@ async def _run_site(app: web.Application):
     transport.hand_over = service.hand_over  # a prepare or decision to this site: no loop hop
     service.voting = Voting(service)
     service.uploads = Uploads(service)
+    service.montages.arriving = service.uploads.arriving  # a burst's montage waits for it to settle
     app[SERVICE] = service
     app[FIGURES] = SiteFigures(metrics, lambda: len(service.in_doubt), lambda: store.health.failures,
                                store.written)

@@ -14,6 +14,7 @@ Each upload still gets its own answer: 201 once the transaction carrying it comm
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from dataclasses import dataclass, field
 
@@ -60,15 +61,32 @@ class Uploads:
         self.service = service  # its reads of events, its files, its transactions, its shipper
         self.settings = service.settings
         self._queues: dict[str, list[_Waiting]] = {}  # event -> uploads waiting, oldest first
+        self._arriving: dict[str, int] = {}  # event -> uploads being checked, stored or shipped
 
     async def upload(self, event_id: str, user_id: str, raw_files: list[bytes], name: str = ""):
         """Check and re-encode uploaded files, then add them (4xx for files that are not photos)."""
         max_pixels = self.settings.max_photo_pixels
-        photos = [
-            await self.service.loop.run_in_executor(None, lambda d=d: normalize_upload(d, max_pixels=max_pixels))
-            for d in raw_files
-        ]
+        with self._arriving_at(event_id):
+            photos = [
+                await self.service.loop.run_in_executor(None, lambda d=d: normalize_upload(d, max_pixels=max_pixels))
+                for d in raw_files
+            ]
         return await self.add_photos(event_id, user_id, photos, name)
+
+    def arriving(self, event_id: str) -> bool:
+        """Whether uploads of the event are being checked, stored or shipped here: each is
+        about to be committed (web.montages waits for them before building a montage ahead)."""
+        return event_id in self._arriving
+
+    @contextlib.contextmanager
+    def _arriving_at(self, event_id: str):
+        self._arriving[event_id] = self._arriving.get(event_id, 0) + 1
+        try:
+            yield
+        finally:
+            self._arriving[event_id] -= 1
+            if not self._arriving[event_id]:
+                del self._arriving[event_id]
 
     async def ship(self, photos) -> None:
         """Every photo file to every site before the 2PC (ship, then commit); 503 if a site
@@ -83,10 +101,11 @@ class Uploads:
                          name: str = ""):
         """Store the photos here, ship them to every site, then commit them everywhere (with
         whatever else is waiting for the event here); returns (metas, the version before them)."""
-        self._check_open(await self.service.event_state(event_id))  # before any byte is shipped
-        await self.service.store_files([(kind, sha, data) for p in photos for kind, sha, data in
-                                        (("photo", p.sha256, p.jpeg), ("thumb", p.thumb_sha256, p.thumb))])
-        await self.ship(photos)
+        with self._arriving_at(event_id):  # entered before the first await: upload's goes on
+            self._check_open(await self.service.event_state(event_id))  # before any byte is shipped
+            await self.service.store_files([(kind, sha, data) for p in photos for kind, sha, data in
+                                            (("photo", p.sha256, p.jpeg), ("thumb", p.thumb_sha256, p.thumb))])
+            await self.ship(photos)
         metas = tuple(
             PhotoMeta(uuid.uuid4().hex, p.sha256, p.thumb_sha256, user_id, self.service.site, name[:60])
             for p in photos

@@ -1,6 +1,7 @@
 """One real site in-process (real SQLite, real actors, real montage files): the screen montage
 each commit builds ahead is built once per event at a time; versions committed while it is
-built are skipped, the latest is built next, and a skipped version is still served on request."""
+built are skipped, the latest is built next, and a skipped version is still served on request;
+a version committed while another upload of the event is arriving waits for it."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from eventstore.collage import SCREEN
 from eventstore.imaging import normalize_upload
 from tests.images import jpeg_bytes
+from web import uploading
 from web.keys import SERVICE
 from web.settings import load_settings
 from web.site import create_app
@@ -58,3 +60,48 @@ async def test_versions_committed_while_a_montage_is_built_ahead_are_skipped_and
     assert built == [1, 5]
     assert not site.montages.cache.has(event_id, shas[:3], SCREEN, thumbs[:3])
     assert (await site.montages.bytes(state, 3, SCREEN)).startswith(b"\xff\xd8")  # built on request
+
+
+async def test_a_version_committed_while_another_upload_of_the_event_arrives_is_not_built_ahead(site, monkeypatch):
+    event_id = await site.create_event("Picnic")
+    release, real_normalize = threading.Event(), uploading.normalize_upload
+
+    def slow_normalize(data, *, max_pixels):  # the second upload is still being checked here
+        assert release.wait(10), "never released"
+        return real_normalize(data, max_pixels=max_pixels)
+
+    monkeypatch.setattr(uploading, "normalize_upload", slow_normalize)
+    built: list[int] = []  # versions built ahead
+    site.montages.build = built_and_recorded(site, built)
+    arriving = asyncio.create_task(site.uploads.upload(event_id, "bob", [jpeg_bytes(64, 48, color=(9, 9, 9))]))
+    await until(lambda: site.uploads.arriving(event_id), "bob's upload arriving")
+
+    first = real_normalize(jpeg_bytes(64, 48, color=(200, 90, 20)), max_pixels=10_000_000)
+    await site.uploads.add_photos(event_id, "ann", [first])
+    await until(lambda: event_id in site.montages._settling, "version 1 waiting to settle")
+    assert built == []
+    release.set()
+    await arriving
+    assert not site.uploads.arriving(event_id)
+
+    state = await site.event_state(event_id)
+    shas, thumbs = [p.sha256 for p in state.photos], [p.thumb_sha256 for p in state.photos]
+    await until(lambda: site.montages.cache.has(event_id, shas, SCREEN, thumbs), "version 2 built ahead")
+    assert built == [2]
+
+
+def built_and_recorded(service, built: list[int]):
+    real_build = service.montages.build
+
+    def build(state, version, rendition):
+        built.append(version)
+        return real_build(state, version, rendition)
+
+    return build
+
+
+async def until(condition, what: str) -> None:
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline, f"never: {what}"
+        await asyncio.sleep(0.01)

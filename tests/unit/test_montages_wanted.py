@@ -1,10 +1,13 @@
 """Which sites build a screen montage ahead as versions commit: only those whose pages are
 about to ask for it (the site of the newest photo, one with live readers of the event, one that
-served a montage of it lately, or any once it is published); elsewhere a request builds it."""
+served a montage of it lately, or any once it is published); elsewhere a request builds it.
+A busy event's next build ahead waits until its commits settle."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 
 from domain.event_state import EventState
 from domain.messages import PhotoMeta
@@ -92,3 +95,83 @@ async def test_a_published_event_is_built_ahead_everywhere_keepsake_included():
     m = montages()
     built = await built_after(m, state("e1", 2, 3, published=True))
     assert sorted(built) == [("e1", 2, "full"), ("e1", 2, "screen")]
+
+
+class HeldCache(Cache):
+    """Each build waits until `release` is set (on its executor thread)."""
+
+    def __init__(self):
+        super().__init__()
+        self.release = threading.Event()
+
+    def get(self, event_id, shas, rendition, thumb_shas=()) -> bytes:
+        assert self.release.wait(10), "never released"
+        return super().get(event_id, shas, rendition, thumb_shas)
+
+
+async def until(condition, what: str) -> None:
+    deadline = time.monotonic() + 10
+    while not condition():
+        assert time.monotonic() < deadline, f"never: {what}"
+        await asyncio.sleep(0.005)
+
+
+def busy_event(quiet_s: float, max_s: float = 60.0) -> Montages:
+    """Version 1 being built ahead while versions 2 and 3 commit."""
+    m = Montages(asyncio.get_running_loop(), HeldCache(), HERE, Clock(), settle_quiet_s=quiet_s, settle_max_s=max_s)
+    for n in range(1, 4):
+        m.committed(state("e1", *[HERE] * n))
+    return m
+
+
+async def test_a_commit_to_a_calm_event_is_built_ahead_at_once():
+    m = Montages(asyncio.get_running_loop(), Cache(), HERE, Clock(), settle_quiet_s=60.0, settle_max_s=60.0)
+    assert await built_after(m, state("e1", HERE)) == [("e1", 1, "screen")]
+
+
+async def test_versions_committed_during_a_build_wait_until_the_events_commits_settle():
+    m = busy_event(quiet_s=60.0)
+    m.cache.release.set()
+    await until(lambda: "e1" in m._settling, "version 1 built and the event settling")
+    m.committed(state("e1", *[HERE] * 4))  # another commit meanwhile: still settling
+    assert m.cache.built == [("e1", 1, "screen")]
+    assert "e1" in m._settling and m._pending["e1"].version == 4
+
+
+async def test_once_a_busy_events_commits_settle_only_its_latest_version_is_built():
+    m = busy_event(quiet_s=0.01)
+    m.committed(state("e1", *[HERE] * 4))
+    m.cache.release.set()
+    await until(lambda: len(m.cache.built) == 2, "the latest version built")
+    assert m.cache.built == [("e1", 1, "screen"), ("e1", 4, "screen")]
+    await until(lambda: not m._pending and not m._settling, "nothing left to build")
+
+
+async def test_an_event_that_keeps_committing_is_built_ahead_after_settle_max_s_all_the_same():
+    m = busy_event(quiet_s=60.0, max_s=0.05)
+    m.cache.release.set()
+    await until(lambda: "e1" in m._settling, "version 1 built and the event settling")
+    m.committed(state("e1", *[HERE] * 4))  # restarts the quiet, but not past settle_max_s
+    await until(lambda: len(m.cache.built) == 2, "the latest version built")
+    assert m.cache.built == [("e1", 1, "screen"), ("e1", 4, "screen")]
+
+
+async def test_a_version_committed_while_more_uploads_of_the_event_arrive_here_waits_for_them_to_settle():
+    m = Montages(asyncio.get_running_loop(), Cache(), HERE, Clock(), settle_quiet_s=60.0, settle_max_s=60.0)
+    m.arriving = lambda event_id: event_id == "e1"
+    m.committed(state("e1", HERE))
+    m.committed(state("e1", HERE, HERE))
+    m.committed(state("e2", HERE))  # no upload of it arriving: built at once
+    await until(lambda: "e2" not in m._pending, "e2 built")
+    assert m.cache.built == [("e2", 1, "screen")]
+    assert "e1" in m._settling and m._pending["e1"].version == 2
+
+
+async def test_once_an_events_commits_settle_its_latest_version_is_built_though_uploads_still_arrive():
+    m = Montages(asyncio.get_running_loop(), Cache(), HERE, Clock(), settle_quiet_s=0.01, settle_max_s=60.0)
+    m.arriving = lambda event_id: True
+    m.committed(state("e1", HERE))
+    m.committed(state("e1", HERE, HERE))
+    await until(lambda: m.cache.built, "the latest version built")
+    await until(lambda: not m._pending and not m._settling, "nothing left to build")
+    assert m.cache.built == [("e1", 2, "screen")]
