@@ -91,23 +91,12 @@ class RecordLog(Aggregate):
             self.state = self.fold(self.state, record)
 
     @classmethod
-    def opened(cls, event_id: str):
-        """A new log for `event_id` with no record yet, as `cls(event_id=event_id)` makes it
-        (its Created event, pending, and the aggregate that event makes), built directly: the
-        library's generic path checks the signature and coerces the arguments first."""
-        created = cls.Created(originator_topic=get_topic(cls), originator_id=cls.create_id(event_id),
-                              originator_version=cls.INITIAL_VERSION,
-                              timestamp=cls.Created.create_timestamp(), event_id=event_id, first=None)
-        aggregate = created.mutate(None)
-        aggregate.pending_events.append(created)
-        return aggregate
-
-    @classmethod
     def begun(cls, event_id: str, records, step_state):
         """A new log whose creation carries the step's first record (the rest follow it as
-        events of their own), taking the step's state as `take` does: what a replay of it makes
+        events of their own), taking the step's state as `take` does: what the library's
+        constructor, `cls(event_id=..., first=...)`, and a replay of it make
         (tests/integration/test_stored_records.py), built without folding the first record again
-        (the replay's `__init__` does that) nor the library's generic constructor."""
+        (the replay's `__init__` does that) nor the constructor's signature checks and coercion."""
         aggregate_id, timestamp = cls.create_id(event_id), cls.Created.create_timestamp()
         created = cls.Created(originator_topic=get_topic(cls), originator_id=aggregate_id,
                               originator_version=cls.INITIAL_VERSION, timestamp=timestamp,

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from domain.aggregates import Coordination, PhotoEvent, record_to_data
+from domain.wire import to_wire
 from domain.messages import AddPhotos, Ballot, CreateEvent, PhotoMeta, StartRound
 from domain.records import (
     Aborted,
@@ -145,10 +146,15 @@ def test_an_aggregates_creation_is_stored_as_the_very_bytes_the_librarys_mapper_
     assert store.app.mapper.to_domain_event(direct).event_id == event_id
 
 
+FIRST = {PhotoEvent: Prepared("0-c", 0, CreateEvent("P", 0, "now")),
+         Coordination: Began("0-c", CreateEvent("P", 0, "now"), (0, 1, 2, 3))}
+
+
 @pytest.mark.parametrize("cls", [PhotoEvent, Coordination])
-def test_a_log_opened_directly_is_what_the_librarys_constructor_makes(store, cls):
-    event_id = str(uuid.uuid4())
-    direct, generic = cls.opened(event_id), cls(event_id=event_id)
+def test_a_log_begun_directly_is_what_the_librarys_constructor_makes(store, cls):
+    event_id, record = str(uuid.uuid4()), FIRST[cls]
+    state = cls.fold(cls.initial_state(event_id), record)
+    direct, generic = cls.begun(event_id, (record,), state), cls(event_id=event_id, first=to_wire(record))
     made_at = ("_created_on", "_modified_on", "_pending_events")  # the time stamps differ
     assert {k: v for k, v in vars(direct).items() if k not in made_at} == \
         {k: v for k, v in vars(generic).items() if k not in made_at}
