@@ -88,7 +88,7 @@ def from_wire(data: Any, types: dict[str, type] = WIRE_TYPES) -> Any:
         raise ValueError(f"unknown message type {data.get('type')!r}")
     decode = _DECODERS.get(cls)
     if decode is not None and len(data) == decode.size:
-        decoded = decode(data, types)  # every field given, nothing else: the one-line path
+        decoded = decode(data, types)  # every field given, nothing else: the written-out path
         if decoded is not None:
             return decoded
     names = _field_set(cls)

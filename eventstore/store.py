@@ -24,15 +24,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Snapshot
 from eventsourcing.persistence import JSONTranscoder, MapperDeserialisationError
 
-from domain.aggregates import (
-    Coordination,
-    PhotoEvent,
-    RecordEvent,
-    coordination_id,
-    first_record,
-    record_from_data,
-    record_to_data,
-)
+from domain.aggregates import Coordination, PhotoEvent, RecordEvent, coordination_id, record_from_data
 from domain.errors import StorageUnavailable
 from eventstore.durable import check_durable, sqlite_pragma, store_env
 from eventstore.log_scan import KeptScan, LogScan
@@ -275,10 +267,11 @@ class SiteStore:
                 data = getattr(event, "data", None)
                 record = record_from_data(name, data) if data is not None else None
                 entries.append(LogEntry(event.timestamp, role, name, record, data or {}))
-                first = first_record(getattr(event, "first", None))
-                if first is not None:  # the log's first record, carried by its creation
-                    entries.append(LogEntry(event.timestamp, role, type(first).__name__, first,
-                                            record_to_data(first)))
+                first = getattr(event, "first", None)
+                if first:  # the log's first record, carried by its creation (its wire form)
+                    first_data = {k: v for k, v in first.items() if k != "type"}
+                    entries.append(LogEntry(event.timestamp, role, first["type"],
+                                            record_from_data(first["type"], first_data), first_data))
         entries.sort(key=lambda e: e.at)
         return entries
 
