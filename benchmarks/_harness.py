@@ -1,4 +1,5 @@
 """Shared by the benchmarks: scratch sites, local PostgreSQL servers, load generators, tables.
+(The machine's weather is benchmarks/_weather.py; the sites' profilers benchmarks/_profiles.py.)
 
 Nothing here changes the service: sites are started as the launcher starts them (one process
 each, `python -m web.site`), on free ports of 127.0.0.1, with a copy of settings.toml in a
@@ -8,7 +9,6 @@ scratch folder, and stopped (and their files removed) at the end.
 from __future__ import annotations
 
 import asyncio
-import datetime
 import io
 import os
 import random
@@ -41,19 +41,7 @@ from web.identity import COOKIE_NAME, cookie_value  # noqa: E402
 READY_TIMEOUT_S = 90.0
 
 
-# --- the machine ----------------------------------------------------------------------------------
-def load() -> str:
-    one, five, fifteen = os.getloadavg()
-    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
-
-
-def machine() -> str:
-    mem_gb = psutil.virtual_memory().total / 2**30
-    now = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")
-    return (f"{now}; nproc {os.cpu_count()}; {mem_gb:.1f} GiB RAM; Python {sys.version.split()[0]}; "
-            f"load average {load()}; fsync p50 {fsync_ms():.2f} ms, sustained {flush_rate():.0f} flushes/s")
-
-
+# --- figures and tables ---------------------------------------------------------------------------
 def percentile(samples: list[float], q: float) -> float:
     if not samples:
         return float("nan")
@@ -357,7 +345,6 @@ def expect(status: int, body, wanted: int | tuple, what: str):
     return body
 
 
-# --- photos -----------------------------------------------------------------------------------
 def wait_until_ready(url: str, deadline: float) -> None:
     """Until the site at `url` answers GET /api/status with 200 (SystemExit at `deadline`)."""
     import urllib.request
@@ -372,6 +359,7 @@ def wait_until_ready(url: str, deadline: float) -> None:
     raise SystemExit(f"{url} did not become ready")
 
 
+# --- photos -----------------------------------------------------------------------------------
 def tiny_jpeg(seed: int) -> bytes:
     """A small distinct photo (64x48): distinct content, so distinct files at every site."""
     rng = random.Random(seed)
@@ -384,70 +372,7 @@ def tiny_jpeg(seed: int) -> bytes:
     return out.getvalue()
 
 
-def wait_quiet(max_busy_pct: float, max_wait_s: float) -> str:
-    """Wait (at most max_wait_s) until the machine's CPUs are busy less than max_busy_pct over
-    3 s (other people's work on a shared machine); returns what was seen, for the report."""
-    if max_busy_pct <= 0:
-        return "not waited for"
-    deadline = time.monotonic() + max_wait_s
-    while True:
-        busy = psutil.cpu_percent(interval=3.0)
-        if busy <= max_busy_pct:
-            return f"CPU {busy:.0f}% busy before starting (load {load()})"
-        if time.monotonic() > deadline:
-            return f"still {busy:.0f}% busy after waiting {max_wait_s:.0f} s: started anyway (load {load()})"
-        print(f"  waiting for a quieter machine: CPU {busy:.0f}% busy, load {load()}", flush=True)
-        time.sleep(7)
-
-
-def add_quiet_arguments(parser) -> None:
-    parser.add_argument("--wait-quiet", type=float, default=0.0, metavar="PCT",
-                        help="before each measurement wait until the CPUs are less than PCT%% busy "
-                             "(shared machine; default: do not wait)")
-    parser.add_argument("--wait-quiet-max-s", type=float, default=600.0)
-
-
-def fsync_ms(samples: int = 20) -> float:
-    """p50 of fdatasync after a 4 KiB write in the scratch file system: on this shared VM it
-    swings between ~0.1 ms and ~4 ms (others' I/O), and every durable commit pays it."""
-    fd, path = tempfile.mkstemp(prefix="bench-fsync-")
-    try:
-        times = []
-        for i in range(samples):
-            os.pwrite(fd, b"x" * 4096, i * 4096)
-            started = time.perf_counter()
-            os.fdatasync(fd)
-            times.append(time.perf_counter() - started)
-        return statistics.median(times) * 1000
-    finally:
-        os.close(fd)
-        os.unlink(path)
-
-
-def flush_rate(seconds: float = 2.0) -> float:
-    """Sustained fdatasyncs per second (4 KiB each, back to back) in the scratch file system.
-    On this VM the disk's flushes are rate limited: bursts are fast (~0.1 ms), but once others'
-    I/O has used the budget a flush takes ~3.5-4 ms (~250-290 per second), and then every
-    system that flushes per commit is bound by it (PostgreSQL's 2PC at 1 client flushes 8
-    times in a row per transaction; our create-event ~5 times in a row, ~11 in all)."""
-    fd, path = tempfile.mkstemp(prefix="bench-flush-")
-    try:
-        n, started = 0, time.perf_counter()
-        while time.perf_counter() - started < seconds:
-            os.pwrite(fd, b"x" * 4096, (n % 256) * 4096)
-            os.fdatasync(fd)
-            n += 1
-        return n / (time.perf_counter() - started)
-    finally:
-        os.close(fd)
-        os.unlink(path)
-
-
-def conditions() -> str:
-    """What the machine looked like just now: load average and disk-flush latency."""
-    return f"load average {load()}; fsync p50 {fsync_ms():.2f} ms, sustained {flush_rate():.0f} flushes/s"
-
-
+# --- what the sites and servers spent --------------------------------------------------------
 async def collector_seconds(session, sites: "Sites") -> float | None:
     """CPU seconds the sites' garbage collectors have spent so far (their /metrics), or None
     where a site does not count it (code from before session 10)."""
@@ -482,7 +407,7 @@ def postgres_processes(server) -> list:
     return [postmaster] + postmaster.children(recursive=True)
 
 
-# --- in the background and under a profiler ---------------------------------------------------
+# --- in the background ------------------------------------------------------------------------
 class Background:
     """Calls `sample()` every `interval` seconds in a thread, for the length of a with block."""
 
@@ -508,49 +433,3 @@ class Background:
         self._thread.join()
 
 
-class SiteProfiles:
-    """Sites run under benchmarks/profile_site.py: `env` makes the launcher do it, `start`
-    begins the count (so start-up is left out), `show` prints each site's profile."""
-
-    def __init__(self, mode: str):
-        self.mode = mode
-        self.dir = Path(tempfile.mkdtemp(prefix="bench-profile-"))
-        self.env = {"PHOTO_SITE_MODULE": "benchmarks.profile_site", "BENCH_PROFILE_DIR": str(self.dir),
-                    "BENCH_PROFILE_MODE": mode}
-
-    includes_stop = True  # a profile inside a site ends with the site: its stop is in it
-
-    def start(self, sites: Sites) -> None:
-        for k in range(sites.count):
-            sites.process(k).send_signal(signal.SIGUSR1)
-
-    def finish(self) -> None:
-        """The load is over (the profiles end when the sites stop)."""
-
-    def show(self, over: str, count: int = 4) -> None:
-        """Print every site's profile (`over`: what ran meanwhile), then remove them."""
-        for k in range(count):
-            report = self.dir / f"site-{k}.txt"
-            print(f"\n== {self.mode} profile of site {k} over {over}:")
-            print(report.read_text() if report.exists() else "(no profile written)")
-        keep = os.environ.get("BENCH_KEEP_PSTATS")  # a folder: keep the cpu profiles for pstats
-        if keep:
-            Path(keep).mkdir(parents=True, exist_ok=True)
-            for stats in self.dir.glob("*.pstats"):
-                shutil.copy(stats, Path(keep) / stats.name)
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
-PROFILE_MODES = ("wall", "cpu", "gil", "spy")
-PROFILE_HELP = ("wall, cpu: run every site under benchmarks/profile_site.py (the figures are then not "
-                "comparable); gil, spy: sample every site from outside with py-spy "
-                "(benchmarks/gil_profile.py); print the profiles")
-
-
-def site_profiles(mode: str | None):
-    """The profiler of a benchmark's `--profile` (PROFILE_MODES), or None."""
-    if mode in ("gil", "spy"):
-        from gil_profile import GilProfiles
-
-        return GilProfiles(mode)
-    return SiteProfiles(mode) if mode else None

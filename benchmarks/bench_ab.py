@@ -24,6 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _harness as h  # noqa: E402
+import _weather as weather  # noqa: E402
 from bench_vs_postgres import FsyncWatch, combine, ours_slice  # noqa: E402
 
 
@@ -38,7 +39,7 @@ def main() -> int:
         parser.add_argument(f"--{name}-set", action="append", default=[], metavar="KEY=VALUE",
                             help=f"a settings.toml line for the {name} set only (e.g. max_actors=256)")
     args = parser.parse_args()
-    print(f"machine: {h.machine()}", flush=True)
+    print(f"machine: {weather.machine()}", flush=True)
     names = ("before", "after")
     part = args.duration / args.slices
     parts = {(name, mode): [] for name in names for mode in ("seq", "conc")}
@@ -64,7 +65,7 @@ def main() -> int:
     cpu = [1000 * a["server_cpu"] / max(1, a["done"]) / (1000 * b["server_cpu"] / max(1, b["done"]))
            for mode in ("seq", "conc") for a, b in zip(parts[("after", mode)], parts[("before", mode)])]
     print(f"after/before, server CPU per create (median of slice pairs): {statistics.median(cpu):.2f}")
-    print(f"at the end: {h.conditions()}")
+    print(f"at the end: {weather.conditions()}")
     return 0
 
 

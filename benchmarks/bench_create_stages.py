@@ -27,6 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _harness as h  # noqa: E402
+import _weather as weather  # noqa: E402
 
 STAGES = ("client -> Began", "-> last remote Prepared", "-> Decided", "-> last Committed",
           "-> Acknowledged", "-> client has its 201")
@@ -72,7 +73,7 @@ def main() -> int:
     parser.add_argument("--creates", type=int, default=300)
     parser.add_argument("--checkout", type=Path, action="append", help="code to run (default: this checkout)")
     args = parser.parse_args()
-    print(h.machine())
+    print(weather.machine())
     for root in [c.resolve() for c in (args.checkout or [h.ROOT])]:
         sites = h.Sites(4, root=root).start()
         try:
@@ -82,7 +83,7 @@ def main() -> int:
         medians = [statistics.median(column) for column in zip(*rows)]
         whole = statistics.median(sum(row) for row in rows)
         print(f"\n{root}: {len(rows)} creates, median create {whole:.2f} ms (the stages' medians sum to "
-              f"{sum(medians):.2f}); load {h.load()}")
+              f"{sum(medians):.2f}); load {weather.load()}")
         print(h.table(["stage", "median ms", "p90 ms"],
                       [[name, f"{m:.2f}", f"{h.percentile(list(col), 90.0):.2f}"]
                        for name, m, col in zip(STAGES, medians, zip(*rows))]))

@@ -40,6 +40,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _harness as h  # noqa: E402
+import _weather as weather  # noqa: E402
 from floor_site import SITES  # noqa: E402
 
 SITE_SCRIPT = Path(__file__).resolve().parent / "floor_site.py"  # one site process
@@ -112,7 +113,7 @@ async def measure(urls: list[str], servers: list, clients: int, seconds: float) 
     return {"clients": clients, "n": len(times), "done": done, "per_s": len(times) / measured, "p50": p50,
             "p99": p99, "errors": errors, "server_ms": 1000 * cpu / n, "client_ms": 1000 * client_cpu / n,
             "kernel_ms": 1000 * kernel / n, "threads_ms": 1000 * threads / n,
-            "fsyncs": fsyncs / n, "load": h.load().split()[0]}
+            "fsyncs": fsyncs / n, "load": weather.load().split()[0]}
 
 
 def check(scratch: Path, created: int) -> str:
@@ -147,7 +148,7 @@ def print_profile(path: Path) -> None:
 
 
 def bench(args) -> int:
-    print(f"machine: {h.machine()}", flush=True)
+    print(f"machine: {weather.machine()}", flush=True)
     scratch = Path(tempfile.mkdtemp(prefix="bench-floor-"))
     modes = ("thread", "inline") if args.writes == "both" else (args.writes,)
     rows, procs = [], []
@@ -182,7 +183,7 @@ def bench(args) -> int:
     print(h.table(["writes", "clients", "creates", "txn/s", "p50 ms", "p99 ms", "errors", "server CPU ms/create",
                    "(kernel)", "(writer threads)", "client CPU ms/create", "commits/create", "1-min load after"],
                   rows, "<>>>>>>>>>>>>"))
-    print(f"\nat the end: {h.conditions()}")
+    print(f"\nat the end: {weather.conditions()}")
     return 0
 
 

@@ -46,6 +46,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _harness as h  # noqa: E402
+import _profiles as profiling  # noqa: E402
+import _weather as weather  # noqa: E402
 import aiohttp  # noqa: E402
 
 WIDTH, HEIGHT = 4000, 3000
@@ -214,7 +216,7 @@ async def one_run(sites: h.Sites, jpegs: list[bytes], args) -> dict:
         "refusals": refusals,
         "failed": sum(not ok for ok, _, _ in answers),
         "cpu": cpu,
-        "load": h.load().split()[0],
+        "load": weather.load().split()[0],
         **found,
     }
 
@@ -229,10 +231,10 @@ def main() -> int:
     parser.add_argument("--per-request", type=int, default=1, help="photos per upload request")
     parser.add_argument("--retries", type=int, default=5, help="a guest's retries of a 503/504")
     parser.add_argument("--keep", action="store_true", help="keep the scratch folders")
-    parser.add_argument("--profile", choices=h.PROFILE_MODES, help=h.PROFILE_HELP)
+    parser.add_argument("--profile", choices=profiling.PROFILE_MODES, help=profiling.PROFILE_HELP)
     args = parser.parse_args()
     checkouts = [c.resolve() for c in (args.checkout or [h.ROOT])]
-    print(f"machine: {h.machine()}", flush=True)
+    print(f"machine: {weather.machine()}", flush=True)
     jpegs = photos(args.guests * args.photos)
     print(f"{len(jpegs)} photos of {WIDTH}x{HEIGHT}, {min(map(len, jpegs)) / 1e6:.1f}-"
           f"{max(map(len, jpegs)) / 1e6:.1f} MB; {args.per_request} per request; "
@@ -240,7 +242,7 @@ def main() -> int:
     rows = []
     for i in range(args.runs):
         for root in checkouts if i % 2 == 0 else checkouts[::-1]:
-            profiles = h.site_profiles(args.profile)
+            profiles = profiling.site_profiles(args.profile)
             sites = h.Sites(4, keep=args.keep, root=root, env=profiles.env if profiles else None)
             try:
                 sites.start()
@@ -268,7 +270,7 @@ def main() -> int:
             print(h.table(HEADER, rows[-1:]), flush=True)
     print()
     print(h.table(HEADER, rows))
-    print(f"at the end: {h.conditions()}")
+    print(f"at the end: {weather.conditions()}")
     return 0
 
 

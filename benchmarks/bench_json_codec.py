@@ -19,6 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _harness as h  # noqa: E402
+import _weather as weather  # noqa: E402
 from aiohttp import web  # noqa: E402
 
 from web.json_codec import json_response, loads  # noqa: E402
@@ -47,7 +48,7 @@ def main() -> int:
     parser.add_argument("--photos", type=int, default=10)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    print(f"machine: {h.machine()}", flush=True)
+    print(f"machine: {weather.machine()}", flush=True)
     answers = {
         f"answer: an event with {args.photos} photos": event_answer(args.photos),
         "answer: an event with 100 photos": event_answer(100),
@@ -68,7 +69,7 @@ def main() -> int:
         after = per_call_us(lambda b=body: loads(b), args.repeat)
         rows.append([what, len(body), f"{before:.1f}", f"{after:.1f}", f"{after / before:.2f}"])
     print(h.table(["what", "bytes", "json us", "msgspec us", "ratio"], rows))
-    print(f"at the end: {h.conditions()}")
+    print(f"at the end: {weather.conditions()}")
     return 0
 
 

@@ -33,6 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _harness as h
+import _weather as weather  # noqa: E402
 from PIL import Image
 
 from eventstore import collage
@@ -104,7 +105,7 @@ def row(label: str, result: dict, target: str) -> list:
     w, hgt = result["size"]
     return [label, f"{result['p50_s'] * 1000:.0f}", f"{result['max_s'] * 1000:.0f}",
             f"{result['cpu_s'] * 1000:.0f}", f"{w}x{hgt}",
-            f"{result['bytes'] / 1e6:.2f}", f"{result['peak_mb']:.0f}", target, h.load()]
+            f"{result['bytes'] / 1e6:.2f}", f"{result['peak_mb']:.0f}", target, weather.load()]
 
 
 def main() -> int:
@@ -125,7 +126,7 @@ def main() -> int:
         child(args)
         return 0
 
-    print(h.machine())
+    print(weather.machine())
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch) / "files"
         started = time.perf_counter()
@@ -156,7 +157,7 @@ def main() -> int:
                 rows.append(row(label, measure(folder, rendition, 10, max(1, args.runs // 2),
                                                resample=resample, jpeg=jpeg), ""))
         print(h.table(header, rows, "<>>>>>>><"))
-    print(f"load average at the end: {h.load()}")
+    print(f"load average at the end: {weather.load()}")
     return 0
 
 

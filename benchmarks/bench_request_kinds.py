@@ -28,6 +28,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _harness as h  # noqa: E402
+import _profiles as profiling  # noqa: E402
+import _weather as weather  # noqa: E402
 import bench_scale  # noqa: E402
 
 
@@ -79,7 +81,7 @@ async def phase(sites: h.Sites, kind: str, seconds: float, pop: bench_scale.Popu
     what = ", ".join(f"{key} {n}" for key, n in sorted(added.items()))
     return (f"{kind:6s}  {len(samples) / measured_s:7.1f} req/s  p50 {p50:7.1f} ms  "
             f"server CPU {1000 * cpu / max(1, done):6.2f} ms/request  errors {sum(errors.values())}  "
-            f"load {h.load()}\n        added: {what or 'nothing'}")
+            f"load {weather.load()}\n        added: {what or 'nothing'}")
 
 
 def main() -> int:
@@ -90,16 +92,16 @@ def main() -> int:
     parser.add_argument("--checkout", type=Path, default=h.ROOT, help="the code to run (default: this one)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a settings.toml line (e.g. max_actors=256)")
-    parser.add_argument("--profile", choices=h.PROFILE_MODES,
-                        help=f"over the measured kinds only: {h.PROFILE_HELP}")
+    parser.add_argument("--profile", choices=profiling.PROFILE_MODES,
+                        help=f"over the measured kinds only: {profiling.PROFILE_HELP}")
     args = parser.parse_args()
     kinds = args.kinds.split(",")
     if not set(kinds) <= {"read", "upload", "create"}:
         parser.error("kinds are read, upload and create")
-    print(f"machine: {h.machine()}", flush=True)
+    print(f"machine: {weather.machine()}", flush=True)
     populate = argparse.Namespace(events=args.events, photo_fraction=0.2, users_min=3, users_max=10,
                                   clients=16, max_populate_s=600.0)
-    profiles = h.site_profiles(args.profile)
+    profiles = profiling.site_profiles(args.profile)
     sites = h.Sites(4, root=args.checkout.resolve(), settings=dict(kv.split("=", 1) for kv in args.set),
                     env=profiles.env if profiles else None).start()
     try:
@@ -119,7 +121,7 @@ def main() -> int:
         sites.stop()
     if profiles:
         profiles.show(f"requests of kinds {','.join(kinds)}")
-    print(f"at the end: {h.conditions()}")
+    print(f"at the end: {weather.conditions()}")
     return 0
 
 

@@ -42,6 +42,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _harness as h  # noqa: E402
+import _profiles as profiling  # noqa: E402
+import _weather as weather  # noqa: E402
 
 
 class Population:
@@ -115,7 +117,7 @@ async def populate(sites: h.Sites, args, cookies: list[str], pop: Population) ->
                     progress_at[0] = now
                     n = len(pop.events) + len(pop.bare)
                     print(f"  populating: {n} events, {pop.photos} photos, {now - started:.0f} s, "
-                          f"{n / (now - started):.1f} events/s, load {h.load()}", flush=True)
+                          f"{n / (now - started):.1f} events/s, load {weather.load()}", flush=True)
 
     await asyncio.gather(*(worker(w) for w in range(args.clients)))
     n = len(pop.events) + len(pop.bare)
@@ -179,7 +181,7 @@ async def mixed_load(sites: h.Sites, args, pop: Population, cookies: list[str]) 
             samples, errors, seconds, done = await h.closed_loop(args.clients, args.load_s, one, warmup_s=1.0)
         cpu = h.cpu_seconds(processes) - cpu_before  # warm-up included: per request of all done
     return {"samples": samples, "errors": errors, "seconds": seconds, "peak_rss": sampler.peak_rss,
-            "peak_threads": sampler.peak_threads, "load": h.load(), "created": created,
+            "peak_threads": sampler.peak_threads, "load": weather.load(), "created": created,
             "cpu_ms_per_request": 1000 * cpu / max(1, done),
             "cpu_busy": cpu / (time.perf_counter() - wall_before)}
 
@@ -216,13 +218,13 @@ def resources_rows(sites: h.Sites, label: str) -> list[list]:
     rows = []
     for k in range(sites.count):
         rss, threads = sites.resources(k)
-        rows.append([label, k, f"{rss:.0f}", threads, status_events(sites, k), h.load()])
+        rows.append([label, k, f"{rss:.0f}", threads, status_events(sites, k), weather.load()])
     return rows
 
 
 def restart(sites: h.Sites, k: int, sig: int, label: str) -> list:
     exit_s = sites.stop_site(k, sig)
-    load_before = h.load()
+    load_before = weather.load()
     ready_s = sites.start_site(k)
     rss, threads = sites.resources(k)
     return [label, k, signal.Signals(sig).name, f"{exit_s * 1000:.0f}", f"{ready_s:.2f}", f"{rss:.0f}",
@@ -242,7 +244,7 @@ def profile_startup(sites: h.Sites, k: int) -> str:
     scanned = time.perf_counter()
     store.close()
     out = [f"site {k}: SiteStore() {1000 * (opened - started):.0f} ms, scan() {1000 * (scanned - opened):.0f} ms "
-           f"({len(scan.logged)} events logged, {len(scan.participants_in_doubt)} in doubt); load {h.load()}"]
+           f"({len(scan.logged)} events logged, {len(scan.participants_in_doubt)} in doubt); load {weather.load()}"]
     profiler = cProfile.Profile()
     profiler.enable()
     store = SiteStore(url, site_dir)
@@ -276,9 +278,9 @@ def main() -> int:
     parser.add_argument("--profile-load", choices=("wall", "cpu"),
                         help="run every site under benchmarks/profile_site.py, count the mixed load "
                              "only, and print each site's profile (the figures are then not comparable)")
-    h.add_quiet_arguments(parser)
+    weather.add_quiet_arguments(parser)
     args = parser.parse_args()
-    print(f"machine: {h.machine()}", flush=True)
+    print(f"machine: {weather.machine()}", flush=True)
 
     pg = None
     database = "sqlite"
@@ -287,7 +289,7 @@ def main() -> int:
         for k in range(4):
             pg.create_database(f"photos_site{k}")
         database = pg.url("photos_site{site}")
-    profiles = h.SiteProfiles(args.profile_load) if args.profile_load else None
+    profiles = profiling.SiteProfiles(args.profile_load) if args.profile_load else None
     sites = h.Sites(4, database, env=profiles.env if profiles else None)
     K = args.restart_site
     try:
@@ -298,7 +300,7 @@ def main() -> int:
         base = resources_rows(sites, "empty, just started")
 
         pop = Population()
-        print("populating: " + h.wait_quiet(args.wait_quiet, args.wait_quiet_max_s), flush=True)
+        print("populating: " + weather.wait_quiet(args.wait_quiet, args.wait_quiet_max_s), flush=True)
         print(f"populating {args.events} events ({args.photo_fraction:.0%} with photos), "
               f"{args.clients} workers ...", flush=True)
         populate_s, finished = asyncio.run(populate(sites, args, cookies, pop))
@@ -310,14 +312,14 @@ def main() -> int:
         print(f"populated {n_events} events, {pop.photos} photos in {populate_s:.0f} s; running the mixed load",
               flush=True)
 
-        print("mixed load: " + h.wait_quiet(args.wait_quiet, args.wait_quiet_max_s), flush=True)
+        print("mixed load: " + weather.wait_quiet(args.wait_quiet, args.wait_quiet_max_s), flush=True)
         if profiles:  # not the site restarted unprofiled (SIGUSR1 would end it)
             for k in range(sites.count):
                 if k not in sites.restarted:
                     sites.process(k).send_signal(signal.SIGUSR1)
         load = asyncio.run(mixed_load(sites, args, pop, cookies))
         after_load = resources_rows(sites, "right after the load")
-        print("restarts: " + h.wait_quiet(args.wait_quiet, args.wait_quiet_max_s), flush=True)
+        print("restarts: " + weather.wait_quiet(args.wait_quiet, args.wait_quiet_max_s), flush=True)
         restarts.append(restart(sites, K, signal.SIGTERM, f"{n_events} events"))
         restarts.append(restart(sites, K, signal.SIGKILL, f"{n_events} events"))
         restarted_idle = [r for r in resources_rows(sites, "after the restarts") if r[1] == K]
@@ -393,7 +395,7 @@ def main() -> int:
         print(profile)
     if profiles:  # site --restart-site was restarted unprofiled before the load: no profile
         profiles.show(f"the mixed load ({args.clients} clients, {args.load_s:.0f} s)")
-    print(f"\nat the end: {h.conditions()}")
+    print(f"\nat the end: {weather.conditions()}")
     return 0
 
 

@@ -38,6 +38,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _harness as h  # noqa: E402
+import _weather as weather  # noqa: E402
 
 from tests.chaos.proxy import Proxies  # noqa: E402
 
@@ -153,7 +154,7 @@ async def lock_times(session, sites: ProxiedSites, event_id: str, split: float) 
 
 
 async def run(args) -> None:
-    print(f"machine: {h.machine()}")
+    print(f"machine: {weather.machine()}")
     print(f"making {args.photos} photos of {WIDTH}x{HEIGHT} ...", flush=True)
     photos = [phone_photo(seed=100 + i) for i in range(args.photos)]
     print("sizes uploaded: " + ", ".join(f"{len(p) / 1e6:.1f} MB" for p in photos))
@@ -222,7 +223,7 @@ async def run(args) -> None:
         print(f"B after A: {len(after)} small uploads one after another: 201 p50 "
               f"{statistics.median(oks_after) * 1000:.0f} ms")
     print(f"proxies: {stats['throttled_bytes'] / 1e6:.1f} MB throttled, "
-          f"{stats['forwarded_bytes'] / 1e6:.1f} MB forwarded in all; load {h.load()}")
+          f"{stats['forwarded_bytes'] / 1e6:.1f} MB forwarded in all; load {weather.load()}")
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _harness as h  # noqa: E402
+import _weather as weather  # noqa: E402
 
 from domain.aggregates import Coordination, PhotoEvent  # noqa: E402
 from domain.messages import AddPhotos, CreateEvent, PhotoMeta  # noqa: E402
@@ -112,7 +113,7 @@ def main() -> int:
     parser.add_argument("--tail", type=int, default=1000, help="records stored after the checkpoint")
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    print(f"machine: {h.machine()}", flush=True)
+    print(f"machine: {weather.machine()}", flush=True)
     scratch = Path(tempfile.mkdtemp(prefix="bench-startup-scan-"))
     site_dir = scratch / "site-0"
     try:

@@ -42,6 +42,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _harness as h  # noqa: E402
+import _profiles as profiling  # noqa: E402
+import _weather as weather  # noqa: E402
 from PIL import Image  # noqa: E402
 
 WIDTH, HEIGHT = 4000, 3000
@@ -169,9 +171,9 @@ def imagemagick_rows(files: list[Path], runs: int, scratch: Path) -> list[list]:
                 break
             times.append(time.perf_counter() - started)
         if error:
-            rows.append([label, "failed: " + error, "", h.load()])
+            rows.append([label, "failed: " + error, "", weather.load()])
         else:
-            rows.append([label, f"{statistics.median(times) * 1000:.0f}", f"{max(times) * 1000:.0f}", h.load()])
+            rows.append([label, f"{statistics.median(times) * 1000:.0f}", f"{max(times) * 1000:.0f}", weather.load()])
     rows.append([f"  ({version.strip()})", "", "", ""])
     return rows
 
@@ -193,16 +195,16 @@ def ours_rows(photos: list[bytes], runs: int) -> list[list]:
     stored = [n.jpeg for n in normalized]
     rows = []
     p50, worst = timed(lambda: normalize_upload(photos[0], max_pixels=50_000_000), runs)
-    rows.append(["ours: normalize_upload, one 4000x3000 photo (once per upload)", f"{p50:.0f}", f"{worst:.0f}", h.load()])
+    rows.append(["ours: normalize_upload, one 4000x3000 photo (once per upload)", f"{p50:.0f}", f"{worst:.0f}", weather.load()])
     def full_rebuild() -> bytes:
         return compose_collage([normalize_upload(p, max_pixels=50_000_000).jpeg for p in photos], SCREEN)
 
     p50, worst = timed(full_rebuild, max(1, runs // 5))
-    rows.append(["ours: 10 x normalize_upload + compose (full rebuild from originals)", f"{p50:.0f}", f"{worst:.0f}", h.load()])
+    rows.append(["ours: 10 x normalize_upload + compose (full rebuild from originals)", f"{p50:.0f}", f"{worst:.0f}", weather.load()])
     p50, worst = timed(lambda: compose_collage(stored, SCREEN), runs)
-    rows.append(["ours: compose_collage (screen) of the 10 photos (decode all)", f"{p50:.1f}", f"{worst:.1f}", h.load()])
+    rows.append(["ours: compose_collage (screen) of the 10 photos (decode all)", f"{p50:.1f}", f"{worst:.1f}", weather.load()])
     step = cached_next_version_ms(stored)
-    rows.append(["ours: MontageCache.get v10 after v9 cached (the montage step)", f"{step:.1f}", "", h.load()])
+    rows.append(["ours: MontageCache.get v10 after v9 cached (the montage step)", f"{step:.1f}", "", weather.load()])
     return rows
 
 
@@ -217,9 +219,9 @@ def main() -> int:
     parser.add_argument("--profile", choices=("wall", "cpu"),
                         help="run every site under benchmarks/profile_site.py during the uploads "
                              "and print the profiles (the figures are then not comparable)")
-    h.add_quiet_arguments(parser)
+    weather.add_quiet_arguments(parser)
     args = parser.parse_args()
-    print(f"machine: {h.machine()}", flush=True)
+    print(f"machine: {weather.machine()}", flush=True)
 
     maker = PhotoMaker()
     photos = [maker.make() for _ in range(max(args.uploads, 10))]
@@ -235,14 +237,14 @@ def main() -> int:
             for k in range(4):
                 pg.create_database(f"photos_site{k}")
             database = pg.url("photos_site{site}")
-        profiles = h.SiteProfiles(args.profile) if args.profile else None
+        profiles = profiling.SiteProfiles(args.profile) if args.profile else None
         with h.running_sites(4, database, env=profiles.env if profiles else None) as sites:
-            print("uploads: " + h.wait_quiet(args.wait_quiet, args.wait_quiet_max_s), flush=True)
+            print("uploads: " + weather.wait_quiet(args.wait_quiet, args.wait_quiet_max_s), flush=True)
             if profiles:
                 profiles.start(sites)
-            load_before = h.load()
+            load_before = weather.load()
             result = asyncio.run(run_uploads(sites, photos[:args.uploads], args.per_event, args.poll_ms / 1000))
-            load_after = h.load()
+            load_after = weather.load()
         if profiles:
             profiles.show("the uploads (each site coordinates a quarter of them and takes part in all)")
     finally:
@@ -275,7 +277,7 @@ def main() -> int:
         for i, jpeg in enumerate(photos[:10]):
             files.append(scratch / f"p{i}.jpg")
             files[-1].write_bytes(jpeg)
-        print("imaging: " + h.wait_quiet(args.wait_quiet, args.wait_quiet_max_s), flush=True)
+        print("imaging: " + weather.wait_quiet(args.wait_quiet, args.wait_quiet_max_s), flush=True)
         im = imagemagick_rows(files, args.imagemagick_runs, scratch)
         ours = ours_rows(photos[:10], args.imaging_runs)
     finally:
@@ -284,7 +286,7 @@ def main() -> int:
     print(f"the same 4x3 grid of 10 {WIDTH}x{HEIGHT} photos (sites stopped; "
           f"ImageMagick {args.imagemagick_runs} runs, ours {args.imaging_runs} runs / 20 for the step)")
     print(h.table(["composer", "p50 ms", "max ms", "load after"], im + ours))
-    print(f"\nat the end: {h.conditions()}")
+    print(f"\nat the end: {weather.conditions()}")
     return 0
 
 

@@ -44,6 +44,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _harness as h  # noqa: E402
+import _profiles as profiling  # noqa: E402
+import _weather as weather  # noqa: E402
 from gil_profile import GilProfiles  # noqa: E402
 
 WARMUP_S = 0.5
@@ -57,7 +59,7 @@ class FsyncWatch(h.Background):
         self.seen: list[tuple[float, float]] = []
 
     def sample(self) -> None:
-        self.seen.append((time.perf_counter(), h.fsync_ms(3)))
+        self.seen.append((time.perf_counter(), weather.fsync_ms(3)))
 
     def median(self, spans: list[tuple[float, float]]) -> float:
         values = [ms for t, ms in self.seen if any(a <= t <= b for a, b in spans)]
@@ -228,7 +230,7 @@ def compare(sites: h.Sites, pg_servers: list | None, args, watch: FsyncWatch, st
 
 # --- profiling ----------------------------------------------------------------------------------
 def profile_ours(store: str, args) -> None:
-    profiles = GilProfiles() if args.profile == "gil" else h.SiteProfiles(args.profile)
+    profiles = GilProfiles() if args.profile == "gil" else profiling.SiteProfiles(args.profile)
     pg = None
     try:
         database = "sqlite"
@@ -277,10 +279,10 @@ def main() -> int:
                              "under benchmarks/profile_site.py (wall: where threads are, sampled; "
                              "cpu: cProfile on a per-thread CPU clock) or sampled by py-spy (gil: "
                              "interpreter time, benchmarks/gil_profile.py), and print the profiles")
-    h.add_quiet_arguments(parser)
+    weather.add_quiet_arguments(parser)
     args = parser.parse_args()
     stores = ("sqlite", "postgres") if args.store == "both" else (args.store,)
-    print(f"machine: {h.machine()}", flush=True)
+    print(f"machine: {weather.machine()}", flush=True)
     if args.profile:
         for store in stores:
             profile_ours(store, args)
@@ -299,7 +301,7 @@ def main() -> int:
                     with h.running_sites(4, database) as sites:
                         for rep in range(args.repeat):
                             tag = f" #{rep + 1}" if args.repeat > 1 else ""
-                            notes.append(f"{store}{tag}: " + h.wait_quiet(args.wait_quiet, args.wait_quiet_max_s))
+                            notes.append(f"{store}{tag}: " + weather.wait_quiet(args.wait_quiet, args.wait_quiet_max_s))
                             print(notes[-1], flush=True)
                             r = compare(sites, pg_servers, args, watch, store_pg)
                             for key, label in (("pg seq", "PostgreSQL 2PC, 4 servers"), ("ours seq", f"ours, {store} store"),
@@ -337,7 +339,7 @@ def main() -> int:
                        "server CPU per txn ours/PG"], ratios, "<>>>>>>"))
         print("PostgreSQL's p50 at 1 client is ~8 flushes in a row: ~2-3 ms when the disk's flushes are "
               "fast, ~25-30 ms when they are throttled (~4 ms each); see the slices.")
-    print(f"\nat the end: {h.conditions()}")
+    print(f"\nat the end: {weather.conditions()}")
     return 0
 
 
