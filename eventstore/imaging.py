@@ -53,6 +53,8 @@ class NormalizedPhoto:
     thumb_sha256: str
     width: int
     height: int
+    thumb_width: int
+    thumb_height: int
 
 
 def normalize_upload(data: bytes, *, max_pixels: int) -> NormalizedPhoto:
@@ -79,6 +81,8 @@ def normalize_upload(data: bytes, *, max_pixels: int) -> NormalizedPhoto:
         thumb_sha256=hashlib.sha256(thumb).hexdigest(),
         width=width,
         height=height,
+        thumb_width=upright.width,
+        thumb_height=upright.height,
     )
 
 

@@ -178,15 +178,20 @@ class MontageCache:
                     self._verified.popitem(last=False)
         return data
 
+    def know_size(self, sha: str, size: tuple[int, int]) -> None:
+        """A file's (width, height) known where it was made (an upload's photo and thumbnail,
+        normalised here): its montage is drawn without opening the file to read its header."""
+        with self._lock:
+            self._sizes[sha] = size
+            while len(self._sizes) > SIZES_KEPT:
+                self._sizes.popitem(last=False)
+
     def _size(self, sha: str, kind: str = "photo") -> tuple[int, int]:
         with self._lock:
             size = self._sizes.get(sha)
         if size is None:
             size = photo_size(self.files.path(kind, sha))
-            with self._lock:
-                self._sizes[sha] = size
-                while len(self._sizes) > SIZES_KEPT:
-                    self._sizes.popitem(last=False)
+            self.know_size(sha, size)
         return size
 
     def _build_lock(self, target: Path) -> _KeyLock:

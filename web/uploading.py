@@ -30,7 +30,7 @@ from domain.errors import (
 from domain.messages import AddPhotos, PhotoMeta
 from eventstore.imaging import NormalizedPhoto, normalize_upload
 from web.errors import error_for_reason
-from web.peers.blob_shipping import PeerMissedBlobs, blobs_of
+from web.peers.blob_shipping import PeerMissedBlobs, blobs_of, contents_of
 from web.service import SiteService, back_off
 
 # An upload ships its files again at most this often when a site votes no for lack of them
@@ -92,7 +92,7 @@ class Uploads:
         """Every photo file to every site before the 2PC (ship, then commit); 503 if a site
         cannot be sent them (nothing was prepared anywhere)."""
         try:
-            await self.service.shipper.ship(blobs_of(photos), self.settings.sites)
+            await self.service.shipper.ship(blobs_of(photos), self.settings.sites, contents_of(photos))
         except PeerMissedBlobs as e:
             raise SiteUnreachable(f"The photos could not be sent to every site ({e}); "
                                   "nothing was changed.") from e
@@ -105,6 +105,9 @@ class Uploads:
             self._check_open(await self.service.event_state(event_id))  # before any byte is shipped
             await self.service.store_files([(kind, sha, data) for p in photos for kind, sha, data in
                                             (("photo", p.sha256, p.jpeg), ("thumb", p.thumb_sha256, p.thumb))])
+            for p in photos:  # the montage drawn here next needs their sizes: known already
+                self.service.montages.cache.know_size(p.sha256, (p.width, p.height))
+                self.service.montages.cache.know_size(p.thumb_sha256, (p.thumb_width, p.thumb_height))
             await self.ship(photos)
         metas = tuple(
             PhotoMeta(uuid.uuid4().hex, p.sha256, p.thumb_sha256, user_id, self.service.site, name[:60])

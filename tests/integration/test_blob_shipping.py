@@ -106,9 +106,9 @@ async def test_the_small_blobs_of_an_upload_go_to_a_peer_in_one_request(client, 
     seen = counted(sender)
     together, real_together = [], sender._put_together
 
-    async def put_together(site, items):
+    async def put_together(site, items, held):
         together.append([kind for kind, _, _ in items])
-        return await real_together(site, items)
+        return await real_together(site, items, held)
 
     sender._put_together = put_together
     await sender.ship([("photo", TINY_SHA), ("thumb", SMALL_SHA), ("photo", SHA)], (0, 1))
@@ -118,12 +118,24 @@ async def test_the_small_blobs_of_an_upload_go_to_a_peer_in_one_request(client, 
     assert files.read("photo", TINY_SHA) == TINY and files.read("thumb", SMALL_SHA) == SMALL
 
 
+async def test_an_uploads_files_go_from_memory_not_read_back_off_the_disk(client, tmp_path):
+    sender = shipper(tmp_path, client.session, peer_url(client))
+    tiny, small = os.urandom(1500), os.urandom(3000)  # held in memory only: no file of them here
+    blobs = [("photo", hashlib.sha256(tiny).hexdigest()), ("thumb", hashlib.sha256(small).hexdigest())]
+    assert not any(sender.files.has(*blob) for blob in blobs)
+    seen = counted(sender)
+    await sender.ship(blobs, (0, 1), contents=dict(zip(blobs, (tiny, small))))
+    assert seen == []  # one request for both, with nothing asked first
+    files = client.server.app[SERVICE].files
+    assert files.read(*blobs[0]) == tiny and files.read(*blobs[1]) == small
+
+
 async def test_small_blobs_a_peer_would_not_take_together_go_alone(client, tmp_path):
     sender = shipper(tmp_path, client.session, peer_url(client))
     real_together = sender._put_together
 
-    async def refused_together(site, items):  # as a peer that lacks the route, say
-        return await real_together(site, [(kind, sha, size + 1) for kind, sha, size in items])
+    async def refused_together(site, items, held):  # as a peer that lacks the route, say
+        return await real_together(site, [(kind, sha, size + 1) for kind, sha, size in items], held)
 
     sender._put_together = refused_together
     seen = counted(sender)

@@ -87,6 +87,7 @@ def test_a_large_jpeg_is_stored_at_the_smallest_dct_scale_that_keeps_its_long_ed
 
     assert decoded(photo.jpeg).size == stored == (photo.width, photo.height)
     assert max(stored) >= min(STORED_MIN_EDGE, max(size))
+    assert decoded(photo.thumb).size == (photo.thumb_width, photo.thumb_height)  # the montage's sizes
 
 
 def test_a_large_png_keeps_its_pixels():

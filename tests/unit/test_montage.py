@@ -60,6 +60,21 @@ def test_the_layout_the_cache_reports_is_the_size_of_what_it_draws(tmp_path, sto
         assert decoded(cache.get(EVENT_ID, shas[:4], rendition)).size == (layout.width, layout.height)
 
 
+def test_a_size_known_where_the_photo_was_made_is_not_read_from_its_file(tmp_path, stored, monkeypatch):
+    files, shas = stored
+    cache = MontageCache(tmp_path / "montages", files)
+    sizes = {sha: decoded(files.read("photo", sha)).size for sha in shas[:3]}
+    for sha, size in sizes.items():
+        cache.know_size(sha, size)
+    opened = []
+    monkeypatch.setattr("eventstore.montage.photo_size", lambda source: opened.append(source))
+
+    layout = cache.layout(shas[:3], SCREEN)
+
+    assert opened == []
+    assert layout == layout_for(list(sizes.values()), SCREEN)
+
+
 def test_a_second_call_returns_the_same_bytes_from_the_file(tmp_path, stored):
     files, shas = stored
     first = MontageCache(tmp_path / "montages", files).get(EVENT_ID, shas[:4])

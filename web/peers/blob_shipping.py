@@ -24,6 +24,7 @@ import time
 
 import aiohttp
 
+from eventstore.imaging import NormalizedPhoto
 from web.peers.blob_api import BLOBS_PATH, TOGETHER_BYTES, TOGETHER_ITEMS, blob_path
 from web.peers.auth import signed_headers
 
@@ -50,6 +51,15 @@ def blobs_of(photos) -> list[Blob]:
     return list(blobs)
 
 
+def contents_of(photos: list[NormalizedPhoto]) -> dict[Blob, bytes]:
+    """The files of normalised photos, by blob, as they are in memory."""
+    contents = {}
+    for photo in photos:
+        contents[("photo", photo.sha256)] = photo.jpeg
+        contents[("thumb", photo.thumb_sha256)] = photo.thumb
+    return contents
+
+
 class BlobShipper:
     def __init__(self, settings, site: int, files, session_of):
         self.settings = settings
@@ -61,11 +71,14 @@ class BlobShipper:
     def stall_s(self) -> float:
         return self.settings.protocol.blob_stall_s
 
-    async def ship(self, blobs: list[Blob], sites) -> None:
+    async def ship(self, blobs: list[Blob], sites, contents: dict[Blob, bytes] | None = None) -> None:
         """Every blob to every site but this one; PeerMissedBlobs names the sites that could
-        not be sent them."""
+        not be sent them. `contents`: the bytes of blobs the caller holds in memory (an upload's
+        files just stored here), sent from there rather than read back off the disk for each
+        peer; any other blob is read from its file."""
         peers = [k for k in sites if k != self.site]
-        results = await asyncio.gather(*(self._ship_all(k, blobs) for k in peers),
+        held = contents or {}
+        results = await asyncio.gather(*(self._ship_all(k, blobs, held) for k in peers),
                                        return_exceptions=True)
         for r in results:
             if isinstance(r, BaseException) and not isinstance(r, SHIPPING_ERRORS):
@@ -74,12 +87,14 @@ class BlobShipper:
         if failed:
             raise PeerMissedBlobs(failed)
 
-    async def _ship_all(self, site: int, blobs: list[Blob]) -> None:
-        sizes = {blob: self.files.path(*blob).stat().st_size for blob in blobs}
+    async def _ship_all(self, site: int, blobs: list[Blob], held: dict[Blob, bytes]) -> None:
+        sizes = {blob: len(held[blob]) if blob in held else self.files.path(*blob).stat().st_size
+                 for blob in blobs}
         small = [blob for blob in blobs if sizes[blob] <= SEND_AT_ONCE][:TOGETHER_ITEMS]
         if len(small) > 1:
             try:
-                stored = await self._put_together(site, [(kind, sha, sizes[kind, sha]) for kind, sha in small])
+                stored = await self._put_together(site, [(kind, sha, sizes[kind, sha]) for kind, sha in small],
+                                                  held)
             except SHIPPING_ERRORS as e:  # each goes alone now (and asks first if it must)
                 log.debug("blobs together to site %d: %r", site, e)
                 stored = set()
@@ -142,10 +157,15 @@ class BlobShipper:
             return False
         raise _refused(resp, answer)
 
-    async def _put_together(self, site: int, items: list[tuple[str, str, int]]) -> set[Blob]:
-        """Send small blobs in one request; the ones the peer now holds."""
-        loop = asyncio.get_running_loop()
-        body = b"".join(await loop.run_in_executor(None, lambda: [self.files.read(k, s) for k, s, _ in items]))
+    async def _put_together(self, site: int, items: list[tuple[str, str, int]],
+                            held: dict[Blob, bytes]) -> set[Blob]:
+        """Send small blobs in one request (their bytes from `held`, else off the disk); the
+        ones the peer now holds."""
+        if all((k, s) in held for k, s, _ in items):
+            body = b"".join(held[k, s] for k, s, _ in items)
+        else:
+            loop = asyncio.get_running_loop()
+            body = b"".join(await loop.run_in_executor(None, lambda: [self.files.read(k, s) for k, s, _ in items]))
         path = BLOBS_PATH + "?items=" + ",".join(f"{kind}:{sha}:{size}" for kind, sha, size in items)
         async with asyncio.timeout(self.stall_s):
             resp, answer = await self._send(site, path, body)
