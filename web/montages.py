@@ -93,16 +93,21 @@ class Montages:
 
     def _looked_for(self, state: EventState) -> bool:
         """Whether pages here are about to ask for this state's montage: once published (its
-        keepsake is everyone's download), when the newest photo was uploaded here (its page
-        shows the montage next), when someone reads the event live here, or when one of its
-        montages was served here lately. A screen montage costs a few ms per photo to draw,
-        four times over if every site drew every version; most versions are seen at one site."""
+        keepsake is everyone's download), when someone reads the event live here, when one of
+        its montages was served here lately, or when its page here is uploading to it (`expect`:
+        the page shows the new version next). Not for an upload through the JSON API alone: no
+        page of it is open here, and a client that asks later has it built then. A screen
+        montage costs a few ms per photo to draw, four times over if every site drew every
+        version; most versions are seen at one site, many at none."""
         if state.published or self.site is None or self.watched(state.event_id):
-            return True
-        if state.photos and state.photos[-1].site == self.site:
             return True
         looked = self._looked.get(state.event_id)
         return looked is not None and self.clock() - looked < LOOKED_S
+
+    def expect(self, event_id: str) -> None:
+        """The event's page here is about to ask for its montage (it is uploading to it): the
+        versions that commit from now on are built ahead here, as if a montage had been served."""
+        self._served(event_id)
 
     def _served(self, event_id: str) -> None:
         self._looked[event_id] = self.clock()

@@ -1,7 +1,8 @@
 """One real site in-process (real SQLite, real actors, real montage files): the screen montage
 each commit builds ahead is built once per event at a time; versions committed while it is
 built are skipped, the latest is built next, and a skipped version is still served on request;
-a version committed while another upload of the event is arriving waits for it."""
+a version committed while another upload of the event is arriving waits for it; an upload from
+the event's page builds ahead, one through the JSON API alone does not."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ import asyncio
 import threading
 import time
 
+import aiohttp
 import pytest
 
 from eventstore.collage import SCREEN
 from eventstore.imaging import normalize_upload
 from tests.images import jpeg_bytes
 from web import uploading
+from web.csrf import csrf_token
 from web.keys import SERVICE
 from web.settings import load_settings
 from web.site import create_app
@@ -43,6 +46,7 @@ def slow_builds(service, release: threading.Event) -> list[int]:
 
 async def test_versions_committed_while_a_montage_is_built_ahead_are_skipped_and_the_latest_is_built_next(site):
     event_id = await site.create_event("Picnic")
+    site.montages.expect(event_id)  # as its page here does when it uploads
     release = threading.Event()
     built = slow_builds(site, release)
 
@@ -64,6 +68,7 @@ async def test_versions_committed_while_a_montage_is_built_ahead_are_skipped_and
 
 async def test_a_version_committed_while_another_upload_of_the_event_arrives_is_not_built_ahead(site, monkeypatch):
     event_id = await site.create_event("Picnic")
+    site.montages.expect(event_id)
     release, real_normalize = threading.Event(), uploading.normalize_upload
 
     def slow_normalize(data, *, max_pixels):  # the second upload is still being checked here
@@ -105,3 +110,33 @@ async def until(condition, what: str) -> None:
     while not condition():
         assert time.monotonic() < deadline, f"never: {what}"
         await asyncio.sleep(0.01)
+
+
+async def test_an_upload_from_the_event_page_builds_ahead_and_one_through_the_api_alone_does_not(
+        aiohttp_client, tmp_path):
+    settings = load_settings(None, site_count=1, data_dir=tmp_path, secret="integration-secret",
+                             cookie_secret="cookie-secret")
+    client = await aiohttp_client(create_app(settings, 0))
+    service = client.server.app[SERVICE]
+    event_id = (await (await client.post("/api/events", json={"title": "Picnic"})).json())["event_id"]
+
+    async def upload(path: str, seed: int) -> None:
+        form = aiohttp.FormData()
+        form.add_field("photo", jpeg_bytes(64, 48, color=(seed, 90, 200)), filename="p.jpg",
+                       content_type="image/jpeg")
+        resp = await client.post(path, data=form, headers={"Accept": "application/json"})
+        assert resp.status == 201, await resp.text()
+
+    async def newest() -> tuple[list[str], list[str]]:
+        state = await service.event_state(event_id)
+        return [p.sha256 for p in state.photos], [p.thumb_sha256 for p in state.photos]
+
+    await upload(f"/api/events/{event_id}/photos", 1)  # its commit is reported before the 201
+    shas, thumbs = await newest()
+    assert event_id not in service.montages._pending
+    assert not service.montages.cache.has(event_id, shas, SCREEN, thumbs)
+
+    user_id = (await (await client.get("/api/me")).json())["user_id"]
+    await upload(f"/events/{event_id}/photos?csrf_token={csrf_token('cookie-secret', user_id)}", 2)
+    shas, thumbs = await newest()
+    await until(lambda: service.montages.cache.has(event_id, shas, SCREEN, thumbs), "version 2 built ahead")

@@ -1,6 +1,7 @@
 """Which sites build a screen montage ahead as versions commit: only those whose pages are
-about to ask for it (the site of the newest photo, one with live readers of the event, one that
-served a montage of it lately, or any once it is published); elsewhere a request builds it.
+about to ask for it (the site whose event page uploads to it, one with live readers of the
+event, one that served a montage of it lately, or any once it is published); elsewhere, and for
+an upload through the JSON API alone, a request builds it.
 A busy event's next build ahead waits until its commits settle."""
 
 from __future__ import annotations
@@ -71,9 +72,18 @@ async def test_a_version_whose_newest_photo_came_from_another_site_is_not_built_
     assert await built_after(m, state("e1", HERE, 2), state("e2", 3)) == []
 
 
-async def test_a_version_whose_newest_photo_was_uploaded_here_is_built_ahead():
+async def test_a_version_uploaded_here_through_the_api_alone_is_not_built_ahead():
     m = montages()
-    assert await built_after(m, state("e1", 2, HERE)) == [("e1", 2, "screen")]
+    assert await built_after(m, state("e1", 2, HERE)) == []
+
+
+async def test_an_event_whose_page_here_uploads_to_it_is_built_ahead_until_it_is_not_looked_at():
+    clock = Clock()
+    m = montages(clock)
+    m.expect("e1")  # its page here is uploading
+    assert await built_after(m, state("e1", 2, HERE), state("e2", HERE)) == [("e1", 2, "screen")]
+    clock.now += LOOKED_S + 1
+    assert await built_after(m, state("e1", 2, HERE, HERE)) == [("e1", 2, "screen")]
 
 
 async def test_an_event_read_live_here_is_built_ahead_whoever_uploaded():
@@ -119,6 +129,7 @@ async def until(condition, what: str) -> None:
 def busy_event(quiet_s: float, max_s: float = 60.0) -> Montages:
     """Version 1 being built ahead while versions 2 and 3 commit."""
     m = Montages(asyncio.get_running_loop(), HeldCache(), HERE, Clock(), settle_quiet_s=quiet_s, settle_max_s=max_s)
+    m.expect("e1")  # its page here uploads to it
     for n in range(1, 4):
         m.committed(state("e1", *[HERE] * n))
     return m
@@ -126,6 +137,7 @@ def busy_event(quiet_s: float, max_s: float = 60.0) -> Montages:
 
 async def test_a_commit_to_a_calm_event_is_built_ahead_at_once():
     m = Montages(asyncio.get_running_loop(), Cache(), HERE, Clock(), settle_quiet_s=60.0, settle_max_s=60.0)
+    m.expect("e1")
     assert await built_after(m, state("e1", HERE)) == [("e1", 1, "screen")]
 
 
@@ -159,6 +171,8 @@ async def test_an_event_that_keeps_committing_is_built_ahead_after_settle_max_s_
 async def test_a_version_committed_while_more_uploads_of_the_event_arrive_here_waits_for_them_to_settle():
     m = Montages(asyncio.get_running_loop(), Cache(), HERE, Clock(), settle_quiet_s=60.0, settle_max_s=60.0)
     m.arriving = lambda event_id: event_id == "e1"
+    m.expect("e1")
+    m.expect("e2")
     m.committed(state("e1", HERE))
     m.committed(state("e1", HERE, HERE))
     m.committed(state("e2", HERE))  # no upload of it arriving: built at once
@@ -170,6 +184,7 @@ async def test_a_version_committed_while_more_uploads_of_the_event_arrive_here_w
 async def test_once_an_events_commits_settle_its_latest_version_is_built_though_uploads_still_arrive():
     m = Montages(asyncio.get_running_loop(), Cache(), HERE, Clock(), settle_quiet_s=0.01, settle_max_s=60.0)
     m.arriving = lambda event_id: True
+    m.expect("e1")
     m.committed(state("e1", HERE))
     m.committed(state("e1", HERE, HERE))
     await until(lambda: m.cache.built, "the latest version built")

@@ -111,6 +111,7 @@ async def upload_from_form(request: web.Request) -> web.Response:
     event_id = request.match_info["event_id"]
     try:
         await service.event_state(event_id)
+        service.montages.expect(event_id)  # the page shows the version this upload makes next
         raw = await read_photo_parts(request, settings.max_photo_bytes)
         metas, base = await service.uploads.upload(event_id, request[USER_KEY], raw, name=display_name(request))
     except PhotoSessionError as e:
