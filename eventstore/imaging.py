@@ -56,6 +56,12 @@ class NormalizedPhoto:
     thumb_width: int
     thumb_height: int
 
+    def files(self) -> tuple[tuple[str, str, bytes, tuple[int, int]], ...]:
+        """(kind, sha256, bytes, (width, height)) of the photo and of its thumbnail, the files
+        eventstore.photo_files keeps of it."""
+        return (("photo", self.sha256, self.jpeg, (self.width, self.height)),
+                ("thumb", self.thumb_sha256, self.thumb, (self.thumb_width, self.thumb_height)))
+
 
 def normalize_upload(data: bytes, *, max_pixels: int) -> NormalizedPhoto:
     """Decode, check and re-encode an upload; raise UnsupportedMediaType or InvalidImage."""

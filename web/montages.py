@@ -104,6 +104,12 @@ class Montages:
         looked = self._looked.get(state.event_id)
         return looked is not None and self.clock() - looked < LOOKED_S
 
+    def sized(self, files) -> None:
+        """(kind, sha256, bytes, (width, height)) of files made here (an upload's photo and
+        thumbnail): their montages are drawn without reading their sizes back off the disk."""
+        for _, sha, _, size in files:
+            self.cache.know_size(sha, size)
+
     def expect(self, event_id: str) -> None:
         """The event's page here is about to ask for its montage (it is uploading to it): the
         versions that commit from now on are built ahead here, as if a montage had been served."""

@@ -30,7 +30,7 @@ from domain.errors import (
 from domain.messages import AddPhotos, PhotoMeta
 from eventstore.imaging import NormalizedPhoto, normalize_upload
 from web.errors import error_for_reason
-from web.peers.blob_shipping import PeerMissedBlobs, blobs_of, contents_of
+from web.peers.blob_shipping import PeerMissedBlobs, blobs_of
 from web.service import SiteService, back_off
 
 # An upload ships its files again at most this often when a site votes no for lack of them
@@ -88,11 +88,12 @@ class Uploads:
             if not self._arriving[event_id]:
                 del self._arriving[event_id]
 
-    async def ship(self, photos) -> None:
-        """Every photo file to every site before the 2PC (ship, then commit); 503 if a site
-        cannot be sent them (nothing was prepared anywhere)."""
+    async def ship(self, photos: list[NormalizedPhoto]) -> None:
+        """Every photo file to every site before the 2PC (ship, then commit), sent from memory;
+        503 if a site cannot be sent them (nothing was prepared anywhere)."""
+        contents = {(kind, sha): data for p in photos for kind, sha, data, _ in p.files()}
         try:
-            await self.service.shipper.ship(blobs_of(photos), self.settings.sites, contents_of(photos))
+            await self.service.shipper.ship(blobs_of(photos), self.settings.sites, contents)
         except PeerMissedBlobs as e:
             raise SiteUnreachable(f"The photos could not be sent to every site ({e}); "
                                   "nothing was changed.") from e
@@ -103,11 +104,9 @@ class Uploads:
         whatever else is waiting for the event here); returns (metas, the version before them)."""
         with self._arriving_at(event_id):  # entered before the first await: upload's goes on
             self._check_open(await self.service.event_state(event_id))  # before any byte is shipped
-            await self.service.store_files([(kind, sha, data) for p in photos for kind, sha, data in
-                                            (("photo", p.sha256, p.jpeg), ("thumb", p.thumb_sha256, p.thumb))])
-            for p in photos:  # the montage drawn here next needs their sizes: known already
-                self.service.montages.cache.know_size(p.sha256, (p.width, p.height))
-                self.service.montages.cache.know_size(p.thumb_sha256, (p.thumb_width, p.thumb_height))
+            files = [file for p in photos for file in p.files()]
+            await self.service.store_files([(kind, sha, data) for kind, sha, data, _ in files])
+            self.service.montages.sized(files)  # the montage drawn here next needs their sizes
             await self.ship(photos)
         metas = tuple(
             PhotoMeta(uuid.uuid4().hex, p.sha256, p.thumb_sha256, user_id, self.service.site, name[:60])

@@ -44,6 +44,9 @@ def test_the_hashes_name_the_bytes_they_come_with():
 
     assert photo.sha256 == hashlib.sha256(photo.jpeg).hexdigest()
     assert photo.thumb_sha256 == hashlib.sha256(photo.thumb).hexdigest()
+    assert list(photo.files()) == [
+        ("photo", photo.sha256, photo.jpeg, decoded(photo.jpeg).size),
+        ("thumb", photo.thumb_sha256, photo.thumb, decoded(photo.thumb).size)]
 
 
 @pytest.mark.parametrize(

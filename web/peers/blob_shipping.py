@@ -24,7 +24,6 @@ import time
 
 import aiohttp
 
-from eventstore.imaging import NormalizedPhoto
 from web.peers.blob_api import BLOBS_PATH, TOGETHER_BYTES, TOGETHER_ITEMS, blob_path
 from web.peers.auth import signed_headers
 
@@ -49,15 +48,6 @@ def blobs_of(photos) -> list[Blob]:
         blobs[("photo", photo.sha256)] = None
         blobs[("thumb", photo.thumb_sha256)] = None
     return list(blobs)
-
-
-def contents_of(photos: list[NormalizedPhoto]) -> dict[Blob, bytes]:
-    """The files of normalised photos, by blob, as they are in memory."""
-    contents = {}
-    for photo in photos:
-        contents[("photo", photo.sha256)] = photo.jpeg
-        contents[("thumb", photo.thumb_sha256)] = photo.thumb
-    return contents
 
 
 class BlobShipper:
