@@ -104,8 +104,10 @@ def vote_refusal(state: EventState, vote: CastVote, site: int) -> str | None:
     return None
 
 
-def starts_round(state: EventState, user: str, decision: str) -> bool:
+def starts_round(state: EventState, user: str, decision: str, at: float) -> bool:
     """Whether this vote is the accept that opens a round (at the home site) before it counts:
-    a submitter accepting an event that is open."""
+    a submitter accepting an event that is open. Not a copy of an accept kept here (the same
+    person and `at`, forwarded again after its answer was lost), even once its round has ended:
+    it gets the answer it had (`vote_refusal`: ALREADY_CAST), never a round of its own."""
     return (state.round is None and decision == ACCEPT and not state.published
-            and user in state.submitters)
+            and user in state.submitters and (user, at) not in state.recorded)

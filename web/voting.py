@@ -153,7 +153,7 @@ class Voting:
     async def _vote_here(self, state, user_id: str, version: int, decision: str, at: float) -> VoteAnswer:
         """At the person's ballot site (or for someone without one: not a submitter)."""
         event_id = state.event_id
-        if starts_round(state, user_id, decision):
+        if starts_round(state, user_id, decision, at):
             if version != state.version:
                 raise SupersededMontage()
             problem = self.service.store.health.problem
