@@ -1,6 +1,7 @@
 """The floor of the stack: create-event's 2PC across 4 sites, written as bare as possible.
 
     python benchmarks/bench_floor.py [--duration 10] [--clients 16] [--writes thread|inline|both]
+                                     [--store sqlite|eventsourcing|recorder] [--actors none|site|txn]
                                      [--answer-after decision|acks] [--profile]
 
 The service's libraries without its design: 4 site processes (`floor_site.py`: uvloop; an aiohttp
@@ -20,6 +21,15 @@ the 4 site processes (warm-up included, as bench_vs_postgres), its kernel part a
 threads other than the event loop's, the client's CPU, commits (fsyncs) per create. Then every
 site's log is checked (Prepared and Committed for every begun txn at every site, Began/Decided/
 Ended once each). `--profile` runs site 0 under cProfile (event-loop thread, CPU clock).
+
+The prescribed libraries, one at a time or together (what the stack costs before any design):
+`--store eventsourcing` stores the same writes through the eventsourcing library's public API (an
+aggregate per transaction, an event per write, `Application.save`), `--store recorder` through its
+recorder (`insert_events` of stored events built directly, as our store does); `--actors site` makes every
+write a turn of a long-lived Pykka actor per site and role (coordinator, participant), which
+queues it for the writer thread (`--writes thread`: group commit) or stores it in its own thread
+(`inline`: a commit per write), the answer coming back on the loop; `--actors txn` starts an
+actor per transaction and role and stops it after its last write (a thread each).
 Everything listens on 127.0.0.1 only, and is stopped and removed at the end.
 """
 
@@ -28,6 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import json
 import shutil
 import sqlite3
 import subprocess
@@ -52,7 +63,7 @@ def start_sites(scratch: Path, base: int, args, writes: str) -> list[subprocess.
     procs = []
     for k in range(SITES):
         cmd = [sys.executable, str(SITE_SCRIPT), "--serve", str(k), "--base-port", str(base), "--dir", str(scratch),
-               "--writes", writes, "--answer-after", args.answer_after] + (["--profile"] if args.profile and k == 0 else [])
+               "--writes", writes, "--answer-after", args.answer_after, "--store", args.store, "--actors", args.actors] + (["--profile"] if args.profile and k == 0 else [])
         with open(scratch / f"site-{k}.err", "ab") as err:  # the child keeps its own copy
             procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err))
     deadline = time.monotonic() + 30
@@ -116,18 +127,33 @@ async def measure(urls: list[str], servers: list, clients: int, seconds: float) 
             "fsyncs": fsyncs / n, "load": weather.load().split()[0]}
 
 
+def site_writes(path: Path) -> list[tuple[str, str]]:
+    """(txn, kind) of every write a site stored: its `log` table, or its eventsourcing events."""
+    db = sqlite3.connect(path)
+    try:
+        if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'log'").fetchone():
+            return db.execute("SELECT txn, kind FROM log").fetchall()
+        txns, writes = {}, []
+        for originator, state in db.execute(
+                "SELECT originator_id, state FROM stored_events ORDER BY originator_id, originator_version"):
+            data = json.loads(state)
+            txns.setdefault(originator, data.get("txn"))
+            writes.append((txns[originator], data["kind"]))
+        return writes
+    finally:
+        db.close()
+
+
 def check(scratch: Path, created: int) -> str:
     """Every begun txn Prepared and Committed at every site; Began/Decided/Ended once each."""
     coordinator = {"Began": 0, "Decided": 0, "Ended": 0}
     begun, per_site = set(), []
     for k in range(SITES):
-        db = sqlite3.connect(scratch / f"site-{k}.db")
+        writes = site_writes(scratch / f"site-{k}.db")
         for kind in coordinator:
-            coordinator[kind] += db.execute("SELECT count(*) FROM log WHERE kind = ?", (kind,)).fetchone()[0]
-        begun |= {t for (t,) in db.execute("SELECT txn FROM log WHERE kind = 'Began'")}
-        per_site.append({kind: {t for (t,) in db.execute("SELECT txn FROM log WHERE kind = ?", (kind,))}
-                         for kind in ("Prepared", "Committed")})
-        db.close()
+            coordinator[kind] += sum(1 for _, w in writes if w == kind)
+        begun |= {t for t, w in writes if w == "Began"}
+        per_site.append({kind: {t for t, w in writes if w == kind} for kind in ("Prepared", "Committed")})
     complete = all(s["Prepared"] == begun and s["Committed"] == begun for s in per_site)
     counts = (f"{created} answered 201; Began {coordinator['Began']}, Decided {coordinator['Decided']}, "
               f"Ended {coordinator['Ended']}; Prepared " + "/".join(str(len(s["Prepared"])) for s in per_site)
@@ -147,6 +173,12 @@ def print_profile(path: Path) -> None:
     pstats.Stats(str(path)).sort_stats("tottime").print_stats(30)
 
 
+def label(args, writes: str) -> str:
+    if args.actors != "none" and writes == "inline":
+        writes = "in the actor"
+    return f"{writes}/{args.store}/{args.actors}"
+
+
 def bench(args) -> int:
     print(f"machine: {weather.machine()}", flush=True)
     scratch = Path(tempfile.mkdtemp(prefix="bench-floor-"))
@@ -162,7 +194,7 @@ def bench(args) -> int:
             for clients in (1, args.clients):
                 r = asyncio.run(measure(urls, servers, clients, args.duration))
                 created += r["done"]
-                rows.append([writes, clients, r["n"], f"{r['per_s']:.0f}", f"{r['p50']:.2f}", f"{r['p99']:.2f}",
+                rows.append([label(args, writes), clients, r["n"], f"{r['per_s']:.0f}", f"{r['p50']:.2f}", f"{r['p99']:.2f}",
                              sum(r["errors"].values()), f"{r['server_ms']:.2f}", f"{r['kernel_ms']:.2f}",
                              f"{r['threads_ms']:.2f}", f"{r['client_ms']:.2f}",
                              f"{r['fsyncs']:.2f}", r["load"]])
@@ -170,7 +202,7 @@ def bench(args) -> int:
                 for kind, n in r["errors"].items():
                     print(f"  error x{n}: {kind}")
             stop_sites(procs)
-            print(f"{writes}: {check(scratch, created)}", flush=True)
+            print(f"{label(args, writes)}: {check(scratch, created)}", flush=True)
             if args.profile:
                 print_profile(scratch / "site-0.prof")
             for f in scratch.iterdir():
@@ -180,7 +212,7 @@ def bench(args) -> int:
         shutil.rmtree(scratch, ignore_errors=True)
     print(f"\nthe floor: bare 2PC across {SITES} sites, 11 forced writes per create, answered at the "
           f"{args.answer_after}; {args.duration:g} s per row after {WARMUP_S} s warm-up")
-    print(h.table(["writes", "clients", "creates", "txn/s", "p50 ms", "p99 ms", "errors", "server CPU ms/create",
+    print(h.table(["writes/store/actors", "clients", "creates", "txn/s", "p50 ms", "p99 ms", "errors", "server CPU ms/create",
                    "(kernel)", "(writer threads)", "client CPU ms/create", "commits/create", "1-min load after"],
                   rows, "<>>>>>>>>>>>>"))
     print(f"\nat the end: {weather.conditions()}")
@@ -193,6 +225,10 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=16, help="clients of the second row")
     parser.add_argument("--writes", choices=("thread", "inline", "both"), default="both",
                         help="group commit by one writer thread, or a commit per write on the loop")
+    parser.add_argument("--store", choices=("sqlite", "eventsourcing", "recorder"), default="sqlite",
+                        help="stdlib sqlite3, the eventsourcing library's Application.save, or its recorder")
+    parser.add_argument("--actors", choices=("none", "site", "txn"), default="none",
+                        help="every write a Pykka actor's turn: one per site and role, or per transaction and role")
     parser.add_argument("--answer-after", choices=("decision", "acks"), default="decision")
     parser.add_argument("--profile", action="store_true", help="cProfile site 0 and print it")
     return bench(parser.parse_args())

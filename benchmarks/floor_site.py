@@ -1,12 +1,19 @@
 """One site of the floor benchmark (benchmarks/bench_floor.py starts 4 of them):
 
     python benchmarks/floor_site.py --serve K --base-port P --dir D [--writes thread|inline]
+                                    [--store sqlite|eventsourcing|recorder] [--actors none|site|txn]
                                     [--answer-after decision|acks] [--profile]
 
 uvloop; an aiohttp app with `POST /create` {"title": ...} (this site coordinates), a WebSocket
 endpoint for the peers' channels (this site participates, replies on the same socket),
 `GET /ready` once every peer's channel is open, `GET /stats` (commits so far). One SQLite file
 (WAL, synchronous=FULL) written by one writer thread (group commit) or inline on the loop.
+`--store eventsourcing`: the same writes through the eventsourcing library's public API (an
+aggregate per transaction, one event per write, `Application.save` of the batch, its SQLite module);
+`--store recorder`: through its recorder (`insert_events` of stored events built directly).
+`--actors site|txn`: every write is a turn of a Pykka actor (the site's coordinator or participant
+actor; `txn`: one per transaction and role, started at its first write and stopped after its last),
+which queues it for the writer thread (`--writes thread`: group commit) or stores it itself (`inline`).
 Listens on 127.0.0.1 only; stops on SIGTERM.
 """
 
@@ -26,11 +33,18 @@ from pathlib import Path
 
 import aiohttp
 import msgspec
+import pykka
 from aiohttp import web
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate, event
+from eventsourcing.persistence import StoredEvent
 
 SITES = 4
 RECORD = {"Prepare": "Prepared", "Commit": "Committed"}  # what a participant writes
 REPLY = {"Prepare": "Yes", "Commit": "Ack"}              # and answers once it is stored
+ROLE = {"Began": "coordinator", "Decided": "coordinator", "Ended": "coordinator",
+        "Prepared": "participant", "Committed": "participant"}
+LAST = {"coordinator": "Ended", "participant": "Committed"}  # a role's last write of a transaction
 
 
 class Msg(msgspec.Struct, array_like=True):
@@ -54,10 +68,8 @@ class Log:
     """One SQLite file, every write forced (committed with synchronous=FULL) before its future resolves."""
 
     def __init__(self, path: Path, threaded: bool):
-        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
-        self.db.execute("CREATE TABLE IF NOT EXISTS log (txn TEXT, kind TEXT, body BLOB, PRIMARY KEY (txn, kind))")
+        self._open(path)
+        self.lock = threading.Lock()  # writes from actors' threads (write_now)
         self.loop = asyncio.get_running_loop()
         self.commits = 0
         self.queue: queue.SimpleQueue | None = queue.SimpleQueue() if threaded else None
@@ -73,6 +85,17 @@ class Log:
             self._commit([(txn, kind, body.encode())])
             done.set_result(None)
         return done
+
+    def write_now(self, txn: str, kind: str, body: str = "") -> None:
+        """Stored when this returns (in the caller's thread: an actor's)."""
+        with self.lock:
+            self._commit([(txn, kind, body.encode())])
+
+    def _open(self, path: Path) -> None:
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.execute("CREATE TABLE IF NOT EXISTS log (txn TEXT, kind TEXT, body BLOB, PRIMARY KEY (txn, kind))")
 
     def _commit(self, rows: list) -> None:
         self.db.execute("BEGIN")
@@ -100,6 +123,95 @@ class Log:
             self.queue.put(None)
             self.thread.join()
         self.db.close()
+
+
+class TxnLog(Aggregate):
+    """A transaction's writes at one site, as an event-sourced aggregate."""
+
+    @event("Opened")
+    def __init__(self, txn: str, kind: str, body: str):
+        self.txn, self.kinds = txn, [kind]
+
+    @event("Written")
+    def write(self, kind: str, body: str) -> None:
+        self.kinds.append(kind)
+
+
+class LibraryLog(Log):
+    """A log kept by the eventsourcing library (its SQLite module: WAL; synchronous=FULL is this
+    libsqlite3 build's default, as our store checks at start)."""
+
+    def _open(self, path: Path) -> None:
+        self.app = Application(env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path)})
+
+    def close(self) -> None:
+        if self.queue is not None:
+            self.queue.put(None)
+            self.thread.join()
+        self.app.close()
+
+
+class EventSourcedLog(LibraryLog):
+    """The same writes through the library's aggregates: one per transaction at this site, one
+    event per write, the batch saved by `Application.save` (one database transaction)."""
+
+    def _open(self, path: Path) -> None:
+        super()._open(path)
+        self.logs: dict[str, TxnLog] = {}  # changed by one thread at a time: the writer, or under the lock
+
+    def _commit(self, rows: list) -> None:
+        changed = {}
+        for txn, kind, body in rows:
+            log = self.logs.get(txn)
+            if log is None:
+                log = self.logs[txn] = TxnLog(txn, kind, body.decode())
+            else:
+                log.write(kind, body.decode())
+            changed[id(log)] = log
+        self.app.save(*changed.values())
+        self.commits += 1
+
+
+class RecorderLog(LibraryLog):
+    """The same writes through the library's recorder (its lower public API, which our store
+    uses): a stored event per write, built directly (JSON of txn, kind and body), one
+    `insert_events` per batch (one database transaction)."""
+
+    def _open(self, path: Path) -> None:
+        super()._open(path)
+        self.versions: dict[str, list] = {}  # txn -> [its aggregate id, its next version]
+
+    def _commit(self, rows: list) -> None:
+        stored = []
+        for txn, kind, body in rows:
+            at = self.versions.get(txn)
+            if at is None:
+                at = self.versions[txn] = [uuid.uuid4(), 1]
+            stored.append(StoredEvent(originator_id=at[0], originator_version=at[1], topic="floor_site:Written",
+                                      state=ENCODE({"txn": txn, "kind": kind, "body": body.decode()})))
+            at[1] += 1
+        self.app.recorder.insert_events(stored)
+        self.commits += 1
+
+
+class Turns(pykka.ThreadingActor):
+    """An actor that runs what it is told (a write: stored in its own thread, or queued for the
+    log's writer thread) and answers on the loop."""
+
+    def on_receive(self, message) -> None:
+        work, loop, answer, last = message
+        try:
+            if work():  # stored now; otherwise the log's writer thread settles the answer
+                loop.call_soon_threadsafe(_settle, answer, None)
+        except Exception as e:  # noqa: BLE001 (told to the waiting coroutine)
+            loop.call_soon_threadsafe(_settle, answer, e)
+        if last:
+            self.stop(block=False)
+
+
+def _settle(future: asyncio.Future, error: Exception | None) -> None:
+    if not future.done():
+        future.set_exception(error) if error else future.set_result(None)
 
 
 def _resolve(futures: list) -> None:
@@ -156,28 +268,55 @@ class Peer:
 
 # --- a site: the protocol -------------------------------------------------------------------------
 class Site:
-    def __init__(self, k: int, base_port: int, log: Log, answer_after: str):
-        self.log, self.answer_after = log, answer_after
+    def __init__(self, k: int, base_port: int, log: Log, answer_after: str, actors: str):
+        self.log, self.answer_after, self.actors = log, answer_after, actors
         self.peers = [Peer(f"http://127.0.0.1:{base_port + j}/ws") for j in range(SITES) if j != k]
+        self.site_actors = {role: Turns.start() for role in LAST} if actors == "site" else {}
+        self.txn_actors: dict[tuple[str, str], pykka.ActorRef] = {}
+
+    def write(self, txn: str, kind: str, body: str = "") -> asyncio.Future:
+        """A forced write: by the log's own way (`--actors none`), or as an actor's turn."""
+        if self.actors == "none":
+            return self.log.write(txn, kind, body)
+        role = ROLE[kind]
+        last = self.actors == "txn" and kind == LAST[role]
+        if self.actors == "site":
+            actor = self.site_actors[role]
+        elif last:
+            actor = self.txn_actors.pop((role, txn), None) or Turns.start()
+        else:
+            actor = self.txn_actors.get((role, txn)) or self.txn_actors.setdefault((role, txn), Turns.start())
+        loop = asyncio.get_running_loop()
+        answer = loop.create_future()
+        if self.log.queue is not None:  # group commit: the turn queues it, the writer thread settles
+            def work() -> bool:
+                self.log.queue.put((txn, kind, body.encode(), answer))
+                return False
+        else:
+            def work() -> bool:
+                self.log.write_now(txn, kind, body)
+                return True
+        actor.tell((work, loop, answer, last))
+        return answer
 
     async def here(self, kind: str, txn: str, body: str = "") -> str:
         """This site as a participant, called directly (no socket)."""
-        await self.log.write(txn, RECORD[kind], body)
+        await self.write(txn, RECORD[kind], body)
         return REPLY[kind]
 
     async def create(self, request: web.Request) -> web.Response:
         """The coordinator."""
         title = DECODE_CREATE(await request.read()).title
         txn = uuid.uuid4().hex
-        await self.log.write(txn, "Began", title)
+        await self.write(txn, "Began", title)
         votes = await asyncio.gather(self.here("Prepare", txn, title),
                                      *(p.request("Prepare", txn, title) for p in self.peers))
         if any(v != "Yes" for v in votes):
-            await self.log.write(txn, "Decided", "abort")
+            await self.write(txn, "Decided", "abort")
             return web.Response(status=409)
-        await self.log.write(txn, "Decided", "commit")
+        await self.write(txn, "Decided", "commit")
         acks = asyncio.gather(self.here("Commit", txn), *(p.request("Commit", txn) for p in self.peers))
-        acks.add_done_callback(lambda _: self.log.write(txn, "Ended"))
+        acks.add_done_callback(lambda _: self.write(txn, "Ended"))
         if self.answer_after == "acks":
             await acks
         return web.Response(status=201, body=ENCODE({"event_id": txn}), content_type="application/json")
@@ -189,7 +328,7 @@ class Site:
         link = Link(ws)
         async for frame in ws:
             for msg in DECODE_FRAME(frame.data):
-                stored = self.log.write(msg.txn, RECORD[msg.kind], msg.body)
+                stored = self.write(msg.txn, RECORD[msg.kind], msg.body)
                 stored.add_done_callback(lambda _, m=msg: link.put(Msg(m.id, REPLY[m.kind], m.txn)))
         link.writer.cancel()
         return ws
@@ -205,8 +344,9 @@ async def serve(args) -> None:
     loop, stop = asyncio.get_running_loop(), asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    log = Log(Path(args.dir) / f"site-{args.serve}.db", args.writes == "thread")
-    site = Site(args.serve, args.base_port, log, args.answer_after)
+    kind = {"sqlite": Log, "eventsourcing": EventSourcedLog, "recorder": RecorderLog}[args.store]
+    log = kind(Path(args.dir) / f"site-{args.serve}.db", args.writes == "thread")
+    site = Site(args.serve, args.base_port, log, args.answer_after, args.actors)
     app = web.Application()
     app.add_routes([web.post("/create", site.create), web.get("/ws", site.channel),
                     web.get("/ready", site.ready), web.get("/stats", site.stats)])
@@ -229,6 +369,7 @@ async def serve(args) -> None:
             task.cancel()
         await asyncio.gather(*(p.link.ws.close() for p in site.peers if p.link), return_exceptions=True)
     await runner.cleanup()
+    pykka.ActorRegistry.stop_all()
     log.close()
 
 
@@ -239,6 +380,8 @@ def main() -> int:
     parser.add_argument("--base-port", type=int, required=True)
     parser.add_argument("--dir", required=True, help="where its SQLite file (and profile) go")
     parser.add_argument("--writes", choices=("thread", "inline"), default="thread")
+    parser.add_argument("--store", choices=("sqlite", "eventsourcing", "recorder"), default="sqlite")
+    parser.add_argument("--actors", choices=("none", "site", "txn"), default="none")
     parser.add_argument("--answer-after", choices=("decision", "acks"), default="decision")
     parser.add_argument("--profile", action="store_true", help="cProfile the event-loop thread")
     args = parser.parse_args()
