@@ -2,6 +2,7 @@
 
 import pytest
 
+from web.keys import SERVICE
 from web.settings import load_settings
 from web.site import create_app
 
@@ -14,3 +15,9 @@ async def client(aiohttp_client, tmp_path):
     settings = load_settings(None, site_count=1, data_dir=tmp_path, secret=SECRET,
                              cookie_secret="cookie-secret")
     return await aiohttp_client(create_app(settings, 0))
+
+
+@pytest.fixture
+async def site(client):
+    """The `client` fixture's site as its service, for tests that call it without HTTP."""
+    return client.server.app[SERVICE]

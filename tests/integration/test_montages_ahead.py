@@ -11,24 +11,12 @@ import threading
 import time
 
 import aiohttp
-import pytest
 
 from eventstore.collage import SCREEN
 from eventstore.imaging import normalize_upload
 from tests.images import jpeg_bytes
 from web import uploading
 from web.csrf import csrf_token
-from web.keys import SERVICE
-from web.settings import load_settings
-from web.site import create_app
-
-
-@pytest.fixture
-async def site(aiohttp_server, tmp_path):
-    settings = load_settings(None, site_count=1, data_dir=tmp_path, secret="integration-secret",
-                             cookie_secret="cookie-secret")
-    server = await aiohttp_server(create_app(settings, 0))
-    return server.app[SERVICE]
 
 
 def slow_builds(service, release: threading.Event) -> list[int]:
@@ -112,12 +100,7 @@ async def until(condition, what: str) -> None:
         await asyncio.sleep(0.01)
 
 
-async def test_an_upload_from_the_event_page_builds_ahead_and_one_through_the_api_alone_does_not(
-        aiohttp_client, tmp_path):
-    settings = load_settings(None, site_count=1, data_dir=tmp_path, secret="integration-secret",
-                             cookie_secret="cookie-secret")
-    client = await aiohttp_client(create_app(settings, 0))
-    service = client.server.app[SERVICE]
+async def test_an_upload_from_the_event_page_builds_ahead_and_one_through_the_api_alone_does_not(client, site):
     event_id = (await (await client.post("/api/events", json={"title": "Picnic"})).json())["event_id"]
 
     async def upload(path: str, seed: int) -> None:
@@ -128,15 +111,15 @@ async def test_an_upload_from_the_event_page_builds_ahead_and_one_through_the_ap
         assert resp.status == 201, await resp.text()
 
     async def newest() -> tuple[list[str], list[str]]:
-        state = await service.event_state(event_id)
+        state = await site.event_state(event_id)
         return [p.sha256 for p in state.photos], [p.thumb_sha256 for p in state.photos]
 
     await upload(f"/api/events/{event_id}/photos", 1)  # its commit is reported before the 201
     shas, thumbs = await newest()
-    assert event_id not in service.montages._pending
-    assert not service.montages.cache.has(event_id, shas, SCREEN, thumbs)
+    assert event_id not in site.montages._pending
+    assert not site.montages.cache.has(event_id, shas, SCREEN, thumbs)
 
     user_id = (await (await client.get("/api/me")).json())["user_id"]
     await upload(f"/events/{event_id}/photos?csrf_token={csrf_token('cookie-secret', user_id)}", 2)
     shas, thumbs = await newest()
-    await until(lambda: service.montages.cache.has(event_id, shas, SCREEN, thumbs), "version 2 built ahead")
+    await until(lambda: site.montages.cache.has(event_id, shas, SCREEN, thumbs), "version 2 built ahead")

@@ -7,22 +7,9 @@ from __future__ import annotations
 import asyncio
 import time
 
-import pytest
-
 from domain.messages import ACCEPT, REJECT
 from eventstore.imaging import normalize_upload
 from tests.images import jpeg_bytes
-from web.keys import SERVICE
-from web.settings import load_settings
-from web.site import create_app
-
-
-@pytest.fixture
-async def site(aiohttp_server, tmp_path):
-    settings = load_settings(None, site_count=1, data_dir=tmp_path, secret="integration-secret",
-                             cookie_secret="cookie-secret")
-    server = await aiohttp_server(create_app(settings, 0))
-    return server.app[SERVICE]
 
 
 async def test_a_copy_of_the_accept_that_opened_a_round_that_ended_gets_its_answer_again(site):
