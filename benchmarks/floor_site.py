@@ -7,8 +7,8 @@
 uvloop; an aiohttp app with `POST /create` {"title": ...} (this site coordinates), a WebSocket
 endpoint for the peers' channels (this site participates, replies on the same socket),
 `GET /ready` once every peer's channel is open, `GET /stats` (commits so far). One SQLite file
-(WAL, synchronous=FULL) written by one writer thread (group commit) or inline on the loop.
-`--store eventsourcing`: the same writes through the eventsourcing library's public API (an
+(WAL, synchronous=FULL) written by one writer thread (group commit) or inline on the loop
+(the logs: benchmarks/floor_logs.py). `--store eventsourcing`: the same writes through the eventsourcing library's public API (an
 aggregate per transaction, one event per write, `Application.save` of the batch, its SQLite module);
 `--store recorder`: through its recorder (`insert_events` of stored events built directly).
 `--actors site|txn`: every write is a turn of a Pykka actor (the site's coordinator or participant
@@ -22,11 +22,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import queue
 import signal
-import sqlite3
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -35,9 +32,8 @@ import aiohttp
 import msgspec
 import pykka
 from aiohttp import web
-from eventsourcing.application import Application
-from eventsourcing.domain import Aggregate, event
-from eventsourcing.persistence import StoredEvent
+
+from floor_logs import EventSourcedLog, Log, RecorderLog
 
 SITES = 4
 RECORD = {"Prepare": "Prepared", "Commit": "Committed"}  # what a participant writes
@@ -63,137 +59,7 @@ DECODE_FRAME = msgspec.json.Decoder(list[Msg]).decode
 DECODE_CREATE = msgspec.json.Decoder(Create).decode
 
 
-# --- a site: the log ------------------------------------------------------------------------------
-class Log:
-    """One SQLite file, every write forced (committed with synchronous=FULL) before its future resolves."""
-
-    def __init__(self, path: Path, threaded: bool):
-        self._open(path)
-        self.lock = threading.Lock()  # writes from actors' threads (write_now)
-        self.loop = asyncio.get_running_loop()
-        self.commits = 0
-        self.queue: queue.SimpleQueue | None = queue.SimpleQueue() if threaded else None
-        if threaded:
-            self.thread = threading.Thread(target=self._writer, name="log-writer", daemon=True)
-            self.thread.start()
-
-    def write(self, txn: str, kind: str, body: str = "") -> asyncio.Future:
-        done = self.loop.create_future()
-        if self.queue is not None:
-            self.queue.put((txn, kind, body.encode(), done))
-        else:
-            self._commit([(txn, kind, body.encode())])
-            done.set_result(None)
-        return done
-
-    def write_now(self, txn: str, kind: str, body: str = "") -> None:
-        """Stored when this returns (in the caller's thread: an actor's)."""
-        with self.lock:
-            self._commit([(txn, kind, body.encode())])
-
-    def _open(self, path: Path) -> None:
-        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute("PRAGMA synchronous=FULL")
-        self.db.execute("CREATE TABLE IF NOT EXISTS log (txn TEXT, kind TEXT, body BLOB, PRIMARY KEY (txn, kind))")
-
-    def _commit(self, rows: list) -> None:
-        self.db.execute("BEGIN")
-        self.db.executemany("INSERT INTO log (txn, kind, body) VALUES (?, ?, ?)", rows)
-        self.db.execute("COMMIT")
-        self.commits += 1
-
-    def _writer(self) -> None:  # group commit: everything queued goes in one transaction
-        while (first := self.queue.get()) is not None:
-            batch = [first]
-            while True:
-                try:
-                    batch.append(self.queue.get_nowait())
-                except queue.Empty:
-                    break
-            stop = batch[-1] is None  # close() puts None last
-            batch = batch[:-1] if stop else batch
-            self._commit([w[:3] for w in batch])
-            self.loop.call_soon_threadsafe(_resolve, [w[3] for w in batch])
-            if stop:
-                return
-
-    def close(self) -> None:
-        if self.queue is not None:
-            self.queue.put(None)
-            self.thread.join()
-        self.db.close()
-
-
-class TxnLog(Aggregate):
-    """A transaction's writes at one site, as an event-sourced aggregate."""
-
-    @event("Opened")
-    def __init__(self, txn: str, kind: str, body: str):
-        self.txn, self.kinds = txn, [kind]
-
-    @event("Written")
-    def write(self, kind: str, body: str) -> None:
-        self.kinds.append(kind)
-
-
-class LibraryLog(Log):
-    """A log kept by the eventsourcing library (its SQLite module: WAL; synchronous=FULL is this
-    libsqlite3 build's default, as our store checks at start)."""
-
-    def _open(self, path: Path) -> None:
-        self.app = Application(env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path)})
-
-    def close(self) -> None:
-        if self.queue is not None:
-            self.queue.put(None)
-            self.thread.join()
-        self.app.close()
-
-
-class EventSourcedLog(LibraryLog):
-    """The same writes through the library's aggregates: one per transaction at this site, one
-    event per write, the batch saved by `Application.save` (one database transaction)."""
-
-    def _open(self, path: Path) -> None:
-        super()._open(path)
-        self.logs: dict[str, TxnLog] = {}  # changed by one thread at a time: the writer, or under the lock
-
-    def _commit(self, rows: list) -> None:
-        changed = {}
-        for txn, kind, body in rows:
-            log = self.logs.get(txn)
-            if log is None:
-                log = self.logs[txn] = TxnLog(txn, kind, body.decode())
-            else:
-                log.write(kind, body.decode())
-            changed[id(log)] = log
-        self.app.save(*changed.values())
-        self.commits += 1
-
-
-class RecorderLog(LibraryLog):
-    """The same writes through the library's recorder (its lower public API, which our store
-    uses): a stored event per write, built directly (JSON of txn, kind and body), one
-    `insert_events` per batch (one database transaction)."""
-
-    def _open(self, path: Path) -> None:
-        super()._open(path)
-        self.versions: dict[str, list] = {}  # txn -> [its aggregate id, its next version]
-
-    def _commit(self, rows: list) -> None:
-        stored = []
-        for txn, kind, body in rows:
-            at = self.versions.get(txn)
-            if at is None:
-                at = self.versions[txn] = [uuid.uuid4(), 1]
-            stored.append(StoredEvent(originator_id=at[0], originator_version=at[1], topic="floor_site:Written",
-                                      state=ENCODE({"txn": txn, "kind": kind, "body": body.decode()})))
-            at[1] += 1
-        self.app.recorder.insert_events(stored)
-        self.commits += 1
-
-
+# --- a site: its actors' turns ---------------------------------------------------------------
 class Turns(pykka.ThreadingActor):
     """An actor that runs what it is told (a write: stored in its own thread, or queued for the
     log's writer thread) and answers on the loop."""
@@ -212,12 +78,6 @@ class Turns(pykka.ThreadingActor):
 def _settle(future: asyncio.Future, error: Exception | None) -> None:
     if not future.done():
         future.set_exception(error) if error else future.set_result(None)
-
-
-def _resolve(futures: list) -> None:
-    for f in futures:
-        if not f.done():
-            f.set_result(None)
 
 
 # --- a site: channels -----------------------------------------------------------------------------
@@ -282,15 +142,17 @@ class Site:
         last = self.actors == "txn" and kind == LAST[role]
         if self.actors == "site":
             actor = self.site_actors[role]
-        elif last:
-            actor = self.txn_actors.pop((role, txn), None) or Turns.start()
-        else:
-            actor = self.txn_actors.get((role, txn)) or self.txn_actors.setdefault((role, txn), Turns.start())
+        else:  # one per transaction and role: kept until its last write
+            actor = self.txn_actors.pop((role, txn), None) if last else self.txn_actors.get((role, txn))
+            if actor is None:
+                actor = Turns.start()
+                if not last:
+                    self.txn_actors[role, txn] = actor
         loop = asyncio.get_running_loop()
         answer = loop.create_future()
-        if self.log.queue is not None:  # group commit: the turn queues it, the writer thread settles
+        if self.log.grouped:  # the turn queues it, the writer thread settles the answer
             def work() -> bool:
-                self.log.queue.put((txn, kind, body.encode(), answer))
+                self.log.write_later(txn, kind, body, answer)
                 return False
         else:
             def work() -> bool:
